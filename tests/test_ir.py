@@ -1,0 +1,63 @@
+import math
+
+import pytest
+from hypothesis import given, strategies as st
+
+from verifier.ir import apply, const, show, show_steps, size, toposort, var, variables
+from verifier.serial import FormatError, expr_from_json, expr_to_json, loads
+from verifier.strategies import cases
+
+
+def test_nodes_are_interned_so_equal_dags_are_one_object():
+    x = var("x")
+    assert apply("mul", x, x) is apply("mul", var("x"), var("x"))
+    assert const(0.0) is not const(-0.0)
+
+
+def test_toposort_visits_a_shared_node_once_and_arguments_first():
+    x = var("x")
+    t = apply("sin", x)
+    out = apply("add", apply("mul", t, t), t)
+    order = toposort(out)
+    assert order.count(t) == 1 and order.index(t) < order.index(out) and order[-1] is out
+    assert size(out) == 3 and variables(out) == ["x"]
+
+
+def test_sharing_never_costs_exponential_time():
+    x = var("x")
+    for _ in range(200):   # 2**200 paths, 200 nodes
+        x = apply("add", x, x)
+    assert size(x) == 200 and len(show(x)) < 20000
+
+
+def test_show_is_readable_infix():
+    x, y = var("x"), var("y")
+    assert show(apply("mul", apply("add", x, y), apply("neg", x))) == "(x + y)*-x"
+    assert show(apply("pow", apply("sin", x), const(2.0))) == "sin(x)**2"
+    assert show_steps(apply("mul", x, x)) == ["%1 = mul(x, x)"]
+
+
+@given(cases())
+def test_json_round_trip_is_exact(case):
+    doc = loads(__import__("json").dumps(expr_to_json(case.expr)))
+    assert expr_from_json(doc) is case.expr
+
+
+@pytest.mark.parametrize("doc,message", [
+    ({"format": "adverify-expr", "version": 1, "nodes": [{"op": "eval", "args": []}], "output": 0}, "unknown op"),
+    ({"format": "adverify-expr", "version": 1, "nodes": [{"op": "var", "name": "__import__('os')"}], "output": 0}, "identifier"),
+    ({"format": "adverify-expr", "version": 1, "nodes": [{"op": "const", "value": 1e309}], "output": 0}, "finite"),
+    ({"format": "adverify-expr", "version": 1, "nodes": [{"op": "sin", "args": [0]}], "output": 0}, "earlier"),
+    ({"format": "adverify-expr", "version": 1, "nodes": [{"op": "var", "name": "x"}, {"op": "pow", "args": [0, 0]}], "output": 1}, "constant"),
+    ({"format": "adverify-expr", "version": 2, "nodes": [], "output": 0}, "version"),
+    ({"format": "adverify-expr", "version": 1, "nodes": [{"op": "var", "name": "x"}], "output": 5}, "output"),
+])
+def test_bad_documents_are_refused_with_a_reason(doc, message):
+    with pytest.raises(FormatError, match=message):
+        expr_from_json(doc)
+
+
+@pytest.mark.parametrize("text", ["[" * 100000, '{"a": NaN}', '{"a": 1, "a": 2}', b"\xff\xfe\x00", "{"])
+def test_hostile_json_is_a_format_error(text):
+    with pytest.raises(FormatError):
+        loads(text)

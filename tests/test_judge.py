@@ -1,0 +1,96 @@
+"""Verdicts at the points where naive tolerances go wrong."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from oracles import numeric, paths, symbolic
+from verifier.ir import apply, const, var
+from verifier.judge import Case, judge, reference
+from verifier.runner import EngineRun
+from verifier.strategies import cases
+
+x, y = var("x"), var("y")
+
+
+def verdict(expr, point, grads, value=None, dtype="float64"):
+    return judge(reference(Case(expr, point), dtype), EngineRun("ok", tuple(grads), value))
+
+
+def test_correct_float64_rounding_is_not_flagged_where_the_truth_is_tiny():
+    # tanh'(20) = 1 - tanh(20)² rounds to 0 in float64; the truth is 1.7e-17
+    assert verdict(apply("tanh", x), {"x": 20.0}, [0.0]).kind == "agree"
+
+
+def test_float32_level_error_is_flagged_on_a_well_conditioned_expression():
+    e = apply("sin", apply("mul", x, y))
+    ref = reference(Case(e, {"x": 0.7, "y": 1.3}))
+    g = [ref.truth["x"] * (1 + 6e-8), ref.truth["y"]]
+    assert judge(ref, EngineRun("ok", tuple(g))).kind == "mismatch"
+
+
+def test_kink_accepts_any_subgradient_and_rejects_others():
+    e = apply("relu", x)
+    assert verdict(e, {"x": 0.0}, [0.0]).kind == "kink"
+    assert verdict(e, {"x": 0.0}, [0.5]).kind == "kink"
+    assert verdict(e, {"x": 0.0}, [2.0]).kind == "mismatch"
+
+
+def test_tie_in_maximum_accepts_each_side_per_variable():
+    # DESIGN §6: any value between the one-sided derivatives passes, per variable; so the
+    # "every tied argument gets the full gradient" convention is a kink, not a mismatch
+    e = apply("maximum", x, y)
+    for g in ([1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [1.0, 1.0]):
+        assert verdict(e, {"x": 1.0, "y": 1.0}, g).kind == "kink"
+    assert verdict(e, {"x": 1.0, "y": 1.0}, [2.0, 0.0]).kind == "mismatch"
+    assert verdict(e, {"x": 1.0, "y": 1.0}, [-0.5, 1.0]).kind == "mismatch"
+
+
+def test_rounding_that_can_cross_a_kink_widens_the_interval():
+    # max(expm1(log x), x) at x = 6.7e28: exactly the first is x - 1 < x, in float64 they tie
+    e = apply("sqrt", apply("maximum", apply("expm1", apply("log", x)), y))
+    p = {"x": 6.694684856796296e+28, "y": 6.694684856796296e+28}
+    ref = reference(Case(e, p))
+    assert ref.kinks == ("maximum",)
+    assert judge(ref, EngineRun("ok", (1.9324351804967674e-15, 0.0))).kind == "kink"
+
+
+def test_outside_the_domain_nothing_is_held_against_the_engine():
+    v = judge(reference(Case(apply("log", x), {"x": -1.0})), EngineRun("crash", message="ValueError"))
+    assert v.kind == "undecided" and "domain" in v.reason
+
+
+def test_nonfinite_gradient_where_the_truth_is_finite():
+    assert verdict(apply("sqrt", x), {"x": 4.0}, [math.nan]).kind == "nonfinite"
+
+
+def test_wrong_forward_value_is_reported_as_such():
+    v = verdict(apply("exp", x), {"x": 1.0}, [math.e], value=3.0)
+    assert v.kind == "mismatch" and v.failing.variable is None
+
+
+def test_catastrophic_cancellation_needs_more_digits_and_gets_them():
+    # x - y - y - (x + sqrt(2y)) at x = 7.6e139 needs ~190 digits to see y at all
+    e = apply("sub", apply("sub", apply("sub", x, y), y), apply("add", x, apply("sqrt", apply("add", y, y))))
+    ref = reference(Case(e, {"x": 7.594430950652872e+139, "y": 0.3822508767002937}))
+    assert ref.status == "ok"
+    assert ref.truth["y"] == pytest.approx(-2 - 1 / math.sqrt(2 * 0.3822508767002937), rel=1e-15)
+
+
+@settings(max_examples=150)
+@given(cases(max_nodes=6))
+def test_oracles_agree_with_each_other(case):
+    """symbolic and paths agree at 50+ digits; numeric witnesses agree where they apply."""
+    ref = reference(case)
+    if ref.status != "ok" or ref.kinks:
+        return
+    sym = ref.oracles.get("symbolic")
+    for v, t in ref.truth.items():
+        if sym is not None:
+            assert sym[v] == pytest.approx(t, rel=1e-12, abs=1e-300)
+    if numeric.analytic(case.expr) and all(abs(x) < 1e3 for x in case.point.values()):
+        cs = numeric.complex_step(case.expr, case.point)
+        for v, t in ref.truth.items():
+            if not ref.unstable[v] and math.isfinite(cs.grad[v]):
+                assert cs.grad[v] == pytest.approx(t, rel=1e-6, abs=1e-6 * (1 + abs(t)))

@@ -1,0 +1,123 @@
+"""Engines under test: the protocol, the registry of adapters, and loading ``--engine SPEC``.
+
+An engine is any object with ``name``, ``ops`` (op name -> callable on engine values),
+``variable(v)``, ``constant(v)`` and ``gradients(output, variables)``; optionally ``dtype``
+("float64" or "float32") and ``value(x)`` (the forward value as a float). See DESIGN §4.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+__all__ = ["Engine", "EngineError", "ADAPTERS", "load_engine", "engine_ops", "engine_dtype", "engine_name",
+           "describe_adapters"]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+    ops: Mapping[str, Callable[..., Any]]
+
+    def variable(self, value: float) -> Any: ...
+    def constant(self, value: float) -> Any: ...
+    def gradients(self, output: Any, variables: Sequence[Any]) -> Sequence[float]: ...
+
+
+class EngineError(ValueError):
+    """An engine spec that cannot be loaded, or an object that is not an engine."""
+
+
+# name -> "module:attr"; imported only when asked for, so a missing optional engine costs
+# nothing until it is named.
+ADAPTERS: dict[str, str] = {
+    "builtin": "verifier.engines.builtin:reverse",
+    "builtin-paths": "verifier.engines.builtin:paths",
+}
+_REQUIRED = ("ops", "variable", "constant", "gradients")
+
+
+def _import(module: str):
+    if module.endswith(".py"):
+        path = Path(module)
+        if not path.is_file():
+            raise EngineError(f"engine file {module!r} does not exist")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules.setdefault(path.stem, mod)
+        spec.loader.exec_module(mod)  # the user's own engine: running it is the point
+        return mod
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise EngineError(f"cannot import engine module {module!r}: {e}") from None
+
+
+def load_engine(spec: Any) -> Any:
+    """A builtin name, ``mutant:NAME``, ``module:attr`` / ``file.py:attr``, or an engine
+    object or factory."""
+    obj = spec
+    if isinstance(spec, str) and spec.startswith("mutant:"):
+        from ..mutants import MUTANTS  # planted-bug engines: `adverify campaign --engine mutant:tanh-rule`
+        name = spec.partition(":")[2]
+        if name not in MUTANTS:
+            raise EngineError(f"unknown mutant {name!r}: use one of {', '.join(MUTANTS)}")
+        return MUTANTS[name].make()
+    if isinstance(spec, str):
+        target = ADAPTERS.get(spec, spec)
+        if ":" not in target:
+            known = ", ".join(sorted(ADAPTERS))
+            raise EngineError(f"unknown engine {spec!r}: use one of {known}, or module:attr")
+        module, _, attr = target.rpartition(":")
+        try:
+            obj = _import(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except EngineError:
+            raise
+        except AttributeError:
+            raise EngineError(f"engine {spec!r}: {module!r} has no attribute {attr!r}") from None
+        except Exception as e:  # the user's module failed while importing
+            raise EngineError(f"engine {spec!r} failed to load: {type(e).__name__}: {e}") from None
+    if inspect.isclass(obj) or (callable(obj) and not all(hasattr(obj, a) for a in _REQUIRED)):
+        try:
+            obj = obj()
+        except Exception as e:
+            raise EngineError(f"engine {spec!r}: constructing it failed: {type(e).__name__}: {e}") from None
+    missing = [a for a in _REQUIRED if not hasattr(obj, a)]
+    if missing:
+        raise EngineError(f"engine {spec!r} is not an engine: it lacks {', '.join(missing)}")
+    return obj
+
+
+def engine_name(engine: Any) -> str:
+    return str(getattr(engine, "name", type(engine).__name__))
+
+
+def engine_dtype(engine: Any) -> str:
+    dtype = str(getattr(engine, "dtype", "float64"))
+    if dtype not in ("float64", "float32"):
+        raise EngineError(f"engine {engine_name(engine)!r} has unsupported dtype {dtype!r}")
+    return dtype
+
+
+def engine_ops(engine: Any) -> list[str]:
+    from ..ops import OPS
+    return sorted(name for name in engine.ops if name in OPS)
+
+
+def describe_adapters() -> list[dict[str, str]]:
+    """Every registered adapter: installed or not, its ops and dtype (``adverify engines``)."""
+    rows = []
+    for name in ADAPTERS:
+        try:
+            engine = load_engine(name)
+        except EngineError as e:
+            rows.append({"name": name, "status": "not installed", "dtype": "-", "ops": str(e)})
+            continue
+        rows.append({"name": name, "status": "installed", "dtype": engine_dtype(engine),
+                     "ops": " ".join(engine_ops(engine))})
+    return rows

@@ -1,0 +1,58 @@
+"""The embedded default engine: the seed's Tensor, by path enumeration or reverse mode."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..autograd.tensor import OPS, Tensor, backward_paths, backward_reverse
+
+__all__ = ["BuiltinEngine", "reverse", "paths"]
+
+
+class BuiltinEngine:
+    dtype = "float64"
+    name = "builtin"
+
+    def __init__(self, strategy: str = "reverse"):
+        if strategy not in ("reverse", "paths"):
+            raise ValueError(f"unknown strategy {strategy!r}")
+        self.strategy = strategy
+        if strategy == "paths" and type(self).name == BuiltinEngine.name:
+            self.name = "builtin-paths"
+        self.ops = dict(OPS)
+
+    def variable(self, value: float) -> Tensor:
+        return Tensor(value)
+
+    def constant(self, value: float) -> Tensor:
+        return Tensor(value)
+
+    def value(self, x: Tensor) -> float:
+        return float(x.value)
+
+    def gradients(self, output: Tensor, variables: Sequence[Tensor]) -> list[float]:
+        backward = backward_paths if self.strategy == "paths" else backward_reverse
+        grads = backward(output)
+        return [float(grads.get(id(v), np.float64(0.0))) for v in variables]
+
+    def second_derivatives(self, output: Tensor, variables: Sequence[Tensor]) -> list[list[float]]:
+        """Hessian by differentiating the reverse-mode gradient graph (create_graph)."""
+        first = backward_reverse(output, create_graph=True)
+        rows = []
+        for v in variables:
+            g = first.get(id(v))
+            if g is None:
+                rows.append([0.0] * len(variables))
+                continue
+            second = backward_reverse(g)
+            rows.append([float(second.get(id(w), 0.0)) for w in variables])
+        return rows
+
+
+def reverse() -> BuiltinEngine:
+    return BuiltinEngine("reverse")
+
+
+def paths() -> BuiltinEngine:
+    return BuiltinEngine("paths")

@@ -1,0 +1,224 @@
+"""Ground truth, per-point tolerance, verdicts.
+
+``reference(case)`` asks the oracles — it never sees the engine, so it can be computed once
+and reused across engines, shrinking steps and replays. ``judge(ref, run)`` compares one
+engine run with it. Verdicts (DESIGN §6): agree, mismatch, nonfinite, crash, timeout, kink,
+undecided, oracle-disagreement — plus ``inconsistent`` for engines whose answer changes when
+the same graph is built twice (state leaking between calls).
+"""
+from __future__ import annotations
+
+import math
+from itertools import chain
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from oracles import paths as paths_oracle
+from oracles import symbolic
+from oracles.base import OracleError
+from oracles.numeric import mpmath_diff
+
+from .bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_interval, near_kinks,
+                     sensitivity, worst_sides)
+from .ir import Node, size, variables
+from .ops import get_op
+from .runner import EngineRun
+
+__all__ = ["Case", "Reference", "Check", "Verdict", "reference", "judge", "DISCREPANCIES", "VERDICTS"]
+
+VERDICTS = ("agree", "kink", "undecided", "oracle-disagreement", "mismatch", "nonfinite",
+            "inconsistent", "crash", "timeout")
+DISCREPANCIES = frozenset({"mismatch", "nonfinite", "inconsistent", "crash", "timeout"})
+AGREE_DIGITS = 25      # symbolic and paths must agree to this many digits of the scale
+DEEP_DPS = 400         # enough for any cancellation that still matters above float64's tiny
+UNSTABLE = 1e-2        # rounding moves the gradient by >1% of its scale: no honest verdict
+
+
+@dataclass(frozen=True)
+class Case:
+    expr: Node
+    point: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the oracles say about a case, at the precision of a given engine dtype."""
+    case: Case
+    dtype: str
+    status: str                                  # ok | undecided | oracle-disagreement
+    reason: str = ""
+    valid: bool = True                           # inside every op's domain (else no finding)
+    value: float | None = None                   # the true forward value (rounded to float)
+    value_bound: float = 0.0
+    truth: dict[str, float] = field(default_factory=dict)
+    low: dict[str, float] = field(default_factory=dict)     # kink interval (== truth elsewhere)
+    high: dict[str, float] = field(default_factory=dict)
+    bound: dict[str, float] = field(default_factory=dict)
+    unstable: dict[str, bool] = field(default_factory=dict)
+    kinks: tuple[str, ...] = ()                  # ops at (or within rounding of) a kink
+    oracles: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One quantity judged: a variable's gradient, or (variable None) the forward value."""
+    variable: str | None
+    verdict: str
+    expected: float | None
+    actual: float | None
+    bound: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def severity(self) -> float | None:
+        if self.expected is None or self.actual is None or not self.bound:
+            return None
+        if not math.isfinite(self.actual):
+            return math.inf
+        lo = self.low if self.low is not None else self.expected
+        hi = self.high if self.high is not None else self.expected
+        return max(lo - self.actual, self.actual - hi, 0.0) / self.bound
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str
+    reason: str = ""
+    checks: tuple[Check, ...] = ()
+    where: str = ""                # the op a crash happened in, if the engine said
+
+    @property
+    def failing(self) -> Check | None:
+        """The check that decided the verdict (the worst one)."""
+        worst = [c for c in self.checks if c.verdict == self.kind]
+        return max(worst, key=lambda c: c.severity or 0.0) if worst else None
+
+    @property
+    def is_discrepancy(self) -> bool:
+        return self.kind in DISCREPANCIES
+
+
+def _f(x) -> float:
+    try:
+        return float(x)
+    except (OverflowError, ValueError):
+        return math.inf if x > 0 else -math.inf
+
+
+def _undecided(case: Case, dtype: str, reason: str, **kw) -> Reference:
+    return Reference(case, dtype, "undecided", reason, **kw)
+
+
+def reference(case: Case, dtype: str = "float64") -> Reference:
+    prec = PRECISIONS[dtype]
+    out, point = case.expr, case.point
+    try:
+        g = paths_oracle.stable_graph(out, point)
+    except OracleError as e:
+        # outside a domain, an engine may raise or return nan: nothing to hold against it
+        return _undecided(case, dtype, str(e), valid=not str(e).startswith("outside the domain"))
+    # values, partials, adjoints: a float engine must hold each of them (an adjoint of 1e-409
+    # on the way to a gradient of 1e-296 flushes to 0 in reverse mode)
+    for x in chain(g.values.values(), g.partials.values(), paths_oracle.adjoints(g).values()):
+        if abs(x) > prec.max / 4 or (x != 0 and abs(x) < prec.tiny * 2 ** 10):
+            return _undecided(case, dtype, f"an intermediate quantity leaves the normal {dtype} range")
+    # and the chain rule's partial products, in the order path and forward engines form them
+    if max(paths_oracle.largest_products(g)) > prec.max / 4:
+        return _undecided(case, dtype, f"a chain-rule product overflows {dtype}")
+
+    r = forward_radius(g, prec.u)
+    kinks = near_kinks(g, r)
+    if len(kinks) > MAX_KINKS:
+        return _undecided(case, dtype, f"{len(kinks)} kinks at this point (at most {MAX_KINKS} analysed)")
+    truth = paths_oracle.accumulate(g)
+    lo, hi = kink_interval(g, kinks) if kinks else (truth, truth)
+    scale = paths_oracle.accumulate(g, worst_sides(g, kinks), absolute=True)
+    adjoint_scale = max(scale.values(), default=0)
+    if adjoint_scale > prec.max / 4:
+        return _undecided(case, dtype, f"the gradient leaves the {dtype} range")
+
+    oracles: dict[str, dict[str, float]] = {"paths": {v: _f(x) for v, x in truth.items()}}
+    try:
+        witness = symbolic.gradient(out, point, dps=g.dps)
+        oracles["symbolic"] = {v: _f(x) for v, x in witness.grad.items()}
+    except (OracleError, ZeroDivisionError, ValueError):
+        # no symbolic answer: a high-precision difference quotient is the second witness
+        try:
+            witness = mpmath_diff(out, point, dps=g.dps) if not kinks else None
+        except OracleError:
+            witness = None
+        if witness is not None:
+            oracles["mpmath"] = {v: _f(x) for v, x in witness.grad.items()}
+    if witness is not None:
+        for v in truth:
+            tol = scale[v] * g.m.ctx.mpf(10) ** -AGREE_DIGITS + prec.tiny + witness.error.get(v, 0)
+            s = witness.grad[v]
+            if not (lo[v] - tol <= s <= hi[v] + tol) and "symbolic" in oracles:
+                # SymPy's forms may cancel (1 - tanh²): look again with digits to spare
+                s = symbolic.evaluate_sympy(symbolic.derivatives(out)[1][v], point, dps=max(DEEP_DPS, g.dps))
+                oracles["symbolic"][v] = _f(s)
+            if not (lo[v] - tol <= s <= hi[v] + tol):
+                if "mpmath" not in oracles:
+                    try:
+                        oracles["mpmath"] = {k: _f(x) for k, x in mpmath_diff(out, point, dps=g.dps).grad.items()}
+                    except OracleError:
+                        pass
+                return Reference(case, dtype, "oracle-disagreement",
+                                 f"d/d{v}: symbolic {_f(s):.17g} vs paths {_f(truth[v]):.17g}",
+                                 truth={k: _f(x) for k, x in truth.items()}, oracles=oracles)
+
+    try:
+        wobble = {v: C2 * RHO * prec.u * s for v, s in sensitivity(out, point, g, prec, kinks).items()}
+    except OracleError as e:  # an ε-sized rounding error already leaves a domain
+        return _undecided(case, dtype, f"ill-conditioned: rounding alone goes {e}")
+    floor = 4 * prec.tiny
+    L = max(size(out), 1)
+    bound = {v: _f(C1 * prec.u * L * scale[v] + wobble[v]) + floor for v in truth}
+    unstable = {v: bool(wobble[v] > UNSTABLE * scale[v]) and wobble[v] > floor for v in truth}
+    value = g.values[out]
+    return Reference(
+        case, dtype, "ok", value=_f(value), value_bound=_f(C1 * r[out] + RHO * prec.u * abs(value)) + floor,
+        truth={v: _f(x) for v, x in truth.items()}, low={v: _f(x) for v, x in lo.items()},
+        high={v: _f(x) for v, x in hi.items()}, bound=bound, unstable=unstable,
+        kinks=tuple(n.op for n in kinks), oracles=oracles)
+
+
+def _check(ref: Reference, v: str, actual: float) -> Check:
+    t, lo, hi, b = ref.truth[v], ref.low[v], ref.high[v], ref.bound[v]
+    kw = dict(expected=t, actual=actual, bound=b, low=lo if lo != hi else None, high=hi if lo != hi else None)
+    if not math.isfinite(actual):
+        return Check(v, "nonfinite", **kw)
+    miss = max(lo - actual, actual - hi, 0.0)
+    if miss <= b:
+        return Check(v, "kink" if lo != hi else "agree", **kw)
+    return Check(v, "undecided" if ref.unstable[v] else "mismatch", **kw)
+
+
+_RANK = {k: i for i, k in enumerate(VERDICTS)}
+
+
+def judge(ref: Reference, run: EngineRun) -> Verdict:
+    if not ref.valid:
+        return Verdict(ref.status, ref.reason)
+    if run.status != "ok":
+        kind = {"malformed": "mismatch"}.get(run.status, run.status)
+        return Verdict(kind, run.message, where=run.where)
+    if ref.status != "ok":
+        return Verdict(ref.status, ref.reason)
+    names = variables(ref.case.expr)
+    checks = [_check(ref, v, g) for v, g in zip(names, run.grads)]
+    if run.value is not None and ref.value is not None:
+        miss = abs(run.value - ref.value)
+        kind = "agree" if miss <= ref.value_bound else "nonfinite" if not math.isfinite(run.value) else "mismatch"
+        checks.insert(0, Check(None, kind, ref.value, run.value, ref.value_bound))
+    worst = max(checks, key=lambda c: _RANK[c.verdict])
+    reason = ""
+    if worst.verdict in ("mismatch", "nonfinite"):
+        what = "the forward value" if worst.variable is None else f"d/d{worst.variable}"
+        reason = f"{what}: engine {worst.actual!r}, expected {worst.expected!r} (bound {worst.bound:.3g})"
+    elif worst.verdict == "undecided":
+        reason = "ill-conditioned: rounding alone moves the gradient by more than 1% of its scale"
+    elif worst.verdict == "kink":
+        reason = f"at a kink of {', '.join(sorted(set(ref.kinks)))}"
+    return Verdict(worst.verdict, reason, tuple(checks))

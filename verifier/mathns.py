@@ -1,0 +1,101 @@
+"""Math namespaces: the same rule text runs in float64, complex, high precision and on Tensors.
+
+An op's forward and partials are written once against a namespace ``m`` (``m.exp(x)``,
+``m.step(x)``); which namespace is passed decides the arithmetic. This is what lets the
+path-product oracle (high precision), the complex-step oracle and the builtin engine
+(float64, or Tensors for second order) share one table without sharing code paths.
+"""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+
+__all__ = ["F64", "Precise", "precise"]
+
+
+class F64:
+    """IEEE float64 (and complex128 for complex step): overflow gives inf, never raises."""
+
+    exp, log, sin, cos, tan = np.exp, np.log, np.sin, np.cos, np.tan
+    tanh, sqrt, atan, log1p, expm1 = np.tanh, np.sqrt, np.arctan, np.log1p, np.expm1
+    cosh = np.cosh
+    abs = staticmethod(np.abs)
+    float = np.float64
+
+    @staticmethod
+    def pow(x, c):
+        return np.power(x, c)
+
+    @staticmethod
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    @staticmethod
+    def sign(x):
+        return np.sign(x)
+
+    @staticmethod
+    def step(x):  # Heaviside with step(0) = 0: the builtin engine's kink convention
+        return np.float64(1.0) if x > 0 else np.float64(0.0)
+
+    @staticmethod
+    def maximum(x, y):
+        return np.maximum(x, y)
+
+    @staticmethod
+    def minimum(x, y):
+        return np.minimum(x, y)
+
+
+class Precise:
+    """mpmath at a fixed number of digits, in a private context (the global mp is untouched)."""
+
+    def __init__(self, dps: int = 50):
+        ctx = mpmath.MPContext()
+        ctx.dps = dps
+        self.ctx, self.dps = ctx, dps
+        for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "atan", "log1p", "expm1", "cosh"):
+            setattr(self, name, getattr(ctx, name))
+        self.float = ctx.mpf
+        self.eps = ctx.mpf(2) ** (-ctx.prec)
+
+    def abs(self, x):
+        return abs(x)
+
+    def pow(self, x, c):
+        if x < 0 and c != int(c):
+            return self.ctx.nan  # keep the real branch, as float64 does
+        if x == 0 and c < 0:
+            return self.ctx.inf
+        return self.ctx.power(x, c)
+
+    def sigmoid(self, x):
+        return 1 / (1 + self.ctx.exp(-x))
+
+    def sign(self, x):
+        return self.ctx.sign(x)
+
+    def step(self, x):
+        return self.ctx.mpf(1) if x > 0 else self.ctx.mpf(0)
+
+    def maximum(self, x, y):
+        return x if x >= y else y
+
+    def minimum(self, x, y):
+        return x if x <= y else y
+
+
+_PRECISE: dict[int, Precise] = {}
+
+
+def precise(dps: int = 50) -> Precise:
+    """A cached high-precision namespace: building an mpmath context is not free."""
+    if dps not in _PRECISE:
+        _PRECISE[dps] = Precise(dps)
+    return _PRECISE[dps]
+
+
+def is_integer(c) -> bool:
+    return math.isfinite(float(c)) and float(c) == int(float(c))

@@ -1,0 +1,146 @@
+"""THE op table: every op's SymPy form, forward, local partials, domain and kinks.
+
+One record per op. Forward and partials are written once against a math namespace ``m``
+(see ``mathns``) so they run in float64, complex128, high precision and on Tensors. A partial
+receives the op's arguments and its output ``ans`` (HIPS autograd style: ``exp`` returns
+``ans``). ``None`` in place of a partial marks a parameter: an argument that must be a
+constant leaf and is never differentiated (the exponent of ``pow``).
+
+The table feeds the generator, the path-product oracle and the builtin engine. The symbolic
+and numeric oracles use only ``sympy`` and ``forward``, never the partials: that independence
+is what lets a wrong rule here show up as an oracle disagreement instead of hiding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .mathns import is_integer
+
+__all__ = ["Op", "Kink", "OPS", "SCALAR_OPS", "get_op", "UnknownOp"]
+
+
+class UnknownOp(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Kink:
+    """Where an op is continuous but not differentiable: ``switch(*args) == 0``.
+
+    ``left``/``right`` are the partials on each side (switch < 0, switch > 0). Any convex
+    combination of them is an acceptable local derivative exactly at the kink.
+    """
+
+    switch: Callable[..., Any]
+    left: tuple[float, ...]
+    right: tuple[float, ...]
+
+
+def _always(*args) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    sympy: Callable[..., Any]                       # (sp, *args) -> SymPy expression
+    forward: Callable[..., Any]                     # (m, *args) -> value
+    partials: tuple[Callable[..., Any] | None, ...]  # (m, *args, ans) -> d ans / d arg_i
+    domain: Callable[..., bool] = _always           # defined, finite and with finite partials
+    kink: Kink | None = None
+    # The textbook form of a partial that engines compute from the rounded output (PyTorch:
+    # tanh' = 1 - y²). The table's own rule avoids its cancellation; the bound still has
+    # to allow for the error that form makes, so the rounding model uses it.
+    ans_partials: tuple[Callable[..., Any] | None, ...] | None = None
+    doc: str = ""
+    params: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", tuple(i for i, p in enumerate(self.partials) if p is None))
+
+    @property
+    def arity(self) -> int:
+        return len(self.partials)
+
+    @property
+    def analytic(self) -> bool:
+        """Holomorphic on its domain, so the complex-step derivative is exact."""
+        return self.kink is None
+
+
+def _pow_domain(x, c) -> bool:
+    # a fractional power at 0 is a domain edge: SymPy's derivative forms give 0·inf there
+    return (c >= 1 or x != 0) if is_integer(c) else x > 0
+
+
+# ── arithmetic ────────────────────────────────────────────────────────────────────────────
+_ARITH = [
+    Op("add", lambda sp, x, y: x + y, lambda m, x, y: x + y,
+       (lambda m, x, y, ans: 1.0, lambda m, x, y, ans: 1.0)),
+    Op("sub", lambda sp, x, y: x - y, lambda m, x, y: x - y,
+       (lambda m, x, y, ans: 1.0, lambda m, x, y, ans: -1.0)),
+    Op("mul", lambda sp, x, y: x * y, lambda m, x, y: x * y,
+       (lambda m, x, y, ans: y, lambda m, x, y, ans: x)),
+    Op("div", lambda sp, x, y: x / y, lambda m, x, y: x / y,
+       (lambda m, x, y, ans: 1.0 / y, lambda m, x, y, ans: -ans / y),  # d(x/y)/dy = -x/y²
+       domain=lambda x, y: y != 0),
+    Op("neg", lambda sp, x: -x, lambda m, x: -x, (lambda m, x, ans: -1.0,)),
+    Op("pow", lambda sp, x, c: x ** c, lambda m, x, c: m.pow(x, c),
+       (lambda m, x, c, ans: c * m.pow(x, c - 1), None), domain=_pow_domain,
+       doc="x ** c with c a constant leaf"),
+    Op("powv", lambda sp, x, y: x ** y, lambda m, x, y: m.pow(x, y),
+       (lambda m, x, y, ans: y * ans / x, lambda m, x, y, ans: ans * m.log(x)),
+       domain=lambda x, y: x > 0, doc="x ** y, both differentiable"),
+]
+
+# ── elementary functions ──────────────────────────────────────────────────────────────────
+_ELEMENTARY = [
+    Op("exp", lambda sp, x: sp.exp(x), lambda m, x: m.exp(x), (lambda m, x, ans: ans,)),
+    Op("log", lambda sp, x: sp.log(x), lambda m, x: m.log(x), (lambda m, x, ans: 1.0 / x,),
+       domain=lambda x: x > 0),
+    Op("sin", lambda sp, x: sp.sin(x), lambda m, x: m.sin(x), (lambda m, x, ans: m.cos(x),)),
+    Op("cos", lambda sp, x: sp.cos(x), lambda m, x: m.cos(x), (lambda m, x, ans: -m.sin(x),)),
+    Op("tan", lambda sp, x: sp.tan(x), lambda m, x: m.tan(x),
+       (lambda m, x, ans: 1.0 + ans * ans,)),  # d tan = 1 + tan²
+    Op("tanh", lambda sp, x: sp.tanh(x), lambda m, x: m.tanh(x),
+       # d tanh = 1 - tanh² = 1/cosh²; the second form does not cancel for large |x|
+       (lambda m, x, ans: 1.0 / (m.cosh(x) * m.cosh(x)),),
+       ans_partials=(lambda m, x, ans: 1.0 - ans * ans,)),
+    Op("sigmoid", lambda sp, x: 1 / (1 + sp.exp(-x)), lambda m, x: m.sigmoid(x),
+       (lambda m, x, ans: ans * m.sigmoid(-x),),  # σ(x)(1 - σ(x)), without the cancellation
+       ans_partials=(lambda m, x, ans: ans * (1.0 - ans),)),
+    Op("sqrt", lambda sp, x: sp.sqrt(x), lambda m, x: m.sqrt(x),
+       (lambda m, x, ans: 0.5 / ans,), domain=lambda x: x > 0),
+    Op("atan", lambda sp, x: sp.atan(x), lambda m, x: m.atan(x),
+       (lambda m, x, ans: 1.0 / (1.0 + x * x),)),
+    Op("log1p", lambda sp, x: sp.log(1 + x), lambda m, x: m.log1p(x),
+       (lambda m, x, ans: 1.0 / (1.0 + x),), domain=lambda x: x > -1),
+    Op("expm1", lambda sp, x: sp.exp(x) - 1, lambda m, x: m.expm1(x),
+       (lambda m, x, ans: m.exp(x),),  # not ans + 1: that cancels for x << 0
+       ans_partials=(lambda m, x, ans: ans + 1.0,)),
+]
+
+# ── piecewise: continuous, with kinks ─────────────────────────────────────────────────────
+_PIECEWISE = [
+    Op("abs", lambda sp, x: sp.Abs(x), lambda m, x: m.abs(x), (lambda m, x, ans: m.sign(x),),
+       kink=Kink(lambda x: x, left=(-1.0,), right=(1.0,))),
+    Op("relu", lambda sp, x: sp.Max(0, x), lambda m, x: m.maximum(x, 0 * x),
+       (lambda m, x, ans: m.step(x),), kink=Kink(lambda x: x, left=(0.0,), right=(1.0,))),
+    Op("maximum", lambda sp, x, y: sp.Max(x, y), lambda m, x, y: m.maximum(x, y),
+       (lambda m, x, y, ans: m.step(x - y), lambda m, x, y, ans: 1.0 - m.step(x - y)),
+       kink=Kink(lambda x, y: x - y, left=(0.0, 1.0), right=(1.0, 0.0))),
+    Op("minimum", lambda sp, x, y: sp.Min(x, y), lambda m, x, y: m.minimum(x, y),
+       (lambda m, x, y, ans: 1.0 - m.step(x - y), lambda m, x, y, ans: m.step(x - y)),
+       kink=Kink(lambda x, y: x - y, left=(1.0, 0.0), right=(0.0, 1.0))),
+]
+
+SCALAR_OPS: dict[str, Op] = {op.name: op for op in _ARITH + _ELEMENTARY + _PIECEWISE}
+OPS: dict[str, Op] = dict(SCALAR_OPS)
+
+
+def get_op(name: str) -> Op:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise UnknownOp(f"unknown op {name!r} (known: {', '.join(sorted(OPS))})") from None

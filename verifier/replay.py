@@ -1,0 +1,66 @@
+"""Replay files: one discrepancy as data (our own versioned JSON IR, never code)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .ir import Node, variables
+from .judge import Case
+from .serial import FormatError, expr_from_json, expr_to_json, num, num_from_json, point_from_json, read_json
+
+__all__ = ["REPLAY_FORMAT", "replay_doc", "read_replay", "Replay"]
+
+REPLAY_FORMAT = "adverify-replay"
+REPLAY_VERSION = 1
+_TEXT_FIELDS = {"engine": 200, "kind": 40, "culprit_op": 40, "variable": 64, "expression": 20000, "signature": 200}
+_NUM_FIELDS = {"expected", "actual"}
+
+
+class Replay:
+    def __init__(self, case: Case, fields: dict[str, Any]):
+        self.case, self.fields = case, fields
+
+    @property
+    def engine(self) -> str | None:
+        return self.fields.get("engine")
+
+
+def replay_doc(case: Case, engine: str, kind: str, culprit: str | None, variable: str | None,
+               expected: float | None, actual: float | None, text: str, signature: str) -> dict:
+    return {
+        "format": REPLAY_FORMAT, "version": REPLAY_VERSION, "engine": engine, "kind": kind,
+        "culprit_op": culprit, "variable": variable, "expected": num(expected), "actual": num(actual),
+        "expression": text, "signature": signature,
+        "expr": expr_to_json(case.expr), "point": dict(case.point),
+    }
+
+
+def read_replay(path: str | Path) -> Replay:
+    doc = read_json(path, "replay file")
+    if not isinstance(doc, dict):
+        raise FormatError(f"replay file {str(path)!r} must hold a JSON object")
+    if doc.get("format") != REPLAY_FORMAT:
+        raise FormatError(f"{str(path)!r} is not an adverify replay file (format {REPLAY_FORMAT!r})")
+    if doc.get("version") != REPLAY_VERSION:
+        raise FormatError(f"{str(path)!r}: unsupported replay version {doc.get('version')!r}")
+    allowed = {"format", "version", "expr", "point"} | set(_TEXT_FIELDS) | _NUM_FIELDS
+    extra = set(doc) - allowed
+    if extra:
+        raise FormatError(f"replay file has unknown field {sorted(extra)[0][:40]!r}")
+    fields: dict[str, Any] = {}
+    for key, limit in _TEXT_FIELDS.items():
+        v = doc.get(key)
+        if v is not None and (not isinstance(v, str) or len(v) > limit):
+            raise FormatError(f"replay field {key!r} must be a string of at most {limit} characters")
+        fields[key] = v
+    for key in _NUM_FIELDS:
+        v = doc.get(key)
+        fields[key] = None if v is None else num_from_json(v, f"replay field {key!r}")
+    if "expr" not in doc or "point" not in doc:
+        raise FormatError("replay file lacks 'expr' or 'point'")
+    expr: Node = expr_from_json(doc["expr"], "replay expr")
+    point = point_from_json(doc["point"], "replay point")
+    missing = [v for v in variables(expr) if v not in point]
+    if missing:
+        raise FormatError(f"replay point has no value for variable {missing[0]!r}")
+    return Replay(Case(expr, {v: point[v] for v in variables(expr)}), fields)

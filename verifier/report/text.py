@@ -1,0 +1,48 @@
+"""Plain text for terminals and assertion messages: what is wrong, where, how to replay."""
+from __future__ import annotations
+
+from ..results import CampaignResult, Finding
+
+__all__ = ["render", "finding_text", "headline"]
+
+
+def _g(x) -> str:
+    return "—" if x is None else f"{x:.17g}" if isinstance(x, float) else str(x)
+
+
+def headline(r: CampaignResult) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in r.verdicts.items() if v)
+    state = "" if r.stopped == "completed" else f", stopped: {r.stopped}"
+    return (f"adverify: engine {r.engine!r} ({r.dtype}), {r.examples} examples, seed {r.seed}, "
+            f"{r.elapsed_s:.1f} s{state}\n  verdicts: {counts or 'none'}")
+
+
+def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
+    where = f" in {f.culprit_op}" if f.culprit_op else ""
+    lines = [f"{i}. {f.kind}{where} ({f.blame}): {f.message}",
+             f"   expression: {f.expression}   [{f.nodes} node{'s' if f.nodes != 1 else ''}]",
+             f"   at: {', '.join(f'{k} = {v!r}' for k, v in f.point.items())}"]
+    if f.expected is not None or f.actual is not None:
+        what = "value" if f.variable is None else f"d/d{f.variable}"
+        lines.append(f"   {what}: engine {_g(f.actual)}, expected {_g(f.expected)}, bound {_g(f.bound)}")
+    if f.oracles:
+        lines.append("   oracles: " + ", ".join(f"{k} {_g(v)}" for k, v in f.oracles.items()))
+    if replay_cmd:
+        lines.append(f"   replay: {replay_cmd}")
+    return "\n".join(lines)
+
+
+def render(r: CampaignResult, out_dir: str | None = None, engine_spec: str | None = None) -> str:
+    parts = [headline(r)]
+    for reg in r.regressions:
+        parts.append(f"  regression {reg['status']}: {reg['expression']} ({reg['verdict']})")
+    if not r.discrepancies:
+        parts.append("  no discrepancy found")
+    else:
+        parts.append(f"  {len(r.discrepancies)} distinct discrepanc{'y' if len(r.discrepancies) == 1 else 'ies'}:")
+        for i, f in enumerate(r.discrepancies, 1):
+            cmd = None
+            if out_dir and f.replay:
+                cmd = f"adverify replay {out_dir}/{f.replay}" + (f" --engine {engine_spec}" if engine_spec else "")
+            parts.append(finding_text(i, f, cmd))
+    return "\n".join(parts) + "\n"
