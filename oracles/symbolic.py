@@ -114,11 +114,26 @@ def evaluate_sympy(expr, env: Mapping[str, Any], dps: int = 50):
     return r
 
 
-def gradient(out: Node, point: Mapping[str, float], dps: int = 50) -> Estimate:
+def _fast():
+    """The SymEngine backend when it is installed (see symengine_backend), else None."""
+    try:
+        from . import symengine_backend
+    except ImportError:
+        return None
+    return symengine_backend
+
+
+def gradient(out: Node, point: Mapping[str, float], dps: int = 50, backend: str = "auto") -> Estimate:
+    fast = _fast() if backend in ("auto", "symengine") else None
+    if fast is not None:
+        return fast.gradient(out, point, dps)
     f, d = derivatives(out)
     return Estimate("symbolic", {v: evaluate_sympy(e, point, dps) for v, e in d.items()},
-                    value=evaluate_sympy(f, point, dps))
+                    value=evaluate_sympy(f, point, dps), note="sympy")
 
 
 def hessian(out: Node, point: Mapping[str, float], dps: int = 50) -> dict[tuple[str, str], Any]:
+    fast = _fast()
+    if fast is not None:
+        return fast.hessian(out, point, dps)
     return {k: evaluate_sympy(e, point, dps) for k, e in second_derivatives(out).items()}

@@ -38,7 +38,7 @@ class F64:
 
     @staticmethod
     def step(x):  # Heaviside with step(0) = 0: the builtin engine's kink convention
-        return np.float64(1.0) if x > 0 else np.float64(0.0)
+        return np.where(np.asarray(x) > 0, 1.0, 0.0)[()]  # [()]: a scalar in, a scalar out
 
     @staticmethod
     def maximum(x, y):
