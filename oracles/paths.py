@@ -18,7 +18,8 @@ from .base import Estimate, OracleError
 
 __all__ = ["LocalGraph", "local_graph", "stable_graph", "accumulate", "adjoints",
            "largest_products", "count_paths",
-           "enumerate_paths", "gradient", "PATH_CAP"]
+           "enumerate_paths", "gradient", "PATH_CAP",
+           "tangents", "rule_derivatives", "hessian", "hessian_terms_in_range"]
 
 PATH_CAP = 20_000
 DPS_LEVELS = (50, 120, 400)
@@ -195,3 +196,103 @@ def gradient(out: Node, point: Mapping[str, float]) -> Estimate:
         grads = accumulate(g)
         note = f"{sum(counts.values())} paths > cap {PATH_CAP}: summed by dynamic programming"
     return Estimate("paths", grads, value=g.values[out], note=note)
+
+
+def tangents(g: LocalGraph, v: str) -> dict[Node, Any]:
+    """d node / d v for every node (forward accumulation)."""
+    m = g.m
+    zero = m.float(0)
+    t: dict[Node, Any] = {}
+    for n in g.order:
+        if n.is_leaf:
+            t[n] = m.float(1) if n.op == "var" and n.arg == v else zero
+        else:
+            t[n] = m.ctx.fsum(g.partials[(n, i)] * t[s] for i, s in enumerate(n.src) if (n, i) in g.partials)
+    return t
+
+
+def rule_derivatives(g: LocalGraph, eta, kinked: set[Node]):
+    """Exactly (dual numbers at the graph's precision), for every op node n:
+    H[n][i][j] = d partial_i / d arg_j (total: the rule's ans moves with the argument),
+    A[n][i] = d partial_i / d ans, for the table's form and for the textbook ans-form,
+    Jp[(n, j)] = d value / d arg_j for parameter arguments (pow's exponent).
+    (``eta`` is unused: kept so callers need not change.)"""
+    from .dual import Dual, DualMath, derivative
+    m = g.m
+    dm = DualMath(m)
+    H: dict[Node, dict[int, dict[int, Any]]] = {}
+    A: dict[Node, dict[int, Any]] = {}
+    Jp: dict[Edge, Any] = {}
+    for n in g.order:
+        if n.is_leaf or n in kinked:
+            continue
+        op = get_op(n.op)
+        args = [g.values[s] for s in n.src]
+        ans = g.values[n]
+        rules = [(i, r) for i, r in enumerate(op.partials) if r is not None]
+        H[n] = {i: {} for i, _ in rules}
+        for j in range(len(args)):
+            if j in op.params and float(args[j]).is_integer():
+                # an integer exponent is exact: no rounding moves it (and x**c at x < 0
+                # has no derivative in c)
+                Jp[(n, j)] = m.float(0)
+                for i, _ in rules:
+                    H[n][i][j] = m.float(0)
+                continue
+            duals = [Dual(a, 1 if k == j else 0) for k, a in enumerate(args)]
+            ans_d = op.forward(dm, *duals)
+            if j in op.params:
+                Jp[(n, j)] = m.float(derivative(ans_d))
+            for i, rule in rules:
+                H[n][i][j] = m.float(derivative(rule(dm, *duals, ans_d)))
+        A[n] = {}
+        plain = [Dual(a, 0) for a in args]
+        for i, rule in rules:
+            table = m.float(derivative(rule(dm, *plain, Dual(ans, 1))))
+            textbook = table
+            if op.ans_partials and op.ans_partials[i] is not None:
+                textbook = m.float(derivative(op.ans_partials[i](dm, *plain, Dual(ans, 1))))
+            A[n][i] = (table, textbook)   # an engine computes the partial one way or the other
+    return H, A, Jp
+
+
+def hessian_terms_in_range(g: LocalGraph, lo: float, hi: float) -> bool:
+    """Every derivative of a local partial is a quantity an engine differentiating its own
+    gradient graph computes (log'' = -1/x² flushes to 0 at x = e^660): it must fit."""
+    eta = g.m.ctx.mpf(10) ** (-(g.dps // 3))
+    H, _, _ = rule_derivatives(g, eta, set())
+    return all(h == 0 or lo <= abs(h) <= hi for per in H.values() for row in per.values() for h in row.values())
+
+
+def hessian(g: LocalGraph, absolute: bool = False) -> dict[tuple[str, str], Any]:
+    """Second derivatives from the op table: the chain rule applied to the chain rule.
+
+    d²out/dv dw = Σ over edges e = (n, i) and arguments j of n: adjoint(n) · d src_i/dv ·
+    d partial_(n,i) / d arg_j · d arg_j/dw (plus the adjoint's own dependence on w, which is
+    the same sum seen from the other side: the expression is symmetric in v and w). With
+    ``absolute``, every term in absolute value: the scale a float computation rounds against."""
+    m = g.m
+    eta = m.ctx.mpf(10) ** (-(g.dps // 3))
+    H, _, _ = rule_derivatives(g, eta, set())
+    adj = adjoints(g)
+    names = [n.arg for n in g.order if n.op == "var"]
+    tan = {v: tangents(g, v) for v in names}
+    f = abs if absolute else (lambda x: x)
+    out: dict[tuple[str, str], Any] = {}
+    for v in names:
+        for w in names:
+            terms = []
+            for n in g.order:
+                a = adj.get(n)
+                if n.is_leaf or not a:
+                    continue
+                for i in H[n]:
+                    dv = tan[v][n.src[i]]
+                    if not dv:
+                        continue
+                    for j, h in H[n][i].items():
+                        dw = tan[w][n.src[j]]          # 0 for a constant (pow's exponent)
+                        if dw:
+                            terms.append(f(a * dv * h * dw))
+            out[(v, w)] = m.ctx.fsum(terms) if terms else m.float(0)
+    return out

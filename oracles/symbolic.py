@@ -3,9 +3,19 @@
 SymPy's work (building the expression and differentiating it) is done once per expression
 and cached; evaluation walks the SymPy tree with a memo (common sub-expressions are computed
 once) into mpmath — no string is generated or executed.
+
+SymPy's work is bounded: ``sympy.diff`` of a DAG with deep sharing grows exponentially (the
+product rule copies each shared argument), so every public entry point runs under a time
+limit (SIGALRM, in the main thread) and size caps, and any failure of SymPy's becomes an
+``OracleError``: the judge then takes its mpmath witness instead, and the campaign goes on.
+An expression that ran out of time or size once is not tried again.
 """
 from __future__ import annotations
 
+import functools
+import signal
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any, Mapping
 
@@ -24,7 +34,9 @@ def derivatives(out: Node) -> tuple[Any, dict[str, Any]]:
 
     f = to_sympy(out)
     syms = {s.name: s for s in f.free_symbols}
-    return f, {v: sp.diff(f, syms[v]) if v in syms else sp.Integer(0) for v in variables(out)}
+    d = {v: sp.diff(f, syms[v]) if v in syms else sp.Integer(0) for v in variables(out)}
+    _cap(d.values())
+    return f, d
 
 
 @lru_cache(maxsize=256)
@@ -114,6 +126,113 @@ def evaluate_sympy(expr, env: Mapping[str, Any], dps: int = 50):
     return r
 
 
+# ── limits on SymPy's work ──────────────────────────────────────────────────────────────
+TIME_LIMIT = 5.0        # seconds per call (gradient, hessian); a 12-node case takes milliseconds
+MAX_TERMS = 100_000     # distinct sub-expressions in a derivative
+MAX_TREE = 4_000        # the expression unfolded into a tree, when no time limit can be set
+
+
+class _TooBig(OracleError):
+    """SymPy's work outgrew a limit: for this expression, at any point."""
+
+
+class _Expired(BaseException):
+    """The time limit; a BaseException so that no ``except Exception`` in SymPy swallows it."""
+
+
+_ARMED = False
+_OLD_HANDLER: Any = None
+_GAVE_UP: "OrderedDict[Node, str]" = OrderedDict()
+
+
+_OWN_CODE = ("sympy", "mpmath", "symengine", "oracles", "verifier")
+
+
+def _expire(signum, frame):
+    if _ARMED:  # a signal that lands while disarming is ignored: it may not escape
+        # the alarm rings again shortly until the exception reaches ``_bounded``: raised in
+        # someone else's gc callback or __del__ it would be swallowed (and printed), so it
+        # is only raised in SymPy's code or ours, and a bare except cannot stop it for good
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        if frame is None or str(frame.f_globals.get("__name__", "")).startswith(_OWN_CODE):
+            raise _Expired
+
+
+def _arm(seconds: float) -> bool:
+    """Start the time limit if this call can own it: the main thread, no alarm in use
+    (ours, further out, or anyone else's)."""
+    global _ARMED, _OLD_HANDLER
+    if (_ARMED or not seconds or threading.current_thread() is not threading.main_thread()
+            or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+        return False
+    _OLD_HANDLER = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    _ARMED = True   # last: until now a signal does nothing
+    return True
+
+
+def _cap(exprs) -> None:
+    """Count distinct sub-expressions (a DAG walk: shared ones once), stopping at the cap."""
+    seen: set = set()
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        if len(seen) > MAX_TERMS:
+            raise _TooBig(f"symbolic: SymPy's derivative has more than {MAX_TERMS} sub-expressions")
+        stack.extend(e.args)
+
+
+def _tree_size(out: Node, limit: int) -> int:
+    from verifier.ir import toposort
+    tree: dict[Node, int] = {}
+    for n in toposort(out):
+        tree[n] = min(limit + 1, 1 + sum(tree[s] for s in n.src))
+    return tree[out]
+
+
+def _give_up(out: Node, why: str) -> None:
+    _GAVE_UP[out] = why
+    if len(_GAVE_UP) > 256:
+        _GAVE_UP.popitem(last=False)
+
+
+def _bounded(fn):
+    """``fn(out, ...)`` under the limits above; every failure of it is an OracleError."""
+    @functools.wraps(fn)
+    def run(out: Node, *args, **kw):
+        global _ARMED
+        if out in _GAVE_UP:
+            raise OracleError(_GAVE_UP[out])
+        owner = False
+        try:
+            owner = _arm(TIME_LIMIT)
+            if not owner and _tree_size(out, MAX_TREE) > MAX_TREE:
+                raise _TooBig(f"symbolic: {MAX_TREE}+ nodes unfolded, and no time limit can be set here")
+            return fn(out, *args, **kw)
+        except _Expired:
+            if not owner:    # a call inside an armed one: the alarm is the outer call's
+                raise
+            _ARMED = False   # no second alarm while this one is handled
+            _give_up(out, f"symbolic: SymPy took more than {TIME_LIMIT:g} s")
+            raise OracleError(_GAVE_UP[out]) from None
+        except _TooBig as e:
+            _give_up(out, str(e))
+            raise
+        except OracleError:
+            raise
+        except Exception as e:  # RecursionError, MemoryError, SymPy's own: no answer, not a crash
+            raise OracleError(f"symbolic: SymPy failed ({type(e).__name__}: {str(e)[:120]})") from None
+        finally:
+            if owner:
+                _ARMED = False   # first: from here on a late signal does nothing
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, _OLD_HANDLER)
+    return run
+
+
 def _fast():
     """The SymEngine backend when it is installed (see symengine_backend), else None."""
     try:
@@ -123,6 +242,7 @@ def _fast():
     return symengine_backend
 
 
+@_bounded
 def gradient(out: Node, point: Mapping[str, float], dps: int = 50, backend: str = "auto") -> Estimate:
     fast = _fast() if backend in ("auto", "symengine") else None
     if fast is not None:
@@ -132,6 +252,7 @@ def gradient(out: Node, point: Mapping[str, float], dps: int = 50, backend: str 
                     value=evaluate_sympy(f, point, dps), note="sympy")
 
 
+@_bounded
 def hessian(out: Node, point: Mapping[str, float], dps: int = 50) -> dict[tuple[str, str], Any]:
     fast = _fast()
     if fast is not None:

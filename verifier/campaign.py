@@ -9,26 +9,32 @@ left. The same seed and options give the same phases, examples and verdicts.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hseed, settings
+import numpy as np
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hseed, settings, target
+from hypothesis.errors import Flaky
 
 from .blame import Blame, blame
 from .checker import Checker
 from .coverage import Coverage
 from .engines import engine_ops
+from .errors import CampaignError
 from .ir import show, show_steps, size, toposort
 from .judge import DISCREPANCIES, VERDICTS, Case, Verdict
 from .output import Output
-from .results import CampaignResult, Finding
-from .serial import expr_to_json
+from .results import EVENTS_FORMAT, EVENTS_VERSION, CampaignResult, Finding, finding_to_json
+from .serial import expr_to_json, point_to_json
 from .strategies import cases, check_ops
 
-__all__ = ["Options", "run_campaign", "finding_for"]
+__all__ = ["Options", "run_campaign", "finding_for", "CampaignError"]
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,21 @@ class Options:
     n_vars: int = 3
     check_timeout: float | None = 5.0
     regressions: tuple[Case, ...] = ()
+    # steer generation toward trouble with hypothesis.target (see _targets), in runs of
+    # GUIDED_RUN examples so the optimiser gets its turn whatever the budget
+    guided: bool = False                # opt-in: measured, it finds some bugs sooner but shrinks worse
+    stop_after: int | None = None       # end the campaign after this many distinct discrepancies
+    tensor: bool = False                # tensor programs (numpy arrays) instead of scalar expressions
+    order: int = 1                      # 2: Hessian entries, from engine.second_derivatives
+    # clear the oracles' and the checker's caches every this many examples: bounded memory on
+    # long runs (verifier.parallel.memory.trim); caches only memoise, so results do not change
+    trim_every: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"examples": self.examples, "seed": self.seed, "time_budget": self.time_budget,
                 "ops": list(self.ops) if self.ops else None, "max_nodes": self.max_nodes,
-                "vars": self.n_vars, "check_timeout": self.check_timeout}
+                "vars": self.n_vars, "check_timeout": self.check_timeout, "guided": self.guided,
+                "tensor": self.tensor, "order": self.order}
 
 
 class _Found(Exception):
@@ -54,6 +70,7 @@ class _Found(Exception):
     def __init__(self, case: Case, verdict: Verdict, culprit: Blame):
         super().__init__(f"{verdict.kind} in {culprit.op}")
         self.case, self.verdict, self.culprit = case, verdict, culprit
+        self.seen_at: float | None = None
 
 
 class _OutOfTime(BaseException):
@@ -75,9 +92,16 @@ def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, 
     bad = verdict.failing
     var = bad.variable if bad else None
     oracles = {name: vals[var] for name, vals in ref.oracles.items() if var in vals}
+    from .report.picture import picture  # the seed's picture, so a report re-renders it from JSON
+    tensor = checker.tensor
+    # a tensor program's picture would be its element-level DAG: its steps say more
+    pic = picture(case.expr, case.point, var) if not tensor else None
     return Finding(
-        kind=verdict.kind, expression=show(case.expr), nodes=size(case.expr), variable=var,
-        point=dict(case.point), expected=bad.expected if bad else None, actual=bad.actual if bad else None,
+        kind=verdict.kind, expression=show(case.expr),
+        nodes=size(case.expr) - (2 if tensor else 0),   # not counting the reduction sum(out * W)
+        variable=var, point=point_to_json(case.point),
+        shapes={k: list(np.shape(v)) for k, v in case.point.items()} if tensor else {},
+        expected=bad.expected if bad else None, actual=bad.actual if bad else None,
         bound=bad.bound if bad else None, severity=bad.severity if bad else None, oracles=oracles,
         culprit_op=culprit.op, culprit_node=culprit.node, blame=culprit.how,
         message=verdict.reason + (f" — {culprit.detail}" if culprit.detail else ""),
@@ -85,7 +109,9 @@ def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, 
         expr=expr_to_json(case.expr),
         checks=[{"variable": c.variable, "verdict": c.verdict, "expected": c.expected, "actual": c.actual,
                  "bound": c.bound, "low": c.low, "high": c.high} for c in verdict.checks],
-        kinks=list(ref.kinks), found_after=found_after, found_at_s=round(found_at, 3))
+        kinks=list(ref.kinks), found_after=found_after, found_at_s=round(found_at, 3),
+        **(dict(graph=pic.graph, paths=pic.paths, paths_total=pic.paths_total, picture_note=pic.note) if pic
+           else dict(picture_note="a tensor program: its steps and element index tell where it departs")))
 
 
 class _Tally:
@@ -105,15 +131,39 @@ class _Tally:
                 self.severities.append(c.severity)
 
 
+LOG_EVERY_S = 2.0   # seconds between verdict-count lines in events.jsonl
+
+
+def _counts(tally: _Tally, start: float) -> dict[str, Any]:
+    return {"examples": tally.examples, "verdicts": dict(tally.verdicts), "shrink_checks": tally.shrink_checks,
+            "elapsed_s": round(time.monotonic() - start, 3)}
+
+
+@contextmanager
+def _deferred_signals():
+    """SIGINT/SIGTERM wait until the block is done (then interrupt as usual): an interrupt
+    never leaves a finding half-recorded."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def run_campaign(engine: Any, options: Options = Options(), out: Output | None = None,
                  progress: Callable[[int, int, int, float], None] | None = None) -> CampaignResult:
     available = engine_ops(engine)
     ops = check_ops(options.ops) if options.ops else available
     missing = [o for o in ops if o not in available]
     if missing:
-        raise ValueError(f"engine {getattr(engine, 'name', '?')!r} does not implement op {missing[0]!r}")
+        raise CampaignError(f"engine {getattr(engine, 'name', '?')!r} does not implement op {missing[0]!r}")
     if not ops:
-        raise ValueError("the engine implements none of adverify's ops")
+        raise CampaignError("the engine implements none of adverify's ops")
+    if options.tensor and not {"mul", "sum"} <= set(available):
+        raise CampaignError("tensor mode reduces each program as sum(out * W): the engine needs mul and sum")
     start = time.monotonic()
     deadline = start + options.time_budget if options.time_budget else math.inf
     tally = _Tally()
@@ -122,16 +172,37 @@ def run_campaign(engine: Any, options: Options = Options(), out: Output | None =
     known: set[str] = set()
     stopped = "completed"
 
-    with Checker(engine, options.check_timeout) as checker:
-        def record(case: Case, verdict: Verdict, culprit: Blame) -> None:
+    if options.order == 2 and not hasattr(engine, "second_derivatives"):
+        raise CampaignError(f"engine {getattr(engine, 'name', '?')!r} has no second_derivatives(): "
+                         "it cannot be checked at order 2")
+    with Checker(engine, options.check_timeout, tensor=options.tensor, order=options.order) as checker:
+        def record(case: Case, verdict: Verdict, culprit: Blame, seen_at: float | None = None) -> None:
             sig = signature(verdict, culprit)
             known.add(sig)
             path = out.replay_path(len(findings) + 1, sig) if out else ""
-            f = finding_for(case, verdict, culprit, checker, path, tally.examples, time.monotonic() - start)
-            if out:
-                out.write_replay(f, case, checker.name)
-                out.event({"event": "finding", **{k: getattr(f, k) for k in ("kind", "culprit_op", "expression", "replay")}})
-            findings.append(f)
+            f = finding_for(case, verdict, culprit, checker, path, tally.examples,
+                            (seen_at or time.monotonic()) - start)
+            with _deferred_signals():   # a finding is kept whole: replay file, log line and result
+                if out:
+                    out.write_replay(f, case, checker.name)
+                    out.event({"event": "finding", **{k: getattr(f, k) for k in ("kind", "culprit_op", "expression", "replay")},
+                               **_counts(tally, start), "finding": finding_to_json(f)})
+                findings.append(f)
+
+        last_log = [time.monotonic()]
+
+        def tick(done: int, total: int, found: int, now: float) -> None:
+            # verdict counts in the log every few seconds: a killed campaign's report has them
+            if out and (now - last_log[0] >= LOG_EVERY_S or done == 1):
+                last_log[0] = now
+                out.event({"event": "progress", **_counts(tally, start)})
+            if progress:
+                progress(done, total, found, now)
+
+        if out:
+            out.event({"event": "start", "format": EVENTS_FORMAT, "version": EVENTS_VERSION,
+                       "engine": checker.name, "dtype": checker.dtype, "seed": options.seed, "ops": list(ops),
+                       "options": options.to_json()})
 
         try:
             for case in options.regressions:          # old reproducers first: did they come back?
@@ -144,18 +215,26 @@ def run_campaign(engine: Any, options: Options = Options(), out: Output | None =
                     if signature(verdict, culprit) not in known:
                         record(case, verdict, culprit)
 
-            strategy = cases(ops=ops, max_nodes=options.max_nodes, n_vars=options.n_vars, dtype=checker.dtype)
+            if options.tensor:
+                from .tensor.strategies import tensor_cases
+                strategy = tensor_cases(ops=ops, max_nodes=options.max_nodes, n_vars=options.n_vars,
+                                        dtype=checker.dtype)
+            else:
+                strategy = cases(ops=ops, max_nodes=options.max_nodes, n_vars=options.n_vars, dtype=checker.dtype)
             phase = 0
             while tally.examples < options.examples and stopped == "completed":
-                found, why = _phase(strategy, checker, options, phase, tally, known, deadline, progress,
+                before = tally.examples
+                found, why = _phase(strategy, checker, options, phase, tally, known, deadline, tick,
                                     len(findings))
                 phase += 1
                 if found is not None:
-                    record(found.case, found.verdict, found.culprit)
+                    record(found.case, found.verdict, found.culprit, found.seen_at)
+                    if options.stop_after and len(findings) >= options.stop_after:
+                        break
                 if why:
                     stopped = why
-                elif found is None:
-                    break
+                elif found is None and (not options.guided or tally.examples == before):
+                    break   # the examples are spent (a guided run is cut short: go on to the next)
         except KeyboardInterrupt:
             stopped = "interrupted"
 
@@ -169,21 +248,65 @@ def run_campaign(engine: Any, options: Options = Options(), out: Output | None =
     return result
 
 
+# Every Hypothesis setting spelled out, so a campaign inherits nothing from the profile that
+# is loaded: Hypothesis loads its "ci" profile by itself when CI is set, and a test suite that
+# calls check_engine may load its own. The seed decorator fixes the random stream, so the same
+# seed and options give the same examples anywhere. Registered so it can be inspected, never
+# loaded: a campaign inside someone's test suite leaves their settings alone.
+PROFILE = "adverify-ci"
+settings.register_profile(
+    PROFILE, max_examples=100, derandomize=False, database=None, verbosity=Verbosity.quiet,
+    phases=(Phase.generate, Phase.shrink), stateful_step_count=50, report_multiple_bugs=False,
+    suppress_health_check=list(HealthCheck), deadline=None, print_blob=False, backend="hypothesis")
+
+
+@contextmanager
+def _no_local_constants():
+    """Hypothesis (≥ 6.131) also draws numeric literals found in the *local* modules imported
+    so far (not site-packages; parsed under a time limit), so the same seed gave different
+    examples after a lazy import: a second check_engine in one process, or a campaign under
+    pytest, differed from the first. No setting turns it off: empty that pool (a private
+    hook, skipped if Hypothesis renames it) for the run, and drop the cache built from it."""
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+        saved, cache = providers._get_local_constants, providers.CONSTANTS_CACHE.cache
+    except (ImportError, AttributeError):
+        yield
+        return
+    empty = Constants()
+    providers._get_local_constants = lambda: empty
+    cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = saved
+        cache.clear()
+
+
+# Hypothesis optimises targets once half of a run's max_examples are spent: a guided campaign
+# runs in pieces this long so that happens every GUIDED_RUN / 2 examples, not once at the end.
+GUIDED_RUN = 200
+
+
 def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tally, known: set[str],
            deadline: float, progress, n_found: int) -> tuple[_Found | None, str | None]:
     """One Hypothesis run: (the shrunk new discrepancy or None, why the campaign must stop).
 
     If time runs out or the user interrupts while Hypothesis is shrinking, the smallest
-    failing example seen so far is returned: a discrepancy once found is never lost."""
+    failing example seen so far is returned: a discrepancy once found is never lost. Its
+    ``seen_at`` is when the first failing example was checked, before shrinking began."""
     best: _Found | None = None
+    seen_at: float | None = None
+    profile = settings.get_profile(PROFILE)
+    phases = (*profile.phases, Phase.target) if options.guided else profile.phases
+    left = max(1, options.examples - tally.examples)
 
     @hseed(options.seed * 1_000_003 + phase)
-    @settings(max_examples=max(1, options.examples - tally.examples), database=None, deadline=None,
-              derandomize=False, verbosity=Verbosity.quiet, report_multiple_bugs=False,
-              phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck))
+    @settings(profile, max_examples=min(left, GUIDED_RUN) if options.guided else left, phases=phases)
     @given(strategy)
     def prop(case: Case) -> None:
-        nonlocal best
+        nonlocal best, seen_at
         if time.monotonic() > deadline:
             raise _OutOfTime()
         verdict = checker.check(case)
@@ -191,25 +314,51 @@ def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tal
             tally.shrink_checks += 1
         else:
             tally.add(case, verdict)
+            if options.trim_every and tally.examples % options.trim_every == 0:
+                from .parallel.memory import trim
+                trim(checker)
             if progress:
                 progress(tally.examples, options.examples, n_found, time.monotonic())
+        if options.guided:
+            _targets(case, verdict)
         if verdict.kind in DISCREPANCIES:
             culprit = blame(case, verdict, checker.check)
             if signature(verdict, culprit) not in known:
                 found = _Found(case, verdict, culprit)
+                if best is None:
+                    seen_at = time.monotonic()
                 if best is None or _smaller(case, best.case):
                     best = found
                 raise found
 
+    def _with_time(found: _Found | None) -> _Found | None:
+        if found is not None:
+            found.seen_at = seen_at
+        return found
+
     try:
-        prop()
+        with _no_local_constants():
+            prop()
     except _Found as found:
-        return found, None
+        return _with_time(found), None
+    except Flaky:
+        # an engine that fails only sometimes (hangs intermittently, leaks state) fails to
+        # reproduce while Hypothesis shrinks: the failure it did show is still a finding
+        return _with_time(best), None
     except _OutOfTime:
-        return best, "time-budget"
+        return _with_time(best), "time-budget"
     except KeyboardInterrupt:
-        return best, "interrupted"
+        return _with_time(best), "interrupted"
     return None, None
+
+
+def _targets(case: Case, verdict: Verdict) -> None:
+    """What Hypothesis' optimiser climbs: how close the worst check came to its bound (log
+    error/bound: an error at 1e-3 of the bound is closer to a precision bug than one at
+    1e-9). Cases without a judged gradient (undecided, crash) score nothing."""
+    severities = [c.severity for c in verdict.checks if c.severity is not None and math.isfinite(c.severity)]
+    if severities:
+        target(math.log10(max(severities) + 1e-30), label="log10 error/bound")
 
 
 def _smaller(a: Case, b: Case) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
+
 from .engines import engine_dtype, engine_name
 from .executor import make_executor
 from .judge import Case, Reference, Verdict, judge, reference
@@ -15,19 +17,32 @@ class Checker:
     """Checks cases against one engine. References are cached per (expression, point):
     shrinking and blame revisit the same sub-expressions at the same points many times."""
 
-    def __init__(self, engine: Any, timeout: float | None = None, cache: int = 4096):
+    def __init__(self, engine: Any, timeout: float | None = None, cache: int = 4096, tensor: bool = False,
+                 order: int = 1):
         self.engine = engine
+        self.order = order
         self.name = engine_name(engine)
         self.dtype = engine_dtype(engine)
+        self.tensor = tensor
         self.executor = make_executor(engine, timeout)
-        self._refs: OrderedDict[tuple, Reference] = OrderedDict()
+        self._refs: OrderedDict[tuple, Any] = OrderedDict()
         self._cache = cache
 
-    def reference(self, case: Case) -> Reference:
-        key = (case.expr, tuple(sorted(case.point.items())))
+    def reference(self, case: Case) -> Any:
+        """A Reference, or for tensor programs a TensorReference (the lowered one inside)."""
+        key = (case.expr, tuple(sorted((k, np.shape(v), np.asarray(v, dtype=np.float64).tobytes())
+                                       for k, v in case.point.items())))
         ref = self._refs.get(key)
         if ref is None:
-            ref = self._refs[key] = reference(case, self.dtype)
+            if self.order == 2:
+                from .second import second_reference
+                ref = second_reference(case, self.dtype)
+            elif self.tensor:
+                from .tensor.judge import tensor_reference
+                ref = tensor_reference(case, self.dtype)
+            else:
+                ref = reference(case, self.dtype)
+            self._refs[key] = ref
             if len(self._refs) > self._cache:
                 self._refs.popitem(last=False)
         else:
@@ -36,7 +51,15 @@ class Checker:
 
     def check(self, case: Case) -> Verdict:
         ref = self.reference(case)
-        return judge(ref, self.executor.run(case.expr, case.point))
+        if self.order == 2:
+            # second derivatives run in this process: the forked worker speaks first order
+            from .second import run_second, second_judge
+            return second_judge(ref, run_second(self.engine, case.expr, case.point))
+        run = self.executor.run(case.expr, case.point)
+        if self.tensor:
+            from .tensor.judge import tensor_judge
+            return tensor_judge(ref, run)
+        return judge(ref, run)
 
     def close(self) -> None:
         self.executor.close()

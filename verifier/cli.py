@@ -55,14 +55,36 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--time-budget", type=_seconds, help="stop after this many seconds, with a full report")
     c.add_argument("--seed", type=_count(0), default=None, help="seed (default: random, and printed)")
     c.add_argument("--ops", help="comma-separated ops to use (default: all the engine has)")
-    c.add_argument("--max-nodes", type=_count(1, 64), default=12, help="ops per expression at most (default 12)")
+    c.add_argument("--max-nodes", type=_count(1, 64), default=None,
+                   help="ops per expression at most (default 12; 6 with --tensor)")
+    c.add_argument("--order", type=_count(1, 2), default=1,
+                   help="2: check Hessian entries (engines with second_derivatives)")
+    c.add_argument("--tensor", action="store_true",
+                   help="tensor programs: broadcasting, reductions, matmul, softmax, where (numpy arrays)")
     c.add_argument("--vars", type=_count(1, 8), default=3, help="variables (default 3)")
     c.add_argument("--check-timeout", type=_seconds, default=5.0, help="seconds one check may take (default 5)")
     c.add_argument("--out", type=Path, help="report folder (default: a new folder under reports/)")
     c.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
     c.add_argument("--junit", type=Path, help="also write JUnit XML here")
-    c.add_argument("--regressions", type=Path, help="replay files (a folder or one file) to re-check first")
+    c.add_argument("--regressions", type=Path, action="append", metavar="PATH",
+                   help="re-check these replay files first: a file, a folder of them, or an earlier "
+                        "report folder (repeatable)")
+    c.add_argument("--save-regressions", type=Path, metavar="DIR",
+                   help="copy this run's replay files into DIR (named by content, never overwritten)")
+    c.add_argument("--ci", action="store_true",
+                   help="a gating run: seed 0 unless --seed is given, no progress bar")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    # scale (verifier/parallel): split the examples into independent searches, one report
+    c.add_argument("--workers", type=_count(1, 1000), default=None,
+                   help="N processes, each its own search with seed SEED*1000+k on 1/N of the examples "
+                        "(with --backend dask: the number of searches; default: the cluster's threads)")
+    c.add_argument("--shard", metavar="K/N", help="run only the K-th of the N searches --workers N would "
+                   "run (1-based); merge the N report folders with `adverify merge`")
+    c.add_argument("--recycle-after", type=_count(1), metavar="N",
+                   help="run each search in chunks of N examples, each in a fresh process (bounded memory)")
+    c.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="local processes (default), or a Dask cluster: pip install 'adverify[dask]'")
+    c.add_argument("--address", help="the Dask scheduler, e.g. tcp://10.0.0.1:8786 (default: a local cluster)")
 
     r = sub.add_parser("replay", help="re-check one saved discrepancy")
     r.add_argument("file", type=Path)
@@ -72,6 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("dir", type=Path)
 
     sub.add_parser("engines", help="list the engine adapters: installed or not, ops, dtype")
+
+    m = sub.add_parser("merge", help="merge the report folders of shards (or of whole campaigns) into one")
+    m.add_argument("dirs", type=Path, nargs="+", metavar="DIR")
+    m.add_argument("--out", type=Path, required=True, help="the merged report's folder")
+    m.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
+    m.add_argument("--junit", type=Path, help="also write JUnit XML here")
+
+    st = sub.add_parser("selftest", help="the planted-bug suite: is every mutant found, shrunk and blamed?")
+    st.add_argument("--examples", type=_count(1), default=500, help="examples per mutant at most (default 500)")
+    st.add_argument("--seed", type=_count(0), default=0, help="seed (default 0)")
+    st.add_argument("--mutants", help="comma-separated mutant names (default: every one)")
+    st.add_argument("--time-budget", type=_seconds, help="seconds per mutant at most")
     return p
 
 
@@ -91,12 +125,12 @@ def _progress(stream):
     return show
 
 
-def _regressions(path: Path | None):
-    from .replay import read_replay
-    if path is None:
-        return ()
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path] if path.exists() else []
-    return tuple(read_replay(f).case for f in files)
+def _regressions(paths: list[Path] | None):
+    from .gate import collect_regressions
+    for path in paths or ():
+        if not path.exists():  # a typo must not silently skip every old reproducer
+            raise UsageError(f"regressions path {str(path)!r} does not exist")
+    return collect_regressions(paths) if paths else ()
 
 
 def _campaign(args) -> int:
@@ -106,23 +140,96 @@ def _campaign(args) -> int:
     from .report import text
     from .strategies import check_ops
 
-    engine = load_engine(args.engine)
+    engine = load_engine(args.engine, tensor=args.tensor)
     ops = tuple(check_ops([o.strip() for o in args.ops.split(",") if o.strip()])) if args.ops else None
-    seed = args.seed if args.seed is not None else int.from_bytes(__import__("os").urandom(4), "little")
+    seed = args.seed
+    if seed is None:  # a gate must not be flaky: CI runs use a fixed seed unless told otherwise
+        seed = 0 if args.ci else int.from_bytes(__import__("os").urandom(4), "little")
     options = Options(examples=args.examples, seed=seed, time_budget=args.time_budget, ops=ops,
-                      max_nodes=args.max_nodes, n_vars=args.vars, check_timeout=args.check_timeout,
-                      regressions=_regressions(args.regressions))
+                      max_nodes=args.max_nodes or (6 if args.tensor else 12), n_vars=args.vars,
+                      check_timeout=args.check_timeout, regressions=_regressions(args.regressions),
+                      tensor=args.tensor, order=args.order)
     import os
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     out_dir = args.out or default_out(Path("reports"), getattr(engine, "name", args.engine))
+    parallel = _parallel(args)
     out = Output(out_dir, overwrite=args.overwrite, junit=args.junit,
                  step_summary=Path(summary) if summary else None)
-    progress = _progress(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
-    result = run_campaign(engine, options, out, progress)
+    if parallel:
+        result = _run_parallel(args, options, out)
+    else:
+        progress = _progress(sys.stderr) if sys.stderr.isatty() and not (args.quiet or args.ci) else None
+        result = run_campaign(engine, options, out, progress)
+        if progress:
+            sys.stderr.write("\n")
+    print(text.render(result, str(out_dir), args.engine if args.engine != result.engine else None), end="")
+    _print_lost(result)
+    print(f"report: {out_dir}/summary.md, {out_dir}/summary.json")
+    if args.save_regressions:
+        from .gate import save_regressions
+        added = save_regressions(out_dir, args.save_regressions)
+        print(f"regressions: {len(added)} new replay file{'' if len(added) == 1 else 's'} in {args.save_regressions}")
+    return 1 if result.discrepancies else 0
+
+
+def _parallel(args) -> bool:
+    """Checked before anything is written, so a bad combination leaves no folder behind."""
+    if args.address and args.backend != "dask":
+        raise UsageError("--address names a Dask scheduler: use it with --backend dask")
+    if args.backend == "dask":
+        import importlib.util
+        if importlib.util.find_spec("distributed") is None:
+            raise UsageError("--backend dask needs Dask: pip install 'adverify[dask]'")
+    if args.shard and (args.workers or args.backend != "local"):
+        raise UsageError("--shard K/N runs one of N searches here: it takes neither --workers nor --backend")
+    if args.shard:
+        from .parallel import parse_shard
+        try:
+            parse_shard(args.shard)
+        except ValueError as e:
+            raise UsageError(f"--shard: {e}") from None
+    return bool(args.shard or (args.workers or 1) > 1 or args.recycle_after or args.backend != "local")
+
+
+def _run_parallel(args, options, out):
+    from .parallel import Plan, parse_shard
+    if args.shard:
+        try:
+            k, n = parse_shard(args.shard)
+        except ValueError as e:
+            raise UsageError(f"--shard: {e}") from None
+        plan, run = Plan(options.seed, options.examples, n, args.recycle_after), [k]
+    else:
+        n = args.workers
+        if n is None and args.backend == "dask":
+            from .parallel.dask_backend import cluster_threads
+            n = cluster_threads(args.address)
+        plan, run = Plan(options.seed, options.examples, n or 1, args.recycle_after), None
+    from .parallel import run_parallel
+    progress = _progress(sys.stderr) if sys.stderr.isatty() and not (args.quiet or args.ci) else None
+    result = run_parallel(args.engine, options, plan, out, workers=run, backend=args.backend,
+                          address=args.address, progress=progress)
     if progress:
         sys.stderr.write("\n")
-    print(text.render(result, str(out_dir), args.engine if args.engine != result.engine else None), end="")
-    print(f"report: {out_dir}/summary.md, {out_dir}/summary.json")
+    return result
+
+
+def _print_lost(result) -> None:
+    from .merge import describe_lost
+    for entry in result.lost:
+        print(f"  {describe_lost(entry)}")
+
+
+def _merge(args) -> int:
+    from .merge import check_dirs, merge_dirs
+    from .output import Output
+    from .report import text
+    check_dirs(args.dirs, args.out)
+    out = Output(args.out, overwrite=args.overwrite, junit=args.junit)
+    result = merge_dirs(args.dirs, out)
+    print(text.render(result, str(args.out)), end="")
+    _print_lost(result)
+    print(f"report: {args.out}/summary.md, {args.out}/summary.json")
     return 1 if result.discrepancies else 0
 
 
@@ -141,7 +248,9 @@ def _replay(args) -> int:
         if rep.engine not in ADAPTERS:
             raise UsageError(f"the file's engine {rep.engine!r} is not a built-in adapter: pass --engine")
         spec = rep.engine
-    with Checker(load_engine(spec), timeout=10.0) as checker:
+    from .tensor.program import is_tensor_program
+    tensor = is_tensor_program(rep.case.expr, rep.case.point)
+    with Checker(load_engine(spec, tensor=tensor), timeout=10.0, tensor=tensor) as checker:
         verdict = checker.check(rep.case)
         if not verdict.is_discrepancy:
             print(f"{verdict.kind}: no discrepancy now ({verdict.reason or 'the engine agrees'})")
@@ -153,9 +262,20 @@ def _replay(args) -> int:
 
 def _report(args) -> int:
     from .report import render_all
-    from .results import load_summary
-    result = load_summary(args.dir / "summary.json")
-    render_all(result, args.dir)
+    from .results import dump_summary, load_events, load_summary
+    summary = args.dir / "summary.json"
+    try:
+        if not summary.exists() and (args.dir / "events.jsonl").exists():
+            # killed before it could write its summary (SIGKILL, power): rebuild it from the log
+            result = load_events(args.dir)
+            dump_summary(result, summary)
+            print(f"rebuilt {summary} from events.jsonl: {result.examples} examples, "
+                  f"{len(result.discrepancies)} discrepancies, stopped: {result.stopped}")
+        else:
+            result = load_summary(summary)
+        render_all(result, args.dir)
+    except OSError as e:
+        raise UsageError(f"cannot write the report in {str(args.dir)!r}: {e.strerror or e}") from None
     print(f"rendered {args.dir}/summary.md" + (f", {args.dir}/index.html" if (args.dir / 'index.html').exists() else ""))
     return 1 if result.discrepancies else 0
 
@@ -167,11 +287,25 @@ def _engines(args) -> int:
     return 0
 
 
+def _selftest(args) -> int:
+    from .mutants import MUTANTS
+    from .selftest import selftest
+    names = [n.strip() for n in args.mutants.split(",") if n.strip()] if args.mutants else list(MUTANTS)
+    unknown = [n for n in names if n not in MUTANTS]
+    if unknown:
+        raise UsageError(f"unknown mutant {unknown[0]!r} (known: {', '.join(MUTANTS)})")
+    return selftest([MUTANTS[n] for n in names], args.examples, args.seed, args.time_budget)
+
+
 def _on_sigterm(signum, frame):
-    raise KeyboardInterrupt  # the campaign ends as if interrupted: the report is still written
+    # the campaign ends as if interrupted and still writes its report; a second SIGTERM
+    # (a supervisor repeating itself) must not cut that report short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .errors import CampaignError
     from .engines import EngineError
     from .output import OutputError
     from .ops import UnknownOp
@@ -179,8 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         signal.signal(signal.SIGTERM, _on_sigterm)
-        return {"campaign": _campaign, "replay": _replay, "report": _report, "engines": _engines}[args.command](args)
-    except (UsageError, EngineError, OutputError, UnknownOp, FormatError) as e:
+        return {"campaign": _campaign, "replay": _replay, "report": _report, "engines": _engines,
+                "selftest": _selftest, "merge": _merge}[args.command](args)
+    except (UsageError, EngineError, OutputError, UnknownOp, FormatError, CampaignError) as e:
         print(f"adverify: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

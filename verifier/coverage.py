@@ -1,14 +1,37 @@
-"""What a campaign exercised: ops, parent→child op pairs, magnitude regimes, kinks."""
+"""What a campaign exercised: ops, parent→child op pairs, magnitude regimes, kinks.
+
+Input magnitudes are counted per coordinate of a point; the stress regimes (a kink verdict,
+an op next to a pole of its derivative, an intermediate at the edge of the float range) per
+example. Finding those takes one float64 evaluation of the example: cheap next to a check.
+"""
 from __future__ import annotations
 
 import math
 from collections import Counter
 from typing import Any
 
-from .ir import toposort
-from .judge import Case, Verdict
+import numpy as np
 
-__all__ = ["Coverage", "regime"]
+from .ir import evaluate, toposort
+from .judge import Case, Verdict
+from .mathns import F64
+from .ops import SCALAR_OPS, get_op
+
+__all__ = ["Coverage", "regime", "POLES", "NEAR"]
+
+NEAR = 1e-4                 # "next to a pole": this close to where a partial is infinite
+HUGE, SMALL = 1e290, 1e-290  # intermediates this far out are at the edge of float64
+
+# op -> the quantity that is 0 where a local derivative is infinite
+POLES = {
+    "div": lambda x, y: y,
+    "tan": lambda x: np.cos(x),
+    "log": lambda x: x,
+    "sqrt": lambda x: x,
+    "log1p": lambda x: 1.0 + x,
+    "powv": lambda x, y: x,
+    "pow": lambda x, c: x if c < 1 and c != 0 else math.inf,   # c·x^(c-1)
+}
 
 
 def regime(x: float) -> str:
@@ -28,6 +51,8 @@ class Coverage:
         self.pairs: Counter[str] = Counter()
         self.regimes: Counter[str] = Counter()
         self.op_verdicts: dict[str, Counter[str]] = {}
+        self.kinks: Counter[str] = Counter()      # op nodes exactly at their kink
+        self.stressed = 0                         # examples the stress regimes were looked for in
         self.shared = 0
 
     def add(self, case: Case, verdict: Verdict) -> None:
@@ -44,11 +69,36 @@ class Coverage:
                     self.pairs[f"{n.op}>{s.op}"] += 1
         self.shared += any(c > 1 and not n.is_leaf for n, c in users.items())
         for v in case.point.values():
-            self.regimes[regime(v)] += 1
+            for x in np.ravel(v):          # a tensor variable counts each of its elements
+                self.regimes[regime(float(x))] += 1
         if verdict.kind == "kink":
             self.regimes["kink"] += 1
+        if all(n.op in ("var", "const") or n.op in SCALAR_OPS for n in order):   # scalar programs
+            self._stress(case, order)
+
+    def _stress(self, case: Case, order) -> None:
+        self.stressed += 1
+        with np.errstate(all="ignore"):
+            values = evaluate(case.expr, case.point, F64)
+            pole = edge_hi = edge_lo = False
+            for n in order:
+                v = abs(float(values[n]))
+                edge_hi |= HUGE <= v < math.inf
+                edge_lo |= 0 < v <= SMALL
+                if n.is_leaf:
+                    continue
+                args = [values[s] for s in n.src]
+                if n.op in POLES:
+                    d = abs(float(POLES[n.op](*args)))
+                    pole |= 0 < d < NEAR
+                kink = get_op(n.op).kink
+                if kink is not None and float(kink.switch(*args)) == 0:
+                    self.kinks[n.op] += 1
+        for name, hit in (("near-pole", pole), ("overflow-edge", edge_hi), ("underflow-edge", edge_lo)):
+            self.regimes[name] += hit
 
     def to_json(self) -> dict[str, Any]:
         return {"ops": dict(sorted(self.ops.items())), "pairs": dict(sorted(self.pairs.items())),
                 "regimes": dict(sorted(self.regimes.items())), "shared_subexpressions": self.shared,
+                "kinks": dict(sorted(self.kinks.items())), "stress_examples": self.stressed,
                 "op_verdicts": {k: dict(sorted(v.items())) for k, v in sorted(self.op_verdicts.items())}}

@@ -1,22 +1,37 @@
 """Where engine code runs: in this process, or in a forked worker that can be abandoned.
 
-An engine under test may hang or take the interpreter down with it. ``Forked`` runs each
-check in a child process forked from this one (so the engine object, whatever it is, needs
-no pickling) and waits at most ``timeout`` seconds: a stuck child is killed and replaced,
-and the check becomes a ``timeout`` finding; a child that dies becomes a ``crash``.
+An engine under test may hang, exhaust memory or take the interpreter down with it.
+``Forked`` runs each check in a child process forked from this one (so the engine object,
+whatever it is, needs no pickling) and waits at most ``timeout`` seconds: a stuck child is
+killed and replaced, and the check becomes a ``timeout`` finding; a child that dies (a
+segfault, ``os._exit``) becomes a ``crash``. The worker is fenced in:
+
+- its memory is capped (``RLIMIT_DATA``, ``MEMORY_LIMIT`` bytes above what it starts with;
+  ``ADVERIFY_WORKER_MEMORY`` in MiB overrides, 0 turns it off): an engine that allocates
+  without bound gets a ``MemoryError`` — a crash finding — instead of the machine's OOM
+  killer. RLIMIT_DATA counts memory written to, not address space reserved, so runtimes
+  that reserve large regions up front still start;
+- it ignores SIGINT (so any KeyboardInterrupt there is the engine's own, reported as a
+  crash, like SystemExit), dies with SIGTERM, and dies with its parent (PR_SET_PDEATHSIG):
+  a campaign killed with SIGKILL leaves no engine spinning behind it;
+- its stdin and stdout are /dev/null: what an engine prints never mixes into the report;
+- it writes no core files (RLIMIT_CORE 0): a segfault is reported, not dumped, per example.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from typing import Any, Mapping
 
 from .ir import Node
-from .runner import EngineRun, run_engine
+from .runner import EngineRun, contain_interrupts, run_engine
 
-__all__ = ["InProcess", "Forked", "make_executor"]
+__all__ = ["InProcess", "Forked", "make_executor", "MEMORY_LIMIT"]
+
+MEMORY_LIMIT = 4 << 30     # bytes a worker may allocate beyond its own start
 
 
 class InProcess:
@@ -30,8 +45,68 @@ class InProcess:
         pass
 
 
-def _serve(engine: Any, conn) -> None:
+def _memory_limit() -> int:
+    text = os.environ.get("ADVERIFY_WORKER_MEMORY")
+    if text:
+        try:
+            return max(0, int(text)) << 20
+        except ValueError:
+            pass
+    return MEMORY_LIMIT
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:   # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _fence(parent: int) -> None:
+    """The worker's limits, set once after fork (see the module docstring)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    contain_interrupts()
+    _die_with_parent(parent)
+    import faulthandler
+    faulthandler.disable()   # a segfault per example is a finding, not a traceback on stderr each time
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.close(null)
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:   # not a POSIX system: the timeout is the only fence
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))   # a segfault per example, but no core file each
+    except (OSError, ValueError):
+        pass
+    limit = _memory_limit()
+    if limit:
+        try:
+            used = 0
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmData:"):
+                        used = int(line.split()[1]) << 10
+            soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+            want = used + limit if hard == resource.RLIM_INFINITY else min(used + limit, hard)
+            resource.setrlimit(resource.RLIMIT_DATA, (want, hard))
+        except (OSError, ValueError):
+            pass   # no /proc: the timeout is the only fence
+
+
+def _serve(engine: Any, conn, parent: int) -> None:
+    _fence(parent)
     while True:
         try:
             job = conn.recv()
@@ -39,7 +114,22 @@ def _serve(engine: Any, conn) -> None:
             return
         if job is None:
             return
-        conn.send(run_engine(engine, *job))
+        try:
+            conn.send(run_engine(engine, *job))
+        except MemoryError:
+            # the answer could not even be sent: go, and let the parent report the crash
+            os._exit(75)
+
+
+def _death(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
 
 
 class Forked:
@@ -50,7 +140,7 @@ class Forked:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_serve, args=(self.engine, child), daemon=True)
+        self._proc = self._ctx.Process(target=_serve, args=(self.engine, child, os.getpid()), daemon=True)
         self._proc.start()
         child.close()
         self._conn = parent
@@ -70,21 +160,21 @@ class Forked:
         start = time.perf_counter()
         try:
             self._conn.send((expr, dict(point)))
-            if self._conn.poll(self.timeout):
-                return self._conn.recv()
-        except (EOFError, OSError, BrokenPipeError):
-            pass
-        else:
-            self._kill()
-            return EngineRun("timeout", message=f"no answer within {self.timeout:g} s",
-                             elapsed=time.perf_counter() - start)
-        code = self._proc.exitcode if self._proc else None
-        self._proc.join(1)
-        code = self._proc.exitcode
+            if not self._conn.poll(self.timeout):
+                self._kill()
+                return EngineRun("timeout", message=f"no answer within {self.timeout:g} s",
+                                 elapsed=time.perf_counter() - start)
+            answer = self._conn.recv()
+            if isinstance(answer, EngineRun):
+                return answer
+            why = f"the engine's process answered with {type(answer).__name__}"
+        except (EOFError, OSError):   # the worker died
+            self._proc.join(1)
+            why = f"the engine's process died ({_death(self._proc.exitcode)})"
+        except Exception as e:        # its answer was not readable
+            why = f"the engine's process sent an unreadable answer ({type(e).__name__})"
         self._kill()
-        how = f"signal {-code}" if code and code < 0 else f"exit code {code}"
-        return EngineRun("crash", message=f"the engine's process died ({how})",
-                         elapsed=time.perf_counter() - start)
+        return EngineRun("crash", message=why, elapsed=time.perf_counter() - start)
 
     def close(self) -> None:
         if self._conn is not None:

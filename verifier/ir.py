@@ -55,7 +55,7 @@ class Node:
 
     @property
     def is_leaf(self) -> bool:
-        return self.op in ("var", "const")
+        return self.op in ("var", "const", "tconst")
 
 
 def var(name: str) -> Node:
@@ -154,6 +154,19 @@ def _const_text(v: float) -> str:
     return text[:-2] if text.endswith(".0") and abs(v) < 1e16 else text
 
 
+def _param_text(v) -> str:
+    return f"({', '.join(map(str, v))}{',' if len(v) == 1 else ''})" if isinstance(v, tuple) else str(v)
+
+
+def _tconst_text(arg) -> str:
+    shape, flat = arg
+    if not shape:
+        return _const_text(flat[0])
+    if len(flat) <= 4:
+        return "[" + ", ".join(_const_text(v) for v in flat) + "]" + ("" if len(shape) == 1 else f".reshape{shape}")
+    return f"W{'x'.join(map(str, shape))}"
+
+
 def _infix(out: Node, names: Mapping[Node, str]) -> str:
     memo: dict[Node, tuple[str, int]] = {}
     for n in toposort(out):
@@ -174,8 +187,11 @@ def _infix(out: Node, names: Mapping[Node, str]) -> str:
         elif n.op == "neg":
             a, pa = memo[n.src[0]]
             memo[n] = (f"-{a}" if pa > 2 else f"-({a})", 3)
+        elif n.op == "tconst":
+            memo[n] = (_tconst_text(n.arg), 9)
         else:
-            memo[n] = (f"{n.op}({', '.join(memo[s][0] for s in n.src)})", 9)
+            params = [f"{k}={_param_text(v)}" for k, v in n.arg] if isinstance(n.arg, tuple) else []
+            memo[n] = (f"{n.op}({', '.join([memo[s][0] for s in n.src] + params)})", 9)
     return memo[out][0]
 
 
@@ -184,7 +200,7 @@ def _inlined_length(order: list[Node]) -> int:
     length: dict[Node, int] = {}
     for n in order:
         if n.is_leaf:
-            length[n] = len(n.arg) if n.op == "var" else len(_const_text(n.arg)) + 2
+            length[n] = len(n.arg) if n.op == "var" else 16
         else:
             length[n] = min(sum(length[s] for s in n.src) + len(n.op) + 4 * len(n.src), 10 * _LONG)
     return length[order[-1]]
@@ -215,9 +231,12 @@ def show_steps(out: Node) -> list[str]:
             label[n] = n.arg
         elif n.op == "const":
             label[n] = _const_text(n.arg)
+        elif n.op == "tconst":
+            label[n] = _tconst_text(n.arg)
         else:
             label[n] = f"%{len(lines) + 1}"
-            lines.append(f"{label[n]} = {n.op}({', '.join(label[s] for s in n.src)})")
+            params = [f"{k}={_param_text(v)}" for k, v in n.arg] if isinstance(n.arg, tuple) else []
+            lines.append(f"{label[n]} = {n.op}({', '.join([label[s] for s in n.src] + params)})")
     return lines
 
 

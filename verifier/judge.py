@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from oracles import paths as paths_oracle
 from oracles import symbolic
 from oracles.base import OracleError
-from oracles.numeric import mpmath_diff
+from oracles.numeric import analytic, complex_step, mpmath_diff, richardson
 
 from .bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_interval, near_kinks,
                      sensitivity, worst_sides)
@@ -56,6 +56,7 @@ class Reference:
     bound: dict[str, float] = field(default_factory=dict)
     unstable: dict[str, bool] = field(default_factory=dict)
     kinks: tuple[str, ...] = ()                  # ops at (or within rounding of) a kink
+    scale: dict[str, float] = field(default_factory=dict)   # Σ_paths Π|partial|, every side
     oracles: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -172,6 +173,17 @@ def _truth(case: Case, g, prec) -> _Truth | str:
     return t
 
 
+def _float_witnesses(case: Case, oracles: dict) -> None:
+    """The float64 numerical derivatives a user would compute by hand, for the report: they
+    inform, they never decide (a difference quotient is good to ~1e-8 at best)."""
+    try:
+        oracles["richardson"] = {v: float(x) for v, x in richardson(case.expr, case.point).grad.items()}
+        if analytic(case.expr):
+            oracles["complex_step"] = {v: float(x) for v, x in complex_step(case.expr, case.point).grad.items()}
+    except (OracleError, ArithmeticError, ValueError, TypeError):
+        pass
+
+
 def reference(case: Case, dtype: str = "float64") -> Reference:
     prec = PRECISIONS[dtype]
     out, point = case.expr, case.point
@@ -180,6 +192,8 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
     except OracleError as e:
         # outside a domain, an engine may raise or return nan: nothing to hold against it
         return _undecided(case, dtype, str(e), valid=not str(e).startswith("outside the domain"))
+    except ArithmeticError as e:   # mpmath's exponent range too (exp(exp(1e308))): no truth here
+        return _undecided(case, dtype, f"no high-precision value: {type(e).__name__}")
     why = _ranges(g, prec)
     if why:
         return _undecided(case, dtype, why)
@@ -187,7 +201,10 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
     if isinstance(t, _Truth) and t.disagreement and g.dps < DEEP_DPS:
         # two precision levels can agree on the same wrong answer (log of a tanh that is
         # 1 - 1e-291 needs 291 digits): before blaming an oracle, both look again, deeper
-        t = _truth(case, paths_oracle.local_graph(out, point, DEEP_DPS), prec)
+        try:
+            t = _truth(case, paths_oracle.local_graph(out, point, DEEP_DPS), prec)
+        except (OracleError, ArithmeticError) as e:
+            t = f"no deeper look possible: {e}"
     if isinstance(t, str):
         return _undecided(case, dtype, t)
     if t.disagreement:
@@ -199,9 +216,10 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
         return Reference(case, dtype, "oracle-disagreement", t.disagreement,
                          truth={k: _f(x) for k, x in t.truth.items()}, oracles=t.oracles)
     g = t.g
+    _float_witnesses(case, t.oracles)
     try:
         wobble = {v: C2 * RHO * prec.u * s for v, s in sensitivity(out, point, g, prec, t.kinks).items()}
-    except OracleError as e:  # an ε-sized rounding error already leaves a domain
+    except (OracleError, ArithmeticError) as e:  # an ε-sized rounding error already leaves a domain
         return _undecided(case, dtype, f"ill-conditioned: rounding alone goes {e}")
     floor = 4 * prec.tiny
     L = max(size(out), 1)
@@ -213,7 +231,7 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
         value_bound=_f(C1 * t.radius[out] + RHO * prec.u * abs(value)) + floor,
         truth={v: _f(x) for v, x in t.truth.items()}, low={v: _f(x) for v, x in t.lo.items()},
         high={v: _f(x) for v, x in t.hi.items()}, bound=bound, unstable=unstable,
-        kinks=tuple(n.op for n in t.kinks), oracles=t.oracles)
+        kinks=tuple(n.op for n in t.kinks), oracles=t.oracles, scale={v: _f(x) for v, x in t.scale.items()})
 
 
 def _check(ref: Reference, v: str, actual: float) -> Check:

@@ -41,7 +41,9 @@ class Output:
         if (self.path / "summary.json").exists() or (self.path / "events.jsonl").exists():
             if not overwrite:
                 raise OutputError(f"{self.path} holds an earlier report: pass --overwrite or another --out")
-            for old in list((self.path / "replays").glob("*.json")) + [self.path / "events.jsonl"]:
+            # the old summary goes too: if this run is killed, its own log is what gets reported
+            for old in list((self.path / "replays").glob("*.json")) + [self.path / "events.jsonl",
+                                                                      self.path / "summary.json"]:
                 old.unlink(missing_ok=True)
         try:
             (self.path / "replays").mkdir(parents=True, exist_ok=True)

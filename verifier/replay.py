@@ -6,7 +6,7 @@ from typing import Any
 
 from .ir import Node, variables
 from .judge import Case
-from .serial import FormatError, expr_from_json, expr_to_json, num, num_from_json, point_from_json, read_json
+from .serial import point_to_json, FormatError, expr_from_json, expr_to_json, num, num_from_json, point_from_json, read_json
 
 __all__ = ["REPLAY_FORMAT", "replay_doc", "read_replay", "Replay"]
 
@@ -31,7 +31,7 @@ def replay_doc(case: Case, engine: str, kind: str, culprit: str | None, variable
         "format": REPLAY_FORMAT, "version": REPLAY_VERSION, "engine": engine, "kind": kind,
         "culprit_op": culprit, "variable": variable, "expected": num(expected), "actual": num(actual),
         "expression": text, "signature": signature,
-        "expr": expr_to_json(case.expr), "point": dict(case.point),
+        "expr": expr_to_json(case.expr), "point": point_to_json(case.point),
     }
 
 
@@ -41,8 +41,8 @@ def read_replay(path: str | Path) -> Replay:
         raise FormatError(f"replay file {str(path)!r} must hold a JSON object")
     if doc.get("format") != REPLAY_FORMAT:
         raise FormatError(f"{str(path)!r} is not an adverify replay file (format {REPLAY_FORMAT!r})")
-    if doc.get("version") != REPLAY_VERSION:
-        raise FormatError(f"{str(path)!r}: unsupported replay version {doc.get('version')!r}")
+    if type(doc.get("version")) is not int or doc["version"] != REPLAY_VERSION:
+        raise FormatError(f"{str(path)!r}: unsupported replay version {str(doc.get('version'))[:20]!r}")
     allowed = {"format", "version", "expr", "point"} | set(_TEXT_FIELDS) | _NUM_FIELDS
     extra = set(doc) - allowed
     if extra:
@@ -63,4 +63,23 @@ def read_replay(path: str | Path) -> Replay:
     missing = [v for v in variables(expr) if v not in point]
     if missing:
         raise FormatError(f"replay point has no value for variable {missing[0]!r}")
-    return Replay(Case(expr, {v: point[v] for v in variables(expr)}), fields)
+    case = Case(expr, {v: point[v] for v in variables(expr)})
+    _fits(case)
+    return Replay(case, fields)
+
+
+def _fits(case: Case) -> None:
+    """A tensor program's shapes must fit together into a scalar: checked here, so that a
+    hand-made file fails in one line instead of deep inside the oracles."""
+    try:
+        from .tensor.program import is_tensor_program, shapes
+    except ImportError:
+        return
+    if not is_tensor_program(case.expr, case.point):
+        return
+    try:
+        shape = shapes(case.expr, case.point)[case.expr]
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        raise FormatError(f"replay: the shapes do not fit ({str(e)[:200]})") from None
+    if shape != ():
+        raise FormatError(f"replay: the expression's value has shape {shape}, not a scalar")

@@ -1,23 +1,31 @@
 """Run one case through an engine: build its graph, ask for gradients, check the answer's form.
 
 Everything an engine can do wrong short of a wrong number is caught here and described:
-it raises (``crash``), returns the wrong count or non-numbers (``malformed``), or gives a
-different answer when the same graph is built again (``inconsistent``: state leaking between
-calls, inputs mutated). The engine is only ever touched through the public protocol.
+it raises (``crash``), returns the wrong count, non-numbers or arrays that are not scalars
+(``malformed``), or gives a different answer when the same graph is built again, or changes
+its inputs (``inconsistent``). The engine is only ever touched through the public protocol,
+and every call into it is guarded: nothing it raises — not even ``SystemExit`` — gets past
+``run_engine``, except a ``KeyboardInterrupt`` in the verifier's own process (it cannot be
+told from the user's Ctrl-C there; in a forked worker, where SIGINT is ignored, it can).
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
+import os
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from .ir import Node, toposort, variables
+from .tensor.program import params_of, tconst_value
 
-__all__ = ["EngineRun", "run_engine", "build_graph"]
+__all__ = ["EngineRun", "run_engine", "build_graph", "contain_interrupts"]
 
 
 @dataclass(frozen=True)
@@ -36,77 +44,173 @@ class _Failure(Exception):
         self.status, self.message, self.where = status, message, where
 
 
+_CONTAINED = False
+
+
+def contain_interrupts() -> None:
+    """Treat a KeyboardInterrupt raised by the engine as a crash. Only for a worker process
+    that ignores SIGINT: there, no KeyboardInterrupt can come from the user."""
+    global _CONTAINED
+    _CONTAINED = True
+
+
+def _describe(e: BaseException) -> str:
+    frame = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
+    at = f" ({frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno})" if frame else ""
+    try:
+        text = str(e)
+    except Exception:  # an exception whose __str__ raises is still a crash worth naming
+        text = "<unprintable>"
+    return (f"{type(e).__name__}" + (f": {text[:300]}" if text else "") + at).replace("\n", " ")
+
+
+def _call(where: str, fn: Callable, *args) -> Any:
+    """Call into the engine; whatever it raises becomes a ``crash`` that names ``where``."""
+    try:
+        return fn(*args)
+    except _Failure:
+        raise
+    except KeyboardInterrupt as e:
+        if not _CONTAINED:
+            raise
+        raise _Failure("crash", _describe(e), where) from None
+    except BaseException as e:  # SystemExit, GeneratorExit, MemoryError, RecursionError, ...
+        raise _Failure("crash", _describe(e), where) from None
+
+
 def _scalar(x: Any, what: str) -> float:
+    """A gradient or value as a float: a real number, or an array/tensor holding exactly one
+    (shape () or (1,), as torch and numpy give for a scalar leaf). Strings, booleans and
+    complex numbers are not gradients, even where ``float()`` would accept them."""
     if x is None:
         return 0.0  # the protocol reads None as "does not depend on it"
-    if hasattr(x, "item") and getattr(x, "shape", ()) not in ((), (1,)):
-        raise _Failure("malformed", f"{what} has shape {tuple(x.shape)}, expected a scalar")
     try:
-        return float(x.item() if hasattr(x, "item") else x)
-    except Exception:
+        if isinstance(x, (str, bytes, bool, np.bool_)) or isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+            raise TypeError
+        if not isinstance(x, numbers.Real) and hasattr(x, "item"):
+            shape = tuple(getattr(x, "shape", ()))
+            if shape not in ((), (1,)):
+                raise _Failure("malformed", f"{what} has shape {shape}, expected a scalar")
+            x = x.item()
+            if isinstance(x, (bool, complex)) or not isinstance(x, numbers.Real):
+                raise TypeError
+        return float(x)
+    except _Failure:
+        raise
+    except OverflowError:
+        raise _Failure("malformed", f"{what} is out of float range") from None
+    except KeyboardInterrupt:
+        if not _CONTAINED:
+            raise
+        raise _Failure("crash", "KeyboardInterrupt while reading a number", "gradients") from None
+    except BaseException:
         raise _Failure("malformed", f"{what} is not a number: {type(x).__name__}") from None
 
 
 def build_graph(engine, out: Node, point: Mapping[str, float]) -> tuple[Any, list[Any], dict[Node, Any]]:
     """The engine's graph for ``out``: one value per node, shared nodes passed to every user."""
     names = variables(out)
-    leaves = {name: engine.variable(point[name]) for name in names}
+    leaves = {name: _call("variable", engine.variable, point[name]) for name in names}
+    ops = _call("ops", getattr, engine, "ops")
     built: dict[Node, Any] = {}
     for n in toposort(out):
         if n.op == "var":
             built[n] = leaves[n.arg]
         elif n.op == "const":
-            built[n] = engine.constant(n.arg)
+            built[n] = _call("constant", engine.constant, n.arg)
+        elif n.op == "tconst":
+            built[n] = _call("constant", engine.constant, tconst_value(n))
         else:
             try:
-                fn = engine.ops[n.op]
-            except KeyError:
+                fn = ops[n.op]
+            except Exception:
                 raise _Failure("crash", f"engine has no op {n.op!r}", n.op) from None
-            try:
-                built[n] = fn(*(built[s] for s in n.src))
-            except Exception as e:
-                raise _Failure("crash", _describe(e), n.op) from None
+            params = params_of(n)   # tensor ops take keyword parameters (axis=…, keepdims=…)
+            built[n] = _call(n.op, (lambda *a, fn=fn: fn(*a, **params)) if params else fn,
+                             *(built[s] for s in n.src))
     return built[out], [leaves[v] for v in names], built
 
 
-def _describe(e: BaseException) -> str:
-    frame = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
-    at = f" ({frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno})" if frame else ""
-    return f"{type(e).__name__}: {str(e)[:300]}{at}"
+def _array(x: Any, shape: tuple, what: str) -> np.ndarray:
+    """A tensor variable's gradient as a float64 array; its shape is judged later, where the
+    report can name both shapes."""
+    if x is None:
+        return np.zeros(shape)
+    try:
+        a = np.array(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+    except Exception:
+        raise _Failure("malformed", f"{what} is not an array of numbers: {type(x).__name__}") from None
+    return a
+
+
+def _gradient_list(grads: Any, n: int) -> list[Any]:
+    if isinstance(grads, (str, bytes, Mapping, set, frozenset)) or not hasattr(grads, "__iter__"):
+        raise _Failure("malformed", f"gradients returned {type(grads).__name__}, not a sequence")
+    # one more than needed is enough to see a wrong count (and an endless generator ends here)
+    items = _call("gradients", lambda: list(islice(iter(grads), n + 1)))
+    if len(items) != n:
+        got = f"more than {n}" if len(items) > n else str(len(items))
+        raise _Failure("malformed", f"gradients returned {got} values for {n} variable{'s' * (n != 1)}")
+    return items
 
 
 def _once(engine, out: Node, point: Mapping[str, float]) -> tuple[tuple[float, ...], float | None]:
-    output, leaves, _ = build_graph(engine, out, point)
+    output, leaves, built = build_graph(engine, out, point)
+    value_of = getattr(engine, "value", None)
     value = None
-    if hasattr(engine, "value"):
-        try:
-            value = _scalar(engine.value(output), "the forward value")
-        except _Failure:
-            raise
-        except Exception as e:
-            raise _Failure("crash", _describe(e), "value") from None
-    try:
-        grads = engine.gradients(output, leaves)
-    except Exception as e:
-        raise _Failure("crash", _describe(e), "gradients") from None
-    try:
-        grads = list(grads)
-    except TypeError:
-        raise _Failure("malformed", f"gradients returned {type(grads).__name__}, not a sequence") from None
-    if len(grads) != len(leaves):
-        raise _Failure("malformed", f"gradients returned {len(grads)} values for {len(leaves)} variables")
+    if value_of is not None:
+        value = _scalar(_call("value", value_of, output), "the forward value")
+    grads = _gradient_list(_call("gradients", engine.gradients, output, leaves), len(leaves))
     names = variables(out)
-    result = tuple(_scalar(g, f"the gradient for {v}") for g, v in zip(grads, names))
-    if hasattr(engine, "value"):
-        for leaf, v in zip(leaves, names):
-            now = _scalar(engine.value(leaf), f"variable {v}")
-            if now != point[v] and not (math.isnan(now) and math.isnan(point[v])):
-                raise _Failure("inconsistent", f"the engine changed variable {v} from {point[v]!r} to {now!r}")
+    result = tuple(_array(g, np.shape(point[v]), f"the gradient for {v}") if np.ndim(point[v])
+                   else _scalar(g, f"the gradient for {v}") for g, v in zip(grads, names))
+    if value_of is not None:
+        _unchanged(engine, value_of, built, point)
     return result, value
 
 
-def _same(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))
+def _unchanged(engine, value_of: Callable, built: Mapping[Node, Any], point: Mapping[str, float]) -> None:
+    """The inputs still hold what they were given: nothing may write to them. Each leaf is
+    compared with a fresh leaf of the same value, so a value() that is merely wrong (the
+    forward check's business) is not taken for a mutation."""
+    for n, x in built.items():
+        if n.op not in ("var", "const"):
+            continue
+        given = point[n.arg] if n.op == "var" else n.arg
+        try:  # a constant may be a plain float that value() does not take: nothing to check
+            now, was = value_of(x), value_of((engine.variable if n.op == "var" else engine.constant)(given))
+        except KeyboardInterrupt:
+            if not _CONTAINED:
+                raise
+            continue
+        except BaseException:
+            if n.op == "const":
+                continue
+            raise _Failure("crash", f"value() of variable {n.arg} failed after gradients()", "value") from None
+        what = f"variable {n.arg}" if n.op == "var" else "a constant"
+        if np.ndim(given):
+            now, was = _array(now, (), what), _array(was, (), what)
+            if now.shape != was.shape or not np.array_equal(now, was, equal_nan=True):
+                raise _Failure("inconsistent", f"the engine changed {what}")
+            continue
+        now, was = _scalar(now, what), _scalar(was, what)
+        if now != was and not (math.isnan(now) and math.isnan(was)):
+            raise _Failure("inconsistent", f"the engine changed {what} from {was!r} to {now!r}")
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return all(np.shape(x) == np.shape(y) and np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
+
+
+_NULL: list = []
+
+
+def _discard():
+    """stdout for engine code (prints must not mix into the verifier's report): a real file,
+    so that engines asking it for fileno() or isatty() still work."""
+    if not _NULL:
+        _NULL.append(open(os.devnull, "w"))
+    return _NULL[0]
 
 
 def run_engine(engine, out: Node, point: Mapping[str, float], repeat: bool = True) -> EngineRun:
@@ -114,15 +218,18 @@ def run_engine(engine, out: Node, point: Mapping[str, float], repeat: bool = Tru
     answers must be identical (an engine that leaks state between calls fails here)."""
     start = time.perf_counter()
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), contextlib.redirect_stdout(_discard()):
             grads, value = _once(engine, out, point)
             if repeat:
-                again, _ = _once(engine, out, point)
+                again, value2 = _once(engine, out, point)
                 if not _same(grads, again):
                     raise _Failure("inconsistent", f"a second identical graph gave gradients {list(again)} "
                                    f"after {list(grads)}")
+                if value is not None and value2 is not None and not _same((value,), (value2,)):
+                    raise _Failure("inconsistent", f"a second identical graph gave the value {value2!r} "
+                                   f"after {value!r}")
     except _Failure as f:
         return EngineRun(f.status, message=f.message, where=f.where, elapsed=time.perf_counter() - start)
-    except RecursionError:
+    except RecursionError:  # a graph too deep for the verifier's own walk
         return EngineRun("crash", message="RecursionError in the engine", elapsed=time.perf_counter() - start)
     return EngineRun("ok", grads, value, elapsed=time.perf_counter() - start)

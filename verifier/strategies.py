@@ -31,9 +31,10 @@ _LIMITS = {"float64": (300, 700.0), "float32": (30, 80.0)}   # decades, exp over
 
 
 def check_ops(names: Sequence[str]) -> list[str]:
-    unknown = [n for n in names if n not in OPS]
+    from .tensor.ops import TENSOR_OPS
+    unknown = [n for n in names if n not in TENSOR_OPS]
     if unknown:
-        raise UnknownOp(f"unknown op {unknown[0]!r} (known: {', '.join(sorted(SCALAR_OPS))})")
+        raise UnknownOp(f"unknown op {unknown[0]!r} (known: {', '.join(sorted(TENSOR_OPS))})")
     return list(dict.fromkeys(names))
 
 
@@ -47,26 +48,48 @@ def _scaled(draw, lo: int, hi: int) -> float:
     return mantissa * 10.0 ** draw(st.integers(lo, hi)) * draw(st.sampled_from((1, -1)))
 
 
-def values(dtype: str = "float64", ties: Sequence[float] = ()) -> st.SearchStrategy[float]:
-    """Ordinary numbers first (they shrink best), then the regimes where engines break."""
-    decades, edge = _LIMITS[dtype]
-    regimes = [
-        st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False),
-        st.sampled_from(_SPECIAL),
-        _scaled(-decades, -4),                         # tiny
-        _scaled(4, decades),                           # large
-        st.floats(edge - 40, edge) | st.floats(-edge, -edge + 40),   # exp / sigmoid overflow edge
-    ]
-    if ties:  # equal and adjacent values: the kinks of max, abs(x - y), relu(x - c)
-        near = st.sampled_from(tuple(ties)).flatmap(
-            lambda t: st.sampled_from((t, math.nextafter(t, math.inf), math.nextafter(t, -math.inf))))
-        regimes.insert(1, near)
-    return st.one_of(regimes).map(lambda x: _round(x, dtype))
+_REGIME_NAMES = ("ordinary", "tie", "special", "tiny", "large", "edge")
+_REGIME = st.sampled_from(_REGIME_NAMES)   # ordinary first: it shrinks best
+_NEAR = st.sampled_from((None, math.inf, -math.inf))   # the same value, the next up, the next down
+_NICE = st.sampled_from((1.0, 2.0, 0.5, -1.0, 3.0, 10.0, 0.1, -0.5))
+_STRATEGIES: dict[str, dict[str, st.SearchStrategy[float]]] = {}
 
 
-def _constants(dtype: str, ties: Sequence[float]) -> st.SearchStrategy[float]:
-    nice = st.sampled_from((1.0, 2.0, 0.5, -1.0, 3.0, 10.0, 0.1, -0.5))
-    return st.one_of(nice, values(dtype, ties))
+def _regimes(dtype: str) -> dict[str, st.SearchStrategy[float]]:
+    """Built once per dtype: Hypothesis strategies are costly to construct, cheap to draw."""
+    if dtype not in _STRATEGIES:
+        decades, edge = _LIMITS[dtype]
+        _STRATEGIES[dtype] = {
+            "ordinary": st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False),
+            "special": st.sampled_from(_SPECIAL),
+            "tiny": _scaled(-decades, -4),
+            "large": _scaled(4, decades),
+            "edge": st.floats(edge - 40, edge) | st.floats(-edge, -edge + 40),   # exp / sigmoid overflow
+        }
+    return _STRATEGIES[dtype]
+
+
+def draw_value(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> float:
+    """Ordinary numbers first, then the regimes where engines break; ``ties`` are values
+    drawn before, so equal and adjacent values make the kinks of max, abs(x - y), relu(x - c)."""
+    regime = draw(_REGIME)
+    if regime == "tie":
+        if not ties:
+            regime = "ordinary"
+        else:
+            t = ties[draw(st.integers(0, len(ties) - 1))]
+            toward = draw(_NEAR)
+            return _round(t if toward is None else math.nextafter(t, toward), dtype)
+    return _round(draw(_regimes(dtype)[regime]), dtype)
+
+
+@st.composite
+def values(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> float:
+    return draw_value(draw, dtype, ties)
+
+
+def _draw_constant(draw, dtype: str, ties: Sequence[float]) -> float:
+    return draw(_NICE) if draw(st.booleans()) is False else draw_value(draw, dtype, ties)
 
 
 def _valid(op_name: str, args: list[float], dtype: str) -> bool:
@@ -75,17 +98,25 @@ def _valid(op_name: str, args: list[float], dtype: str) -> bool:
     info = np.finfo(dtype)
     if not op.domain(*args):
         return False
+    hi, lo = float(info.max) / 1e6, float(info.tiny) * 1e6
     with np.errstate(all="ignore"):
-        ans = float(op.forward(F64, *map(np.float64, args)))
-    # partials at 20 digits: mpmath's exponent range shows what float64 would flush to 0
-    m = precise(20)
-    exact = [m.float(a) for a in args]
-    parts = [rule(m, *exact, op.forward(m, *exact)) for rule in op.partials if rule]
+        xs = [np.float64(a) for a in args]
+        ans = op.forward(F64, *xs)
+        parts = [rule(F64, *xs, ans) for rule in op.partials if rule]
     for x in [ans, *parts]:
-        if not m.ctx.isfinite(x) or abs(x) > float(info.max) / 1e6:
+        x = float(x)
+        if not math.isfinite(x) or abs(x) > hi or (x != 0 and abs(x) < lo):
             return False
-        if x != 0 and abs(x) < float(info.tiny) * 1e6:
-            return False
+    if any(float(p) == 0 for p in parts):
+        # a partial of exactly 0 may be one float64 flushed (atan' at 1e300 is 1e-600):
+        # mpmath's exponent range tells, at 20 digits
+        m = precise(20)
+        exact = [m.float(a) for a in args]
+        for rule in op.partials:
+            if rule is not None:
+                d = rule(m, *exact, op.forward(m, *exact))
+                if d != 0 and abs(d) < lo:
+                    return False
     return True
 
 
@@ -99,7 +130,7 @@ def cases(draw, ops: Sequence[str] = tuple(SCALAR_OPS), max_nodes: int = 12, n_v
     names = VAR_NAMES[:max(1, min(n_vars, len(VAR_NAMES)))]
     drawn: list[float] = []
     for name in names:
-        drawn.append(draw(values(dtype, drawn)))
+        drawn.append(draw_value(draw, dtype, drawn))
     point = dict(zip(names, drawn))
     variables_ = [(var(n), point[n]) for n in names]
     shared: list[tuple[Node, float]] = []       # op nodes built so far: reusing one makes a DAG
@@ -109,7 +140,7 @@ def cases(draw, ops: Sequence[str] = tuple(SCALAR_OPS), max_nodes: int = 12, n_v
         if k >= 8 and shared:
             return shared[draw(st.integers(0, len(shared) - 1))]
         if k >= 6:
-            c = draw(_constants(dtype, drawn))
+            c = _draw_constant(draw, dtype, drawn)
             return const(c), c
         return variables_[k % len(variables_)]
 
@@ -126,11 +157,15 @@ def cases(draw, ops: Sequence[str] = tuple(SCALAR_OPS), max_nodes: int = 12, n_v
             exponent = draw(st.sampled_from(_EXPONENTS))
             options = [(o, [a, (const(exponent), exponent)] if SCALAR_OPS[o].params else [a])
                        for o in unary]
-        options = [(o, xs) for o, xs in options if not all(x[0].op == "const" for x in xs)
-                   and _valid(o, [x[1] for x in xs], dtype)]
-        if not options:
+        # draw an op, then take the first that applies from there on: validity is checked
+        # for the one or two ops tried, not the whole vocabulary
+        start = draw(st.integers(0, len(options) - 1))
+        for o, xs in options[start:] + options[:start]:
+            if not all(x[0].op == "const" for x in xs) and _valid(o, [x[1] for x in xs], dtype):
+                op = o
+                break
+        else:
             return a                       # nothing applies at these values: keep the argument
-        op, xs = options[draw(st.integers(0, len(options) - 1))]
         with np.errstate(all="ignore"):
             ans = float(SCALAR_OPS[op].forward(F64, *(np.float64(x[1]) for x in xs)))
         node = (apply(op, *(x[0] for x in xs)), _round(ans, dtype))

@@ -48,11 +48,17 @@ class Tensor:
     def __gt__(self, o): return self.value > _value(o)
 
     def local_tensors(self) -> tuple["Tensor | None", ...]:
-        """The local derivatives as differentiable Tensors (rebuilt from the op's rules)."""
+        """The local derivatives as differentiable Tensors (rebuilt from the op's rules).
+
+        Where the table records the textbook form from the output (tanh' = 1 - tanh²), that
+        one is built: it differentiates well (tanh'' = -2·tanh·tanh'), while the form that
+        avoids cancellation in value goes through cosh = (e^x + e^-x)/2, whose derivative
+        cancels to 0 at tiny x."""
         if self.op is None:
             return ()
+        rules = self.op.ans_partials or self.op.partials
         return tuple(None if rule is None else _lift(rule(TensorMath, *self.args, self))
-                     for rule in self.op.partials)
+                     for rule in rules)
 
 
 def _value(x):

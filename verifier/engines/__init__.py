@@ -3,6 +3,17 @@
 An engine is any object with ``name``, ``ops`` (op name -> callable on engine values),
 ``variable(v)``, ``constant(v)`` and ``gradients(output, variables)``; optionally ``dtype``
 ("float64" or "float32") and ``value(x)`` (the forward value as a float). See DESIGN §4.
+
+Two more optional methods go past first derivatives, on the same built graph:
+
+- ``second_derivatives(output, variables) -> list[list[float]]``: the Hessian, row i being
+  the derivatives of d output / d variables[i] (builtin, torch, jax, autograd);
+- ``forward_gradients(output, variables) -> list[float]``: the gradient by forward mode, one
+  JVP per variable with a unit tangent (``torch.autograd.forward_ad``, ``jax.jvp``,
+  ``autograd.make_jvp``), so it can be checked against reverse mode.
+
+The real-engine adapters (``*_engine.py``) are optional extras; each imports its engine
+only when named, and ``describe_adapters`` reports the ones that are not installed.
 """
 from __future__ import annotations
 
@@ -33,9 +44,24 @@ class EngineError(ValueError):
 
 # name -> "module:attr"; imported only when asked for, so a missing optional engine costs
 # nothing until it is named.
+# tensor mode (`--tensor`): the builtin names mean the numpy array engines
+TENSOR_ADAPTERS: dict[str, str] = {
+    "builtin": "verifier.engines.builtin:tensor_reverse",
+    "builtin-paths": "verifier.engines.builtin:tensor_paths",
+}
+
 ADAPTERS: dict[str, str] = {
     "builtin": "verifier.engines.builtin:reverse",
     "builtin-paths": "verifier.engines.builtin:paths",
+    # real engines, each an optional extra: pip install 'adverify[torch]' (docs/findings.md)
+    "torch": "verifier.engines.torch_engine:float64",
+    "torch-float32": "verifier.engines.torch_engine:float32",
+    "jax": "verifier.engines.jax_engine:float64",
+    "jax-float32": "verifier.engines.jax_engine:float32",
+    "autograd": "verifier.engines.hips_engine:engine",
+    "micrograd": "verifier.engines.micrograd_engine:engine",
+    "tinygrad": "verifier.engines.tinygrad_engine:float32",
+    "tinygrad-float64": "verifier.engines.tinygrad_engine:float64",
 }
 _REQUIRED = ("ops", "variable", "constant", "gradients")
 
@@ -56,10 +82,12 @@ def _import(module: str):
         raise EngineError(f"cannot import engine module {module!r}: {e}") from None
 
 
-def load_engine(spec: Any) -> Any:
+def load_engine(spec: Any, tensor: bool = False) -> Any:
     """A builtin name, ``mutant:NAME``, ``module:attr`` / ``file.py:attr``, or an engine
     object or factory."""
     obj = spec
+    if tensor and isinstance(spec, str) and spec in TENSOR_ADAPTERS:
+        spec = TENSOR_ADAPTERS[spec]
     if isinstance(spec, str) and spec.startswith("mutant:"):
         from ..mutants import MUTANTS  # planted-bug engines: `adverify campaign --engine mutant:tanh-rule`
         name = spec.partition(":")[2]
@@ -105,8 +133,8 @@ def engine_dtype(engine: Any) -> str:
 
 
 def engine_ops(engine: Any) -> list[str]:
-    from ..ops import OPS
-    return sorted(name for name in engine.ops if name in OPS)
+    from ..tensor.ops import TENSOR_OPS   # every scalar op, and the structural tensor ops
+    return sorted(name for name in engine.ops if name in TENSOR_OPS)
 
 
 def describe_adapters() -> list[dict[str, str]]:

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..autograd.tensor import OPS, Tensor, backward_paths, backward_reverse
 
-__all__ = ["BuiltinEngine", "reverse", "paths"]
+__all__ = ["BuiltinEngine", "BuiltinArrayEngine", "reverse", "paths", "tensor_reverse", "tensor_paths"]
 
 
 class BuiltinEngine:
@@ -56,3 +56,42 @@ def reverse() -> BuiltinEngine:
 
 def paths() -> BuiltinEngine:
     return BuiltinEngine("paths")
+
+
+class BuiltinArrayEngine:
+    """The builtin engine for tensor programs (``--tensor``): numpy arrays, the seed's way."""
+
+    dtype = "float64"
+    name = "builtin"
+    tensor = True
+
+    def __init__(self, strategy: str = "reverse"):
+        from ..autograd import array
+        if strategy not in ("reverse", "paths"):
+            raise ValueError(f"unknown strategy {strategy!r}")
+        self._backward = array.backward_paths if strategy == "paths" else array.backward_reverse
+        if strategy == "paths" and type(self).name == BuiltinArrayEngine.name:
+            self.name = "builtin-paths"
+        self.ops = dict(array.ARRAY_OPS)
+        self._Array = array.Array
+
+    def variable(self, value):
+        return self._Array(value)
+
+    def constant(self, value):
+        return self._Array(value)
+
+    def value(self, x):
+        return x.value.copy() if x.value.ndim else float(x.value)
+
+    def gradients(self, output, variables):
+        grads = self._backward(output)
+        return [grads.get(id(v), np.zeros_like(v.value)) for v in variables]
+
+
+def tensor_reverse() -> BuiltinArrayEngine:
+    return BuiltinArrayEngine("reverse")
+
+
+def tensor_paths() -> BuiltinArrayEngine:
+    return BuiltinArrayEngine("paths")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..results import CampaignResult
+from .text import point_text
 
 __all__ = ["render"]
 
@@ -31,7 +32,7 @@ def render(r: CampaignResult, links: bool = True) -> str:
                   "| # | kind | culprit op | expression | point | expected | engine | replay |",
                   "|---:|---|---|---|---|---:|---:|---|"]
         for i, f in enumerate(r.discrepancies, 1):
-            point = ", ".join(f"{k}={v:.6g}" for k, v in f.point.items())
+            point = point_text(f.point, 6)
             lines.append(f"| {i} | {f.kind} | {f.culprit_op or '—'} ({f.blame}) | {_code(f.expression)} | {point} "
                          f"| {_g(f.expected)} | {_g(f.actual)} | {_code(f.replay) if f.replay else '—'} |")
         lines += [""] + [f"{i}. {f.message}" for i, f in enumerate(r.discrepancies, 1)]

@@ -3,11 +3,23 @@ from __future__ import annotations
 
 from ..results import CampaignResult, Finding
 
-__all__ = ["render", "finding_text", "headline"]
+__all__ = ["render", "finding_text", "headline", "point_text", "value_text"]
 
 
 def _g(x) -> str:
     return "—" if x is None else f"{x:.17g}" if isinstance(x, float) else str(x)
+
+
+def value_text(v, digits: int = 17) -> str:
+    """A point's value: a float, or a tensor's nested list, compact and bounded in length."""
+    if isinstance(v, list):
+        inner = ", ".join(value_text(x, digits) for x in v[:8])
+        return f"[{inner}{', …' if len(v) > 8 else ''}]"
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def point_text(point: dict, digits: int = 17) -> str:
+    return ", ".join(f"{k} = {value_text(v, digits)}" for k, v in point.items())
 
 
 def headline(r: CampaignResult) -> str:
@@ -21,7 +33,7 @@ def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
     where = f" in {f.culprit_op}" if f.culprit_op else ""
     lines = [f"{i}. {f.kind}{where} ({f.blame}): {f.message}",
              f"   expression: {f.expression}   [{f.nodes} node{'s' if f.nodes != 1 else ''}]",
-             f"   at: {', '.join(f'{k} = {v!r}' for k, v in f.point.items())}"]
+             f"   at: {point_text(f.point)}"]
     if f.expected is not None or f.actual is not None:
         what = "value" if f.variable is None else f"d/d{f.variable}"
         lines.append(f"   {what}: engine {_g(f.actual)}, expected {_g(f.expected)}, bound {_g(f.bound)}")

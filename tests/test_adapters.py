@@ -1,0 +1,196 @@
+"""The real-engine adapters: each one listed, each installed one checked by a short campaign
+(only the discrepancies docs/findings.md explains may appear), and the optional protocol
+methods — forward mode and second derivatives — against reverse mode and SymPy.
+
+Every test skips cleanly when its engine is not installed."""
+import importlib
+import sys
+
+import pytest
+
+from verifier.campaign import Options, run_campaign
+from verifier.engines import ADAPTERS, EngineError, describe_adapters, engine_ops, load_engine
+from verifier.ir import apply, const, var, variables
+from verifier.runner import build_graph
+
+# adapter -> (the package it needs, its dtype)
+REAL = {
+    "torch": ("torch", "float64"), "torch-float32": ("torch", "float32"),
+    "jax": ("jax", "float64"), "jax-float32": ("jax", "float32"),
+    "autograd": ("autograd", "float64"), "micrograd": ("micrograd", "float64"),
+    "tinygrad": ("tinygrad", "float32"), "tinygrad-float64": ("tinygrad", "float64"),
+}
+
+# What docs/findings.md explains, per adapter: signatures (kind:culprit) a campaign may
+# report, with a phrase its message must contain. Anything else is new — a regression in
+# the engine, or a false alarm to look into. (V1, V2, ... are the verifier's false alarms.)
+_DIV_RANGE = ["mismatch:div", "nonfinite:div", "mismatch:composition", "nonfinite:composition"]
+_V1 = ["mismatch:expm1", "mismatch:sigmoid"]          # ans-form rules at |x| > 170
+_TINYGRAD = ["mismatch:atan", "nonfinite:atan", "mismatch:sin", "mismatch:cos", "mismatch:precision"]
+DOCUMENTED = {
+    "torch": _V1 + ["mismatch:precision"],                             # V1, V4
+    "torch-float32": [],
+    "jax": _DIV_RANGE + _V1 + ["mismatch:precision"],                 # V4: y·x^(y-1)
+    "jax-float32": _DIV_RANGE + ["mismatch:exp", "mismatch:precision"],   # V5
+    "autograd": _DIV_RANGE + _V1 + ["mismatch:precision"],
+    "micrograd": _DIV_RANGE + ["crash:div", ("inconsistent:", "a second identical graph")],
+    "tinygrad": _TINYGRAD + ["mismatch:tan", "mismatch:powv", "crash:powv"],
+    "tinygrad-float64": _TINYGRAD + ["mismatch:tan", "nonfinite:tan", "mismatch:tanh"],
+}
+
+
+def documented(name, finding) -> bool:
+    for entry in DOCUMENTED[name]:
+        prefix, phrase = entry if isinstance(entry, tuple) else (entry, "")
+        if finding.signature.startswith(prefix) and phrase in finding.message:
+            return True
+    return False
+
+
+# Short campaigns keep the default run fast (examples per adapter; JAX retraces every check,
+# tinygrad compiles a kernel per new expression). The slow variant runs 400 each; the
+# 2,000-example campaigns of docs/findings.md are benchmarks/adapters.py.
+SHORT = {"torch": 60, "torch-float32": 60, "jax": 30, "jax-float32": 30, "autograd": 40,
+         "micrograd": 100, "tinygrad": 8, "tinygrad-float64": 8}
+
+
+def _engine(name):
+    pytest.importorskip(REAL[name][0])
+    return load_engine(name)
+
+
+def test_every_adapter_is_registered_and_described():
+    rows = {row["name"]: row for row in describe_adapters()}
+    for name, (package, dtype) in REAL.items():
+        assert name in ADAPTERS and name in rows
+        installed = importlib.util.find_spec(package) is not None
+        assert rows[name]["status"] == ("installed" if installed else "not installed"), rows[name]
+        if installed:
+            assert rows[name]["dtype"] == dtype
+
+
+def test_a_missing_engine_is_a_clean_error(monkeypatch):
+    for module in ("micrograd", "micrograd.engine"):          # as if not installed
+        monkeypatch.setitem(sys.modules, module, None)
+    monkeypatch.delitem(sys.modules, "verifier.engines.micrograd_engine", raising=False)
+    with pytest.raises(EngineError, match="cannot import"):
+        load_engine("micrograd")
+
+
+def test_adapters_declare_only_their_engines_own_ops():
+    pytest.importorskip("micrograd")
+    assert engine_ops(load_engine("micrograd")) == ["add", "div", "mul", "neg", "pow", "relu", "sub"]
+    if importlib.util.find_spec("autograd"):
+        assert "relu" not in engine_ops(load_engine("autograd"))   # no relu primitive in autograd
+    if importlib.util.find_spec("tinygrad"):
+        assert {"log1p", "expm1"}.isdisjoint(engine_ops(load_engine("tinygrad")))
+
+
+def test_replay_evaluates_a_shared_node_once_and_keeps_equal_leaves_apart():
+    from verifier.engines.recipe import Step, recorders, replay
+    calls = []
+    ops = recorders(["mul", "sin"])
+    a, b = Step("var", value=2.0), Step("var", value=2.0)       # equal values, two variables
+    s = ops["sin"](a)
+    out = ops["mul"](s, ops["mul"](s, b))                         # s feeds two consumers
+    fns = {"sin": lambda x: calls.append("sin") or x + 1, "mul": lambda x, y: x * y}
+    assert replay(out, lambda n: n, fns, lambda leaf: {id(a): 3.0, id(b): 5.0}[id(leaf)]) == 4 * 4 * 5
+    assert calls == ["sin"]
+
+
+def _campaign(name, examples, seed):
+    engine = _engine(name)
+    timeout = 60.0 if name.startswith("tinygrad") else 10.0   # a first kernel compile is slow
+    r = run_campaign(engine, Options(examples=examples, seed=seed, check_timeout=timeout))
+    assert r.examples == examples
+    new = [f"{f.signature}: {f.expression} at {f.point} ({f.message})" for f in r.discrepancies
+           if not documented(name, f)]
+    assert not new, new
+    assert r.verdicts["agree"] > 0.5 * r.examples
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("tinygrad") else n
+                                  for n in REAL])
+def test_short_campaign_finds_only_documented_discrepancies(name):
+    _campaign(name, SHORT[name], seed=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(REAL))
+def test_longer_campaign_finds_only_documented_discrepancies(name):
+    _campaign(name, 400, seed=2)
+
+
+# The engine findings of docs/findings.md (not the verifier's false alarms, not the
+# nondeterministic ones): each replay file must still be a discrepancy of its kind.
+FINDINGS = ["micrograd-001", "micrograd-003", "micrograd-004", "jax-001", "jax-002", "jax-float32-004",
+            "jax-float32-005", "autograd-001", "autograd-002", "autograd-003", "tinygrad-001", "tinygrad-004",
+            "tinygrad-float64-001", "tinygrad-float64-003"]
+
+
+@pytest.mark.parametrize("finding", FINDINGS)
+def test_documented_engine_findings_reproduce(finding):
+    from pathlib import Path
+    from verifier.checker import Checker
+    from verifier.replay import read_replay
+    rep = read_replay(Path(__file__).resolve().parent.parent / "docs" / "findings" / f"{finding}.json")
+    with Checker(_engine(rep.engine), timeout=None) as checker:
+        verdict = checker.check(rep.case)
+    assert verdict.kind == rep.fields["kind"], verdict.reason
+
+
+# ── forward mode and second derivatives ───────────────────────────────────────────────────
+x, y = var("x"), var("y")
+SMOOTH = [
+    (apply("mul", apply("tanh", apply("mul", x, y)), apply("exp", x)), {"x": 0.3, "y": -1.2}),
+    (apply("div", apply("sin", x), apply("add", const(1.0), apply("pow", y, const(2.0)))), {"x": 1.1, "y": 0.7}),
+    (apply("mul", apply("log", apply("add", x, y)), apply("add", x, x)), {"x": 2.5, "y": 0.25}),  # x reused
+    (apply("powv", x, apply("atan", y)), {"x": 1.7, "y": 2.0}),
+]
+SECOND_ORDER = ["torch", "torch-float32", "jax", "jax-float32", "autograd"]
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+
+
+def _built(engine, expr, point):
+    if engine.dtype == "float32":
+        import numpy as np
+        point = {k: float(np.float32(v)) for k, v in point.items()}
+    out, leaves, _ = build_graph(engine, expr, point)
+    return out, leaves, point
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER)
+def test_forward_mode_agrees_with_reverse_mode_and_sympy(name):
+    from oracles.symbolic import gradient
+    engine = _engine(name)
+    rel = TOLERANCE[engine.dtype]
+    for expr, point in SMOOTH:
+        out, leaves, point = _built(engine, expr, point)
+        forward = engine.forward_gradients(out, leaves)
+        reverse = engine.gradients(out, leaves)
+        truth = gradient(expr, point).grad
+        for v, f, r in zip(variables(expr), forward, reverse):
+            assert f == pytest.approx(r, rel=rel), (name, v)
+            assert f == pytest.approx(float(truth[v]), rel=rel), (name, v)
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER)
+def test_second_derivatives_agree_with_sympy(name):
+    from oracles.symbolic import hessian
+    engine = _engine(name)
+    rel = 100 * TOLERANCE[engine.dtype]     # a Hessian entry sums more rounded terms
+    for expr, point in SMOOTH:
+        out, leaves, point = _built(engine, expr, point)
+        H = engine.second_derivatives(out, leaves)
+        truth = hessian(expr, point)
+        names = variables(expr)
+        for i, a in enumerate(names):
+            for j, b in enumerate(names):
+                assert H[i][j] == pytest.approx(float(truth[(a, b)]), rel=rel, abs=rel), (name, a, b)
+
+
+def test_second_derivatives_of_a_variable_that_drops_out():
+    engine = _engine("torch")
+    expr = apply("add", apply("mul", x, x), y)      # d²/dy² = 0, and dy is a constant 1
+    out, leaves, _ = _built(engine, expr, {"x": 3.0, "y": 4.0})
+    assert engine.second_derivatives(out, leaves) == [[2.0, 0.0], [0.0, 0.0]]

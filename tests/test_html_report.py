@@ -1,0 +1,304 @@
+"""index.html: a planted bug's report opened in a real browser, checked against the Finding it
+was rendered from; re-rendering is byte-identical; strings from the result are escaped.
+
+The browser checks drive headless Chromium through chromedriver's WebDriver HTTP API with
+the standard library only (no selenium), and skip when Chromium is not installed.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from verifier.campaign import Options, run_campaign
+from verifier.mutants import MUTANTS
+from verifier.output import Output
+from verifier.report import html, render_all
+from verifier.report.kit import number
+from verifier.results import dump_summary, load_summary
+from verifier.serial import FormatError
+
+CHROME_BINARIES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+# ── a WebDriver client in forty lines ────────────────────────────────────────────────────
+class Browser:
+    """Headless Chromium behind chromedriver, spoken to over plain HTTP on localhost."""
+
+    def __init__(self, profile: Path, width: int = 1280, height: int = 1000):
+        driver = shutil.which("chromedriver")
+        binary = next((b for b in CHROME_BINARIES if Path(b).exists()), None)
+        if driver is None or binary is None:
+            raise FileNotFoundError("chromium and chromedriver are needed (apt-get install chromium chromium-driver)")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.proc = subprocess.Popen([driver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                self._call("GET", "/status")
+                break
+            except OSError:
+                time.sleep(0.1)
+        args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                f"--window-size={width},{height}", "--hide-scrollbars"]
+        caps = {"browserName": "chrome", "goog:loggingPrefs": {"browser": "ALL"},
+                "goog:chromeOptions": {"binary": binary, "args": args}}
+        self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})["sessionId"]
+        self.width = width
+
+    def _call(self, method: str, path: str, body: dict | None = None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read())["value"]
+
+    def _s(self, method: str, path: str, body: dict | None = None):
+        return self._call(method, f"/session/{self.session}{path}", body if body is not None else ({} if method == "POST" else None))
+
+    def open(self, url: str) -> None:
+        self._s("POST", "/url", {"url": url})
+
+    def run(self, script: str, *args):
+        return self._s("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def console(self) -> list[dict]:
+        return self._s("POST", "/se/log", {"type": "browser"})
+
+    def screenshot(self, path: Path) -> None:
+        """The whole page, not only the window."""
+        height = self.run("return document.documentElement.scrollHeight")
+        self._s("POST", "/goog/cdp/execute", {"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+            "width": self.width, "height": height, "deviceScaleFactor": 1, "mobile": False}})
+        shot = self._s("POST", "/goog/cdp/execute", {"cmd": "Page.captureScreenshot", "params": {"format": "png"}})
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self) -> None:
+        try:
+            self._s("DELETE", "")
+        finally:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def browser_or_skip(tmp: Path) -> Browser:
+    try:
+        return Browser(tmp / "profile")
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+
+
+# ── a planted bug's campaign, once for the module ────────────────────────────────────────
+@pytest.fixture(scope="module")
+def overwrite(tmp_path_factory):
+    """The accumulation bug: x + x has two paths to x, and the engine keeps only one."""
+    out = tmp_path_factory.mktemp("overwrite")
+    result = run_campaign(MUTANTS["overwrite"].make(), Options(examples=200, seed=0), Output(out))
+    assert result.discrepancies, "the planted accumulation bug must be found"
+    return out, result
+
+
+def test_the_finding_carries_the_seeds_picture(overwrite):
+    _, result = overwrite
+    f = result.discrepancies[0]
+    ids = [n["id"] for n in f.graph["nodes"]]
+    assert ids == list(range(len(ids))) and f.graph["nodes"][f.culprit_node]["op"] == f.culprit_op
+    assert f.paths and f.paths_total >= len(f.paths)
+    for p in f.paths:     # each path runs from the output to the failing variable
+        assert p["nodes"][0] == len(ids) - 1 and f.graph["nodes"][p["nodes"][-1]]["label"] == f.variable
+    if f.paths_total == len(f.paths):   # all listed: their products sum to the paths oracle
+        assert sum(p["product"] for p in f.paths) == pytest.approx(f.oracles["paths"], rel=1e-12)
+
+
+def test_rerendering_from_summary_json_is_byte_identical(overwrite, tmp_path):
+    out, result = overwrite
+    written = (out / "index.html").read_text()
+    assert html.render(result) == written
+    again = load_summary(out / "summary.json")
+    assert again == result
+    assert html.render(again) == written
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(out / "summary.json", copy / "summary.json")
+    render_all(load_summary(copy / "summary.json"), copy)
+    assert (copy / "index.html").read_bytes() == (out / "index.html").read_bytes()
+
+
+def test_the_report_is_self_contained(overwrite):
+    page = (overwrite[0] / "index.html").read_text()
+    # nothing to fetch: no external scripts, styles, images or fonts
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(http" not in page and "<script" not in page
+    assert "<svg" in page and "<math" in page
+
+
+def test_strings_from_the_result_are_escaped(overwrite):
+    _, result = overwrite
+    evil = "<script>alert(1)</script>&\"'"
+    f = replace(result.discrepancies[0], expression=evil, message=evil, culprit_op=evil, signature=evil,
+                steps=[evil], replay=evil, kinks=[evil], picture_note=evil,
+                graph={**result.discrepancies[0].graph,
+                       "nodes": [{**n, "label": evil} for n in result.discrepancies[0].graph["nodes"]]})
+    page = html.render(replace(result, engine=evil, discrepancies=[f], stopped=evil,
+                               coverage={**result.coverage, "regimes": {evil: 1}}))
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    sneaky = html.render(replace(result, discrepancies=[replace(f, replay="javascript:alert(1)//.json")]))
+    assert 'href="javascript' not in sneaky and "replays/" not in sneaky
+    assert f'href="{result.discrepancies[0].replay}"' in html.render(result)
+
+
+def test_a_malformed_picture_is_refused_when_read(overwrite, tmp_path):
+    _, result = overwrite
+    f = result.discrepancies[0]
+    bad_edge = {**f.graph, "edges": [{**f.graph["edges"][0], "dst": 99}]}
+    for picture in ({"nodes": "x", "edges": []}, bad_edge):
+        dump_summary(replace(result, discrepancies=[replace(f, graph=picture)]), tmp_path / "summary.json")
+        with pytest.raises(FormatError):
+            load_summary(tmp_path / "summary.json")
+
+
+def test_the_report_opens_in_chromium_and_shows_the_finding(overwrite, tmp_path):
+    out, result = overwrite
+    f = result.discrepancies[0]
+    browser = browser_or_skip(tmp_path)
+    try:
+        browser.open((out / "index.html").resolve().as_uri())
+        errors = [e for e in browser.console() if e.get("level") in ("SEVERE", "WARNING")]
+        assert not errors, errors
+        page = browser.run("""
+            const art = document.querySelector('article.finding');
+            const svg = art.querySelector('svg.dag');
+            const culprit = svg.querySelector('.node.culprit');
+            const box = svg.getBoundingClientRect();
+            const cell = (table) => [...art.querySelectorAll('table.' + table + ' tbody tr')].map(
+                tr => [...tr.children].map(td => td.textContent.trim()));
+            return {
+              svg: [box.width, box.height],
+              culprit: culprit && culprit.textContent,
+              culpritStroke: culprit && getComputedStyle(culprit.querySelector('rect')).stroke,
+              hotEdges: svg.querySelectorAll('path.edge.hot').length,
+              edgeLabels: [...svg.querySelectorAll('text.elabel')].map(t => t.textContent),
+              oracles: cell('oracles'), paths: cell('paths'),
+              math: art.querySelector('math').getBoundingClientRect().width,
+              replay: art.querySelector('pre.cmd').textContent,
+              failing: art.querySelector('table.checks tr.failing th').textContent,
+              heading: art.querySelector('h3').textContent.replace(/\\s+/g, ' ').trim(),
+            };""")
+        shot = tmp_path / "report.png"
+        browser.screenshot(shot)
+        print(f"screenshot: {shot}")
+    finally:
+        browser.close()
+
+    assert page["heading"] == f"1 {f.kind} in {f.culprit_op} {f.blame}"
+    assert page["svg"][0] > 50 and page["svg"][1] > 20 and page["math"] > 10   # laid out, not empty
+    assert f.culprit_op in page["culprit"] and page["culpritStroke"] == "rgb(198, 40, 40)"
+    culprit_edges = [e for e in f.graph["edges"] if f.culprit_node in (e["src"], e["dst"])]
+    assert page["hotEdges"] == len(culprit_edges) > 0
+    assert sorted(page["edgeLabels"]) == sorted(number(e["partial"], 4) for e in f.graph["edges"]
+                                                if e["partial"] is not None)
+    # one row per oracle: its value, the engine's, their difference, the bound, the ratio
+    rows = {r[0]: r[1:] for r in page["oracles"]}
+    assert set(rows) == set(f.oracles)
+    for name, value in f.oracles.items():
+        assert rows[name][:2] == [number(value, 17), number(f.actual, 17)]
+        assert rows[name][2] == number(f.actual - value, 4) and rows[name][3] == number(f.bound, 3)
+        assert rows[name][4] == number(abs(f.actual - value) / f.bound, 3)
+    assert [r[-1] for r in page["paths"]] == [number(p["product"], 10) for p in f.paths]
+    assert page["failing"] == f"∂f/∂{f.variable}"
+    assert page["replay"] == f"adverify replay {f.replay} --engine mutant:overwrite"
+    assert shot.stat().st_size > 10_000
+
+
+# ── the pieces, without a browser ────────────────────────────────────────────────────────
+def test_many_paths_keep_the_largest_and_count_the_rest():
+    from oracles.paths import PATH_CAP, enumerate_paths, stable_graph
+    from verifier.ir import apply, const, var
+    from verifier.report.picture import PATHS_KEPT, picture
+
+    x = var("x")
+    t = x
+    for k in range(8):   # 2**8 paths from the output to x; mul by a constant makes them differ
+        t = apply("add", apply("mul", t, const(1.0 + k)), t)
+    pic = picture(t, {"x": 0.5}, "x")
+    assert pic.paths_total == 256 and len(pic.paths) == PATHS_KEPT
+    every = sorted((float(prod) for _, prod in enumerate_paths(stable_graph(t, {"x": 0.5}), "x")), key=abs)
+    assert [p["product"] for p in pic.paths] == every[::-1][:PATHS_KEPT]   # the largest, not the first found
+    for _ in range(7):   # 2**15 paths: more than the oracle will walk
+        t = apply("add", t, t)
+    wide = picture(t, {"x": 0.5}, "x")
+    assert wide.paths == [] and wide.paths_total > PATH_CAP and "too many" in wide.note and wide.graph["nodes"]
+
+
+def test_a_picture_without_a_gradient_says_why():
+    from verifier.ir import apply, var
+    from verifier.report.picture import picture
+
+    assert "no gradient path" in picture(apply("sin", var("x")), {"x": 1.0}, None).note
+    outside = picture(apply("log", var("x")), {"x": -1.0}, "x")
+    assert outside.graph == {} and "domain" in outside.note
+
+
+def test_formulas_use_mathematical_notation():
+    from verifier.ir import apply, const, var
+    from verifier.report.mathml import formula
+
+    x, y = var("x"), var("y")
+    page = formula(apply("div", apply("sqrt", x), apply("pow", apply("exp", y), const(-0.5))))
+    assert "<mfrac>" in page and "<msqrt>" in page and page.count("<msup>") == 2 and "<mo>−</mo><mn>0.5</mn>" in page
+    t = apply("tanh", x)
+    for _ in range(6):   # shared twice per level: inlined, it would double six times
+        t = apply("mul", t, apply("add", t, y))
+    named = formula(t)
+    assert named.count("<math") == 7 and "<mo>=</mo>" in named
+
+
+def test_coverage_sees_poles_edges_and_kinks():
+    from verifier.coverage import Coverage
+    from verifier.ir import apply, var
+    from verifier.judge import Case, Verdict
+
+    cov = Coverage()
+    x, y = var("x"), var("y")
+    cov.add(Case(apply("div", x, y), {"x": 1.0, "y": 1e-6}), Verdict("agree"))
+    cov.add(Case(apply("relu", apply("exp", x)), {"x": 700.0}), Verdict("agree"))
+    cov.add(Case(apply("maximum", x, y), {"x": 2.0, "y": 2.0}), Verdict("kink"))
+    doc = cov.to_json()
+    assert doc["regimes"]["near-pole"] == 1 and doc["regimes"]["overflow-edge"] == 1
+    assert doc["regimes"]["underflow-edge"] == 0 and doc["regimes"]["kink"] == 1
+    assert doc["kinks"] == {"maximum": 1} and doc["stress_examples"] == 3
+
+
+def test_the_coverage_section_names_what_was_not_tested(overwrite):
+    _, result = overwrite
+    ops = sorted(result.ops)
+    cov = {**result.coverage, "ops": {op: n for op, n in result.coverage["ops"].items() if op != ops[0]},
+           "regimes": {**result.coverage["regimes"], "near-pole": 0}}
+    page = html.render(replace(result, ops=ops[:-1], coverage=cov))
+    gaps = page[page.index('class="gaps"'):page.index("</ul>", page.index('class="gaps"'))]
+    assert f"ops never generated: <code>{ops[0]}</code>" in gaps
+    assert f"<code>{ops[-1]}</code>" in gaps.split("does not offer")[1]
+    assert "regimes never reached: near-pole" in gaps
+    shown = ops[:-1]      # every pair of the engine's ops never generated is an empty cell
+    seen = {k for k, v in cov["pairs"].items() if v and set(k.split(">")) <= set(shown)}
+    assert seen and page.count('class="gap"') == len(shown) ** 2 - len(seen)
+
+
+def test_a_clean_result_renders_without_a_discrepancy_section(overwrite):
+    _, result = overwrite
+    page = html.render(replace(result, discrepancies=[], verdicts={"agree": 10}, coverage={}, severities=[]))
+    assert "No discrepancy found" in page and "<article" not in page
+    assert "records no coverage" in page and "No judged checks" in page

@@ -1,0 +1,199 @@
+"""Nothing lost: a campaign stopped by SIGTERM, or killed outright with SIGKILL, leaves a
+report that `adverify report` renders with every discrepancy found before the stop; and no
+run overwrites an earlier report unless asked."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from verifier.campaign import Options, run_campaign
+from verifier.cli import main
+from verifier.engines import load_engine
+from verifier.output import Output
+from verifier.results import load_summary
+
+ROOT = Path(__file__).resolve().parent.parent
+FAULTS = ROOT / "benchmarks" / "faults.py"
+
+
+def _start(out: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "verifier", "campaign", "--seed", "0", "--quiet",
+                             "--out", str(out), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _events(out: Path) -> list[dict]:
+    try:
+        lines = (out / "events.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+def _wait_for(p: subprocess.Popen, out: Path, findings: int, seconds: float = 90) -> list[dict]:
+    """Block until the log shows ``findings`` findings (or the campaign ends, or time runs out)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and p.poll() is None:
+        found = [e for e in _events(out) if e["event"] == "finding"]
+        if len(found) >= findings:
+            return found
+        time.sleep(0.05)
+    p.kill()
+    pytest.fail(f"no {findings} findings in {seconds} s: {p.communicate()[1][-2000:]}")
+
+
+def _workers(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _gone(pid: int, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":   # dead, waiting for a parent that no longer exists to reap it
+            return True
+        time.sleep(0.05)
+    return False
+
+
+BUGGY = ["--engine", "mutant:tanh-rule", "--ops", "tanh,add,mul", "--examples", "1000000", "--check-timeout", "5"]
+
+
+def test_sigterm_half_way_leaves_a_report_with_every_discrepancy_found(tmp_path, capsys):
+    out = tmp_path / "rep"
+    p = _start(out, *BUGGY)
+    logged = _wait_for(p, out, findings=2)
+    p.send_signal(signal.SIGTERM)
+    stdout, stderr = p.communicate(timeout=60)
+    assert p.returncode == 1, stderr[-2000:]
+    assert "Traceback" not in stderr
+    result = load_summary(out / "summary.json")
+    assert result.stopped == "interrupted" and result.examples > 0
+    kept = {f.replay for f in result.discrepancies}
+    logged = [e for e in _events(out) if e["event"] == "finding"]   # all of them, at the end
+    assert len(logged) >= 2 and {e["replay"] for e in logged} == kept
+    assert all((out / r).is_file() for r in kept)
+    (out / "summary.md").unlink()
+    assert main(["report", str(out)]) == 1
+    md = (out / "summary.md").read_text()
+    assert "stopped: interrupted" in md and all(r in md for r in kept)
+
+
+def test_sigkill_half_way_then_report_rebuilds_the_summary_from_the_log(tmp_path, capsys):
+    out = tmp_path / "rep"
+    p = _start(out, *BUGGY)
+    _wait_for(p, out, findings=1)
+    workers = _workers(p.pid)
+    p.kill()
+    p.communicate(timeout=30)
+    assert workers and all(_gone(w) for w in workers), "the engine worker outlived its campaign"
+    assert not (out / "summary.json").exists()
+    logged = [e for e in _events(out) if e["event"] == "finding"]
+    assert main(["report", str(out)]) == 1
+    assert "rebuilt" in capsys.readouterr().out
+    result = load_summary(out / "summary.json")
+    assert result.stopped == "killed" and result.engine == "mutant-tanh-rule"
+    assert {e["replay"] for e in logged} <= {f.replay for f in result.discrepancies}
+    assert result.examples >= max(e["examples"] for e in logged) > 0
+    assert sum(result.verdicts.values()) == result.examples
+    md = (out / "summary.md").read_text()
+    assert "stopped: killed" in md and all(e["replay"] in md for e in logged)
+
+
+def test_a_killed_campaign_does_not_leave_a_hung_engine_behind(tmp_path):
+    out = tmp_path / "rep"
+    p = _start(out, "--engine", f"{FAULTS}:Hangs", "--ops", "sin", "--examples", "5", "--check-timeout", "60")
+    deadline = time.monotonic() + 30
+    while not _workers(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = _workers(p.pid)
+    time.sleep(0.3)   # the worker is now spinning in the engine
+    p.kill()
+    p.communicate(timeout=30)
+    assert workers and all(_gone(w) for w in workers)
+    assert main(["report", str(out)]) == 0   # what was checked: nothing yet, and it says so
+    assert load_summary(out / "summary.json").stopped == "killed"
+
+
+# ── rebuilding from the log, without a subprocess ────────────────────────────────────────
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("done") / "rep"
+    result = run_campaign(load_engine("mutant:tanh-rule"), Options(examples=40, seed=0, ops=("tanh", "add", "mul")),
+                          Output(out))
+    assert len(result.discrepancies) >= 2
+    return out
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+    shutil.copytree(src, dst)
+    (dst / "summary.json").unlink()
+    return dst
+
+
+def test_the_rebuilt_summary_matches_the_one_the_campaign_wrote(finished, tmp_path):
+    out = _copy(finished, tmp_path / "rep")
+    assert main(["report", str(out)]) == 1
+    rebuilt, written = load_summary(out / "summary.json"), load_summary(finished / "summary.json")
+    assert rebuilt.discrepancies == written.discrepancies
+    assert (rebuilt.engine, rebuilt.seed, rebuilt.ops, rebuilt.stopped) == \
+           (written.engine, written.seed, written.ops, written.stopped)
+
+
+def test_a_finding_whose_log_line_was_cut_off_is_recovered_from_its_replay(finished, tmp_path):
+    out = _copy(finished, tmp_path / "rep")
+    lines = (out / "events.jsonl").read_text().splitlines(keepends=True)
+    last = max(i for i, line in enumerate(lines) if '"event": "finding"' in line)
+    lost = json.loads(lines[last])["replay"]
+    # killed while writing that line: half of it, no newline, nothing after it
+    (out / "events.jsonl").write_text("".join(lines[:last]) + lines[last][:40])
+    assert main(["report", str(out)]) == 1
+    result = load_summary(out / "summary.json")
+    recovered = [f for f in result.discrepancies if f.replay == lost]
+    assert len(recovered) == 1 and "recovered from its replay file" in recovered[0].message
+    assert result.stopped == "killed"
+
+
+def test_a_corrupt_log_is_one_line_exit_2(finished, tmp_path, capsys):
+    out = _copy(finished, tmp_path / "rep")
+    lines = (out / "events.jsonl").read_text().splitlines(keepends=True)
+    lines[1] = '{"event": "finding", "examples": NaN}\n'
+    (out / "events.jsonl").write_text("".join(lines))
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "events.jsonl line 2" in err and err.count("\n") == 1
+
+
+# ── reruns ───────────────────────────────────────────────────────────────────────────────
+def test_a_rerun_never_overwrites_an_earlier_report_unless_asked(tmp_path, capsys):
+    out = tmp_path / "rep"
+    args = ["campaign", "--engine", "mutant:tanh-rule", "--ops", "tanh", "--examples", "5", "--seed", "0",
+            "--out", str(out), "--quiet"]
+    assert main(args) == 1
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert main(args) == 2 and "earlier report" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+    killed = tmp_path / "killed"           # a killed run's folder holds only its log: still protected
+    killed.mkdir()
+    (killed / "events.jsonl").write_text("")
+    assert main(args[:-2] + ["--out", str(killed), "--quiet"]) == 2
+
+    (out / "replays" / "999-stale.json").write_text("{}")
+    assert main(["campaign", "--engine", "builtin", "--ops", "tanh", "--examples", "5", "--seed", "0",
+                 "--out", str(out), "--overwrite", "--quiet"]) == 0
+    result = load_summary(out / "summary.json")
+    assert result.engine == "builtin" and not result.discrepancies
+    assert not list((out / "replays").glob("*.json")), "the old run's replay files went with it"

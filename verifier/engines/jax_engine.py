@@ -1,0 +1,117 @@
+"""JAX, float64 (``jax``) and float32 (``jax-float32``): ``pip install 'adverify[jax]'`` (CPU jaxlib).
+
+JAX differentiates functions, not graphs: the verifier's ops record ``Step``s, and each
+question replays them inside a closure that JAX transforms — ``jax.grad`` (reverse mode),
+``jax.jvp`` with one unit tangent per variable (``forward_gradients``) and ``jax.hessian``
+(forward over reverse, ``second_derivatives``). The adapter adds no ``jit``: XLA never gets
+the whole expression as one program to fuse or rewrite, and every derivative is the rule of
+a JAX primitive.
+
+``pow`` is ``jnp.power(x, c)`` with ``c`` a Python number written as a user would, an int
+when integral (``x ** 2``): JAX then takes ``lax.integer_pow``, and ``lax.pow`` otherwise.
+
+Precision is scoped, not global: the float64 adapter runs inside ``jax.enable_x64(True)``
+and the float32 one inside ``enable_x64(False)``, so both work in one process and neither
+changes the ``jax_enable_x64`` setting other code in the process sees.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from .recipe import Step, exponent, recorders, replay
+
+__all__ = ["JaxEngine", "float64", "float32", "FUNCTIONS"]
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "add": jnp.add, "sub": jnp.subtract, "mul": jnp.multiply, "div": jnp.divide, "neg": jnp.negative,
+    "pow": lambda x, c: jnp.power(x, exponent(c)), "powv": jnp.power,
+    "exp": jnp.exp, "log": jnp.log, "sin": jnp.sin, "cos": jnp.cos, "tan": jnp.tan, "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid, "sqrt": jnp.sqrt, "abs": jnp.abs, "relu": jax.nn.relu,
+    "atan": jnp.arctan, "log1p": jnp.log1p, "expm1": jnp.expm1,
+    "maximum": jnp.maximum, "minimum": jnp.minimum,
+}
+
+
+def _x64(on: bool):
+    if hasattr(jax, "enable_x64"):                      # jax >= 0.4.36: a scoped setting
+        return jax.enable_x64(on)
+    try:
+        from jax.experimental import enable_x64, disable_x64
+        return enable_x64() if on else disable_x64()
+    except ImportError:                                 # last resort: the process-wide flag
+        jax.config.update("jax_enable_x64", on)
+        return contextlib.nullcontext()
+
+
+def _step(s: Step) -> Step:
+    return s
+
+
+class JaxEngine:
+    def __init__(self, dtype: str = "float64"):
+        self.dtype = dtype
+        self.name = "jax" if dtype == "float64" else f"jax-{dtype}"
+        self._dtype = getattr(jnp, dtype)
+        self.ops = recorders(FUNCTIONS)
+
+    def variable(self, v: float) -> Step:
+        return Step("var", value=v)
+
+    def constant(self, v: float) -> Step:
+        return Step("const", value=v)
+
+    def _function(self, output: Step, variables: Sequence[Step]) -> Callable[..., Any]:
+        """The recorded expression as a function of the variables' values; other leaves are
+        concrete arrays (so ``pow`` can read its exponent as a Python number)."""
+        def f(*xs):
+            bound = {id(v): x for v, x in zip(variables, xs)}
+            return replay(output, _step, FUNCTIONS, lambda s: bound.get(id(s), jnp.asarray(s.value, self._dtype)))
+        return f
+
+    def _args(self, variables: Sequence[Step]) -> tuple:
+        return tuple(jnp.asarray(v.value, self._dtype) for v in variables)
+
+    def value(self, x: Step) -> float:
+        with _x64(self.dtype == "float64"):
+            return float(self._function(x, ())())
+
+    def gradients(self, output: Step, variables: Sequence[Step]) -> list[float]:
+        if not variables:
+            return []
+        with _x64(self.dtype == "float64"):
+            f = self._function(output, variables)
+            grads = jax.grad(f, argnums=tuple(range(len(variables))))(*self._args(variables))
+            return [float(g) for g in grads]
+
+    def forward_gradients(self, output: Step, variables: Sequence[Step]) -> list[float]:
+        """Forward mode: ``jax.jvp`` with a unit tangent on one variable at a time."""
+        with _x64(self.dtype == "float64"):
+            f = self._function(output, variables)
+            xs = self._args(variables)
+            out = []
+            for i in range(len(xs)):
+                tangents = tuple(jnp.ones_like(x) if j == i else jnp.zeros_like(x) for j, x in enumerate(xs))
+                out.append(float(jax.jvp(f, xs, tangents)[1]))
+            return out
+
+    def second_derivatives(self, output: Step, variables: Sequence[Step]) -> list[list[float]]:
+        """Hessian rows: ``jax.hessian`` (forward mode over reverse mode)."""
+        n = len(variables)
+        if not n:
+            return []
+        with _x64(self.dtype == "float64"):
+            f = self._function(output, variables)
+            H = jax.hessian(f, argnums=tuple(range(n)))(*self._args(variables))
+            return [[float(H[i][j]) for j in range(n)] for i in range(n)]
+
+
+def float64() -> JaxEngine:
+    return JaxEngine("float64")
+
+
+def float32() -> JaxEngine:
+    return JaxEngine("float32")

@@ -1,0 +1,64 @@
+"""Recorded op sequences, for engines that differentiate functions rather than graphs.
+
+JAX and HIPS autograd have no mutable graph to build op by op: they differentiate a Python
+function. Their adapters hand the verifier small ``Step`` records instead of engine values,
+and at ``gradients()`` time replay the recorded DAG inside a closure that the engine itself
+differentiates (``jax.grad``, ``autograd.grad``). The replay evaluates every node once and
+passes the result to all its consumers, so the engine traces the same DAG — shared nodes
+included — that an eager engine would have built. The derivatives come from the engine's
+own rules; this module only remembers what to call.
+
+The PyTorch adapter uses the same replay for forward mode: its tensors carry their ``Step``,
+and ``forward_gradients`` re-runs it on dual numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+__all__ = ["Step", "recorders", "replay", "exponent"]
+
+
+@dataclass(frozen=True, eq=False)   # identity, not value: two leaves equal in value stay two
+class Step:
+    op: str                          # "var", "const", or an op name
+    args: tuple[Any, ...] = ()
+    value: float = 0.0               # a leaf's value
+
+
+def recorders(names) -> dict[str, Callable[..., Step]]:
+    """``ops`` for a recording engine: each op returns the Step that calls it."""
+    def record(name: str) -> Callable[..., Step]:
+        def step(*args: Step) -> Step:
+            return Step(name, args)
+        step.__name__ = name
+        return step
+    return {name: record(name) for name in names}
+
+
+def replay(out: Any, step_of: Callable[[Any], Step], fns: Mapping[str, Callable[..., Any]],
+           leaf: Callable[[Any], Any]) -> Any:
+    """Evaluate the DAG under ``out`` again: ``leaf(node)`` for leaves, ``fns[op](*args)``
+    for the rest, each node once (iteratively: a deep chain must not hit the recursion limit)."""
+    done: dict[int, Any] = {}
+    stack: list[tuple[Any, bool]] = [(out, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in done:
+            continue
+        step = step_of(node)
+        if not step.args:
+            done[id(node)] = leaf(node)
+        elif expanded:
+            done[id(node)] = fns[step.op](*(done[id(a)] for a in step.args))
+        else:
+            stack.append((node, True))
+            stack.extend((a, False) for a in step.args if id(a) not in done)
+    return done[id(out)]
+
+
+def exponent(c: float) -> int | float:
+    """The constant of ``pow`` as a user writes it: ``x ** 2``, not ``x ** 2.0``. Engines
+    may pick a different rule for an integer exponent (JAX: ``lax.integer_pow``)."""
+    c = float(c)
+    return int(c) if c.is_integer() and abs(c) < 2 ** 31 else c

@@ -1,0 +1,185 @@
+"""The correctness gate: one call that passes quietly or fails with a report a person can act on.
+
+``check_engine`` runs a campaign with a fixed seed (a gate that passes must pass again) and,
+when the engine is wrong, raises ``AssertionError`` carrying the readable report: the
+minimal expression, the point, expected against actual, the op to blame, and an
+``adverify replay`` command whose replay file exists. Plain ``assert``-style failure, so it
+works under pytest, unittest or a bare script.
+
+Regressions are our replay files (never Hypothesis' database): ``collect_regressions``
+reads them from files, folders of replay files or earlier report folders, and
+``save_regressions`` files a report's reproducers into a folder kept by CI, named by
+content so copying twice never overwrites or duplicates one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+__all__ = ["check_engine", "GateFailure", "collect_regressions", "save_regressions", "report_message"]
+
+PathLike = str | os.PathLike
+
+
+class GateFailure(AssertionError):
+    """The engine disagreed with the oracles. ``str(e)`` is the report; the campaign's
+    result and its report folder are kept for whoever wants more (the pytest plugin)."""
+
+    def __init__(self, message: str, result, out: Path, spec: str | None):
+        super().__init__(message)
+        self.result, self.out, self.spec = result, out, spec
+
+
+def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | Sequence[str] | None = None,
+                 time_budget: float | None = None, max_nodes: int = 12, n_vars: int = 3,
+                 check_timeout: float | None = 5.0, regressions: PathLike | Sequence[PathLike] | None = None,
+                 out: PathLike | None = None, reports: PathLike = "reports", overwrite: bool = False):
+    """Check ``engine`` (an engine object, a class or factory, or a spec string such as
+    ``"builtin"``, ``"mutant:tanh-rule"``, ``"mypkg.engine:MyEngine"``) on ``examples``
+    random expressions; return the ``CampaignResult`` if every check agrees, raise
+    ``GateFailure`` (an ``AssertionError``) with the readable report otherwise.
+
+    The seed is fixed (0) unless given: the same call gives the same verdicts on every run.
+    The report folder is ``out``, or a new folder under ``reports`` (relative to the working
+    directory); replay files of ``regressions`` (see ``collect_regressions``) are re-checked
+    first. Bad arguments raise ``ValueError`` with a one-line message."""
+    __tracebackhide__ = True  # pytest shows the report, not this function's frames
+    from .campaign import Options, run_campaign
+    from .engines import engine_name, load_engine
+    from .output import Output, default_out
+    from .strategies import check_ops
+
+    if isinstance(ops, str):
+        ops = [o.strip() for o in ops.split(",") if o.strip()]
+    options = Options(examples=int(examples), seed=int(seed), time_budget=time_budget,
+                      ops=tuple(check_ops(list(ops))) if ops else None, max_nodes=int(max_nodes),
+                      n_vars=int(n_vars), check_timeout=check_timeout,
+                      regressions=collect_regressions(regressions) if regressions else ())
+    if options.examples < 1:
+        raise ValueError(f"examples must be at least 1, got {examples}")
+    loaded = load_engine(engine)
+    out_dir = Path(out) if out is not None else default_out(Path(reports), engine_name(loaded))
+    result = run_campaign(loaded, options, Output(out_dir, overwrite=overwrite))
+    if not result.discrepancies:
+        return result
+    spec = engine if isinstance(engine, str) else _derive_spec(loaded, result, out_dir)
+    raise GateFailure(report_message(result, out_dir, spec), result, out_dir, spec)
+
+
+def report_message(result, out_dir: PathLike, spec: str | None) -> str:
+    """The readable report with replay commands that work as printed. Without a spec (an
+    engine object we cannot name), the command says where the user's own spec goes."""
+    from .report.text import render
+    engine_arg = shlex.quote(spec) if spec else "MODULE:ATTR"
+    text = render(result, shlex.quote(str(out_dir)), engine_arg)
+    if not spec:
+        text += ("  (MODULE:ATTR names your engine for the command line: an instance, or a class or "
+                 "factory taking no arguments, e.g. mypkg.engine:MyEngine)\n")
+    return text + f"report: {out_dir}/summary.md\n"
+
+
+def _derive_spec(engine: Any, result, out_dir: Path) -> str | None:
+    """A spec string that rebuilds this engine *and reproduces its findings*: a built-in
+    adapter or planted-bug engine of the same name, or ``module:Class`` of its class. A
+    candidate is accepted only if every replay file still fails with it — a plausible but
+    different engine (a planted bug is a builtin engine underneath) would send the user to
+    a replay that passes."""
+    from .engines import ADAPTERS, EngineError, engine_name, load_engine
+    from .mutants import MUTANTS
+
+    name = engine_name(engine)
+    candidates = [a for a in ADAPTERS if a == name]
+    for m in MUTANTS.values():
+        try:
+            if engine_name(m.make()) == name:
+                candidates.append(f"mutant:{m.name}")
+        except Exception:  # a planted-bug engine that needs more than make(): not this one
+            continue
+    cls = type(engine)
+    if cls.__module__ != "__main__" and "<locals>" not in cls.__qualname__:
+        candidates.append(f"{cls.__module__}:{cls.__qualname__}")
+    for spec in dict.fromkeys(candidates):
+        try:
+            rebuilt = load_engine(spec)
+        except EngineError:
+            continue
+        if engine_name(rebuilt) == name and _reproduces(rebuilt, result, out_dir):
+            return spec
+    return None
+
+
+def _reproduces(engine: Any, result, out_dir: Path) -> bool:
+    from .checker import Checker
+    from .replay import read_replay
+    with Checker(engine, timeout=10.0) as checker:
+        for f in result.discrepancies:
+            verdict = checker.check(read_replay(out_dir / f.replay).case)
+            if verdict.kind != f.kind:
+                return False
+    return True
+
+
+# --- regressions: our replay files, re-checked first on the next run -------------------------
+
+def _replay_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        # a folder of replay files, a report folder (its replays/), or a tree of either;
+        # summary.json is a report's only other JSON file
+        return sorted(p for p in path.rglob("*.json") if p.name != "summary.json")
+    raise ValueError(f"regressions path {str(path)!r} does not exist")
+
+
+def _case_key(case) -> str:
+    from .serial import expr_to_json
+    doc = {"expr": expr_to_json(case.expr), "point": sorted(case.point.items())}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def collect_regressions(paths: PathLike | Iterable[PathLike]) -> tuple:
+    """Every case in the replay files under ``paths`` (files, folders, report folders),
+    each once, in path order. A file that is not a replay file is an error, not skipped:
+    a reproducer that silently stops being re-checked is a regression waiting to happen."""
+    from .replay import read_replay
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    seen: dict[str, Any] = {}
+    for root in paths:
+        for f in _replay_files(Path(root)):
+            case = read_replay(f).case
+            seen.setdefault(_case_key(case), case)
+    return tuple(seen.values())
+
+
+def save_regressions(report_dir: PathLike, dest: PathLike) -> list[Path]:
+    """Copy the replay files of a campaign's report into ``dest`` (created if need be),
+    named ``<signature>-<hash of the case>.json``: a case already there is not copied
+    again, and two different cases never share a name. Returns the files added."""
+    from .replay import read_replay
+    from .output import OutputError
+    src, dest = Path(report_dir) / "replays", Path(dest)
+    if not src.is_dir():
+        raise OutputError(f"{str(report_dir)!r} is not an adverify report folder (no replays/)")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {str(dest)!r}: {e.strerror or e}") from None
+    have = {_case_key(read_replay(f).case) for f in dest.glob("*.json")}
+    added = []
+    for f in sorted(src.glob("*.json")):
+        rep = read_replay(f)
+        key = _case_key(rep.case)
+        if key in have:
+            continue
+        slug = f.stem.split("-", 1)[-1]          # 001-mismatch-tanh -> mismatch-tanh
+        target = dest / f"{slug}-{key[:12]}.json"
+        shutil.copyfile(f, target)
+        have.add(key)
+        added.append(target)
+    return added

@@ -1,0 +1,116 @@
+"""Campaigns that outgrow one process: ``--workers N``, ``--shard K/N``, ``--backend dask``.
+
+A campaign of E examples is split by a ``Plan`` (see ``plan``) into N independent Hypothesis
+searches with derived seeds, each cut into chunks if ``--recycle-after`` asks; every chunk
+runs in a process of its own (``local``: a ProcessPoolExecutor; ``dask``: a Dask cluster),
+writes a report folder as it goes, and the folders are merged into one report (``merge``).
+Nothing here schedules: the plan is fixed up front, so the same command gives the same
+examples, wherever and in whatever order the chunks run.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..campaign import Options
+from ..output import Output
+from ..results import CampaignResult
+from .plan import Chunk, Plan, parse_shard, MAX_WORKERS
+
+__all__ = ["Plan", "Chunk", "parse_shard", "run_parallel", "MAX_WORKERS", "absolute_spec"]
+
+
+def absolute_spec(spec: str) -> str:
+    """``./mygrad.py:Engine`` as an absolute path: a worker may start in another directory."""
+    module, sep, attr = spec.rpartition(":")
+    if sep and module.endswith(".py"):
+        return f"{Path(module).resolve()}:{attr}"
+    return spec
+
+
+def run_parallel(spec: str, options: Options, plan: Plan, out: Output, *, workers: Sequence[int] | None = None,
+                 concurrency: int | None = None, backend: str = "local", address: str | None = None,
+                 progress: Callable[[int, int, int, float], None] | None = None) -> CampaignResult:
+    """Run ``workers`` (default: all) of ``plan`` and merge them into ``out``.
+
+    Chunks run in ``out/parts/``; the folders of those that finished are removed once merged,
+    those of lost chunks are kept (their event log tells what they were doing)."""
+    from ..merge import merge, read_part, salvage
+    from .worker import job_doc
+
+    spec = absolute_spec(spec)
+    workers = list(range(plan.workers)) if workers is None else list(workers)
+    parts_dir = out.path / "parts"
+    if parts_dir.exists():       # left by an earlier run into this folder (Output checked --overwrite)
+        shutil.rmtree(parts_dir)
+    start = time.monotonic()
+    deadline = time.time() + options.time_budget if options.time_budget else None
+    slots = [[(c, job_doc(spec, options, plan, c, parts_dir / c.name, deadline)) for c in plan.chunks(k)]
+             for k in workers]
+    out.event({"event": "parallel", "backend": backend, **plan.to_json(), "run": workers})
+    if backend == "dask":
+        from .dask_backend import run_dask
+        outcomes, interrupted = run_dask(slots, address, concurrency)
+    else:
+        from .local import run_local
+        total = sum(c.examples for slot in slots for c, _ in slot)
+
+        def tick() -> None:
+            done, found = _progress(parts_dir)
+            progress(done, total, found, time.monotonic())
+
+        outcomes, interrupted = run_local(slots, concurrency or len(slots), on_tick=tick if progress else None)
+    parts, lost = [], []
+    for o in outcomes:
+        # a process that died after writing its summary had finished its chunk: nothing lost
+        if o.lost is None or (o.folder / "summary.json").is_file():
+            parts.append(read_part(o.folder))
+            continue
+        kept = salvage(o.folder)
+        if kept is not None:
+            parts.append(kept)
+        lost.append({**o.chunk.to_json(), "reason": o.lost,
+                     "findings": len(kept.result.discrepancies) if kept else 0})
+    if not parts:   # every chunk died before finding anything: still a report, of nothing
+        parts = [_empty(spec, options, plan)]
+    result = merge(parts, out, elapsed_s=time.monotonic() - start, lost=lost,
+                   stopped="interrupted" if interrupted else None, options=options.to_json())
+    for o in outcomes:
+        if o.lost is None or (o.folder / "summary.json").is_file():
+            shutil.rmtree(o.folder, ignore_errors=True)
+    if not lost:
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    return result
+
+
+def _progress(parts_dir: Path) -> tuple[int, int]:
+    """(examples checked, distinct discrepancies found) so far, from the chunks' folders."""
+    import json
+    done, found = 0, set()
+    for log in parts_dir.glob("*/events.jsonl"):
+        with log.open("rb") as f:
+            start = max(0, f.seek(0, 2) - 8192)   # the last lines: the latest count is there
+            f.seek(start)
+            lines = f.read().decode(errors="replace").splitlines()[1 if start else 0:]
+        for line in reversed(lines):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if "examples" in record and record.get("event") in ("progress", "end", "finding"):
+                done += record["examples"]
+                break
+        found |= {p.stem.split("-", 1)[-1] for p in log.parent.glob("replays/*.json")}
+    return done, len(found)
+
+
+def _empty(spec: str, options: Options, plan: Plan):
+    from ..engines import engine_dtype, engine_name, load_engine
+    from ..merge import Part
+    engine = load_engine(spec, tensor=options.tensor)
+    result = CampaignResult(engine=engine_name(engine), dtype=engine_dtype(engine), seed=plan.seed, examples=0,
+                            elapsed_s=0.0, verdicts={}, discrepancies=[], ops=[], options=options.to_json(),
+                            stopped="running", parallel={**plan.to_json(), "parts": []})
+    return Part(result, Path("."))

@@ -1,0 +1,142 @@
+"""Chunks on this machine: ``concurrent.futures.ProcessPoolExecutor``, one per chunk.
+
+Each worker's chunks run one after another, each in a fresh process (so ``--recycle-after``
+is simply more, smaller chunks), and up to ``concurrency`` workers at a time. One executor
+per chunk, not one pool for all: a pool whose process dies is broken, and it takes every
+other running chunk down with it; here a death costs only that chunk.
+
+Processes come from a ``forkserver`` that has imported the verifier once (a chunk starts in
+a fraction of a second, not the seconds SymPy and NumPy take to import), and they are not
+daemons, so each campaign can fork its own check workers.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import CampaignError
+from .plan import Chunk
+from .worker import run_job
+
+__all__ = ["Outcome", "ParallelError", "run_local", "death"]
+
+
+class ParallelError(CampaignError):
+    """A chunk failed with an error (not a death): the same error would end every chunk."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    chunk: Chunk
+    folder: Path
+    lost: str | None = None      # why the chunk's process died, if it did
+
+
+def death(code: int | None) -> str:
+    if code is None:
+        return "the worker process died"
+    if code < 0:
+        try:
+            return f"the worker process was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"the worker process was killed by signal {-code}"
+    return f"the worker process exited with code {code}"
+
+
+def _context():
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["verifier.parallel.worker"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _pid(folder: Path) -> int | None:
+    """The chunk's process, from the first line of its event log (written as it starts)."""
+    try:
+        with (folder / "events.jsonl").open() as f:
+            return int(json.loads(f.readline())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run_local(slots: Sequence[Sequence[tuple[Chunk, dict[str, Any]]]], concurrency: int,
+              on_tick: Callable[[], None] | None = None) -> tuple[list[Outcome], bool]:
+    """Run every slot's (chunk, job) pairs in order, ``concurrency`` slots at a time
+    (``on_tick`` is called about once a second, for a progress bar).
+    Returns the outcomes and whether the run was interrupted (then unstarted chunks are skipped;
+    so are those left when the time budget is spent: starting them would only stop them)."""
+    ctx = _context()
+    queues = deque(deque(s) for s in slots if s)
+    running: dict[Any, tuple[deque, Chunk, dict, ProcessPoolExecutor, list]] = {}
+    outcomes: list[Outcome] = []
+    interrupted = False
+    error: str | None = None
+
+    def start(queue: deque) -> None:
+        chunk, job = queue.popleft()
+        if job.get("deadline") is not None and time.time() >= job["deadline"]:
+            queue.clear()
+            return
+        ex = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        fut = ex.submit(run_job, job)
+        # the Process objects, for the exit code if it dies (BrokenProcessPool does not say)
+        procs = list(getattr(ex, "_processes", {}).values())
+        running[fut] = (queue, chunk, job, ex, procs)
+
+    def stop_all() -> None:
+        for _, _, job, _, procs in running.values():
+            for pid in [p.pid for p in procs] or [_pid(Path(job["folder"]))]:
+                try:
+                    if pid:
+                        os.kill(pid, signal.SIGTERM)   # each chunk ends as interrupted, its summary written
+                except OSError:
+                    pass
+
+    while len(running) < concurrency and queues:
+        start(queues.popleft())
+    while running:
+        try:
+            done, _ = wait(list(running), timeout=1.0 if on_tick else None, return_when=FIRST_COMPLETED)
+            if on_tick:
+                on_tick()
+        except KeyboardInterrupt:
+            if not interrupted:
+                interrupted = True
+                stop_all()
+            continue
+        for fut in done:
+            queue, chunk, job, ex, procs = running.pop(fut)
+            lost = None
+            try:
+                fut.result()
+            except BrokenProcessPool:
+                ex.shutdown(wait=True)
+                codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                lost = death(codes[0] if codes else None)
+            except KeyboardInterrupt:
+                lost = "interrupted before its campaign began"
+            except Exception as e:   # our code or the engine's loading failed: not a death
+                if error is None:
+                    error = str(e) if isinstance(e, CampaignError) else \
+                        f"worker {chunk.worker} chunk {chunk.index}: {type(e).__name__}: {e}"
+                    stop_all()
+                    interrupted = True
+            ex.shutdown(wait=True)
+            outcomes.append(Outcome(chunk, Path(job["folder"]), lost))
+            if queue and not interrupted:
+                queues.append(queue)
+            while len(running) < concurrency and queues and not interrupted:
+                start(queues.popleft())
+    if error:
+        raise ParallelError(error)
+    return outcomes, interrupted

@@ -1,0 +1,151 @@
+"""One chunk of a parallel campaign, run in its own process: ``run_job(job) -> folder``.
+
+A job is plain JSON (our own document: engine spec, options, plan, chunk, folder), so the
+same chunk runs in a local pool process, in a subprocess on a Dask worker
+(``python -m verifier.parallel.worker JOB.json``) or by hand. The engine is loaded here,
+from its spec: engine objects never cross a process boundary.
+
+The chunk's folder is a report folder as the campaign goes: each finding's replay file and
+``summary.json.partial`` (every finding so far, through the same schema as ``summary.json``)
+are written the moment it is found, so a process that dies loses its examples' counts, not
+its discoveries. ``summary.json`` is written at the end; nothing is rendered (the merged
+report is).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..campaign import Options, run_campaign
+from ..engines import engine_dtype, engine_name, load_engine
+from ..judge import Case
+from ..output import Output
+from ..results import CampaignResult, Finding, dump_summary
+from ..serial import expr_from_json, expr_to_json, point_from_json, point_to_json
+from .memory import TRIM_EVERY
+from .plan import Chunk, Plan
+
+__all__ = ["job_doc", "run_job", "PARTIAL"]
+
+PARTIAL = "summary.json.partial"   # not *.json: `--regressions REPORT` reads every *.json as a replay
+
+
+def job_doc(spec: str, options: Options, plan: Plan, chunk: Chunk, folder: Path | str,
+            deadline: float | None = None) -> dict[str, Any]:
+    """Everything a worker needs, as JSON. ``deadline`` is wall-clock (time.time()), so a
+    chunk that starts late on a busy cluster gets only what is left of the time budget."""
+    opts = {f.name: getattr(options, f.name) for f in fields(Options) if f.name != "regressions"}
+    opts["ops"] = list(options.ops) if options.ops else None
+    # old reproducers are re-checked once per campaign: by its first chunk
+    first = chunk.worker == 0 and chunk.index == 0
+    regressions = [{"expr": expr_to_json(c.expr), "point": point_to_json(c.point)}
+                   for c in options.regressions] if first else []
+    return {"spec": spec, "options": opts, "regressions": regressions, "plan": plan.to_json(),
+            "chunk": chunk.to_json(), "folder": str(folder), "deadline": deadline}
+
+
+def _options(job: dict[str, Any], chunk: Chunk) -> Options:
+    opts = dict(job["options"])
+    opts["ops"] = tuple(opts["ops"]) if opts.get("ops") else None
+    cases = tuple(Case(expr_from_json(r["expr"]), point_from_json(r["point"])) for r in job["regressions"])
+    budget = opts.get("time_budget")
+    if job.get("deadline") is not None:
+        # a chunk with no time left still starts (and stops at once): its report says so
+        budget = max(1e-3, job["deadline"] - time.time())
+    opts.update(regressions=cases, seed=chunk.seed, examples=chunk.examples, time_budget=budget,
+                trim_every=opts.get("trim_every") or TRIM_EVERY)
+    return Options(**opts)
+
+
+def _chunk(doc: dict[str, Any]) -> Chunk:
+    start, stop = doc["examples"]
+    return Chunk(doc["worker"], doc["chunk"], doc["seed"], start, stop)
+
+
+class PartOutput(Output):
+    """A chunk's folder: replays and events as found, a partial summary after each finding,
+    summary.json (with the chunk's place in its plan) at the end; no rendering."""
+
+    def __init__(self, path: Path, engine: str, dtype: str, parallel: dict[str, Any]):
+        super().__init__(path, overwrite=True)
+        self.engine, self.dtype, self.parallel = engine, dtype, parallel
+        self.found: list[Finding] = []
+        self.event({"event": "worker", "pid": os.getpid(), **parallel["parts"][0]})   # first: see local._pid
+
+    def _summary(self, result: CampaignResult) -> CampaignResult:
+        part = {**self.parallel["parts"][0], "checked": result.examples, "elapsed_s": result.elapsed_s}
+        return replace(result, parallel={**self.parallel, "parts": [part]})
+
+    def write_replay(self, f: Finding, case: Case, engine: str) -> None:
+        super().write_replay(f, case, engine)
+        self.found.append(f)
+        partial = CampaignResult(engine=self.engine, dtype=self.dtype, seed=self.parallel["parts"][0]["seed"],
+                                 examples=0, elapsed_s=0.0, verdicts={}, discrepancies=list(self.found),
+                                 ops=[], stopped="running")
+        dump_summary(self._summary(partial), self.path / PARTIAL)   # atomic: replaced whole
+
+    def finish(self, result: CampaignResult) -> None:
+        dump_summary(self._summary(result), self.path / "summary.json")
+        (self.path / PARTIAL).unlink(missing_ok=True)
+        self.event({"event": "end", "stopped": result.stopped, "examples": result.examples})
+
+
+def _die_with_parent() -> None:
+    """A chunk whose parent (the pool, the Dask worker) is gone has no one to report to."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+_STOP = []
+
+
+def _on_sigterm(signum, frame):
+    _STOP.append(signum)
+    raise KeyboardInterrupt   # the chunk ends as if interrupted: its summary is still written
+
+
+def _stop_check(*progress) -> None:
+    """Called after every example: an interrupt that landed where Python ignores exceptions
+    (a weakref callback, a __del__) is raised again here, where the campaign catches it."""
+    if _STOP:
+        raise KeyboardInterrupt
+
+
+def run_job(job: dict[str, Any]) -> str:
+    """Run one chunk into its folder; returns the folder."""
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    chunk, plan = _chunk(job["chunk"]), Plan.from_json(job["plan"], "job plan")
+    engine = load_engine(job["spec"], tensor=bool(job["options"].get("tensor")))
+    parallel = {**plan.to_json(), "parts": [chunk.to_json()]}
+    out = PartOutput(Path(job["folder"]), engine_name(engine), engine_dtype(engine), parallel)
+    run_campaign(engine, _options(job, chunk), out, progress=_stop_check)
+    return job["folder"]
+
+
+def main(argv: list[str]) -> int:
+    """``python -m verifier.parallel.worker JOB.json``: how a Dask task runs a chunk in a
+    process of its own (a main thread for SymPy's time limit, room to fork check workers)."""
+    from ..engines import EngineError
+    from ..errors import CampaignError
+    job = json.loads(Path(argv[0]).read_text())
+    try:
+        run_job(job)
+    except (EngineError, CampaignError) as e:   # the same for every chunk: the client says it once
+        print(f"adverify: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

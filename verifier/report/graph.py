@@ -1,0 +1,240 @@
+"""A finding's DAG as inline SVG: inputs on the left, the output on the right, every edge
+labelled with its local derivative, the culprit and its edges in red.
+
+The layout is layered (Sugiyama style): a node's column is its depth, edges that skip
+columns bend through placeholder points, rows are ordered by the barycentre of their
+neighbours to untangle crossings, then nudged toward their neighbours to straighten edges.
+Everything is deterministic, so a report re-rendered from JSON is byte-identical.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .kit import esc, number
+
+__all__ = ["Graph", "from_picture", "from_expr", "draw", "ssa_names"]
+
+GAP_X, GAP_Y, PAD = 96, 22, 16
+CHAR = 7.2                        # width of a 12px character: boxes are sized from their text
+
+
+@dataclass(frozen=True)
+class Graph:
+    ops: list[str]                              # per node id: "var", "const" or an op name
+    labels: list[str]
+    values: list                                # float, non-finite string, or None (unknown)
+    edges: list[tuple[int, int, int, object]]   # (src, dst, argument index, partial or None)
+
+
+def from_picture(graph: dict) -> Graph:
+    nodes = graph["nodes"]
+    return Graph([n["op"] for n in nodes], [n["label"] for n in nodes], [n["value"] for n in nodes],
+                 [(e["src"], e["dst"], e["arg"], e["partial"]) for e in graph["edges"]])
+
+
+def from_expr(doc: dict) -> Graph:
+    """The bare structure (no values) from the IR's JSON, when there is no local graph."""
+    ops, labels, edges = [], [], []
+    for i, n in enumerate(doc["nodes"]):
+        ops.append(n["op"])
+        labels.append(n["name"] if n["op"] == "var" else _const(n["value"]) if n["op"] == "const" else n["op"])
+        edges += [(a, i, k, None) for k, a in enumerate(n.get("args", []))]
+    return Graph(ops, labels, [None] * len(ops), edges)
+
+
+def _const(v: float) -> str:
+    text = repr(v)
+    return text[:-2] if text.endswith(".0") and abs(v) < 1e16 else text
+
+
+def _size(g: Graph, i: int) -> tuple[float, float]:
+    if g.ops[i] == "const":
+        return max(len(g.labels[i]) * CHAR + 14, 30), 24
+    top = g.labels[i] if g.ops[i] == "var" else f"%{len(g.ops)} {g.labels[i]}"   # room for any %k
+    return max(len(top), len(number(g.values[i], 4))) * CHAR + 20, 38
+
+
+def ssa_names(g: Graph) -> dict[int, int]:
+    """%k names, as in Finding.steps: op nodes numbered from 1 in topological order."""
+    ops = [i for i, op in enumerate(g.ops) if op not in ("var", "const")]
+    return {i: k + 1 for k, i in enumerate(ops)}
+
+
+def _columns(g: Graph) -> list[int]:
+    col = [0] * len(g.ops)
+    for s, d, _, _ in sorted(g.edges, key=lambda e: e[1]):   # ids are topological
+        if g.ops[s] != "const":
+            col[d] = max(col[d], col[s] + 1)
+    for i, op in enumerate(g.ops):
+        if op == "const":   # a constant sits just before its first consumer, not with the inputs
+            col[i] = max(0, min((col[d] for s, d, _, _ in g.edges if s == i), default=1) - 1)
+    return col
+
+
+def _layout(g: Graph):
+    """Positions of nodes, and of the bend points of every edge."""
+    col = _columns(g)
+    width = max(col, default=0) + 1
+    rows: list[list] = [[] for _ in range(width)]
+    for i in range(len(g.ops)):
+        rows[col[i]].append(("n", i))
+    chains = []                       # per edge: the vertices it passes, source first
+    for k, (s, d, _, _) in enumerate(g.edges):
+        chain = [("n", s)] + [("d", k, c) for c in range(col[s] + 1, col[d])] + [("n", d)]
+        for v in chain[1:-1]:
+            rows[v[2]].append(v)
+        chains.append(chain)
+    prev: dict = {}
+    nxt: dict = {}
+    for chain in chains:
+        for a, b in zip(chain, chain[1:]):
+            nxt.setdefault(a, []).append(b)
+            prev.setdefault(b, []).append(a)
+
+    def reorder(row, neighbours, pos):
+        keyed = [(sum(pos[u] for u in neighbours.get(v, [])) / len(neighbours[v]) if neighbours.get(v) else pos[v], pos[v], v)
+                 for v in row]
+        return [v for _, _, v in sorted(keyed, key=lambda t: (t[0], t[1]))]
+
+    for sweep in range(8):           # barycentre sweeps, alternately left→right and back
+        pos = {v: i for row in rows for i, v in enumerate(row)}
+        order = range(1, width) if sweep % 2 == 0 else range(width - 2, -1, -1)
+        for c in order:
+            rows[c] = reorder(rows[c], prev if sweep % 2 == 0 else nxt, pos)
+            pos.update({v: i for i, v in enumerate(rows[c])})
+
+    def height(v):
+        return _size(g, v[1])[1] if v[0] == "n" else 8
+
+    ys: dict = {}
+    for row in rows:                  # first guess: each column centred on 0
+        total = sum(height(v) for v in row) + GAP_Y * (len(row) - 1)
+        y = -total / 2
+        for v in row:
+            ys[v] = y + height(v) / 2
+            y += height(v) + GAP_Y
+    for sweep in range(6):            # then nudge every vertex toward its neighbours' mean
+        order = range(width) if sweep % 2 == 0 else range(width - 1, -1, -1)
+        for c in order:
+            row = rows[c]
+            want = [sum(ys[u] for u in prev.get(v, []) + nxt.get(v, [])) / len(prev.get(v, []) + nxt.get(v, []))
+                    if prev.get(v) or nxt.get(v) else ys[v] for v in row]
+            placed: list[float] = []
+            for v, y in zip(row, want):   # keep the order and the spacing
+                if placed:
+                    y = max(y, placed[-1] + (height(row[len(placed) - 1]) + height(v)) / 2 + GAP_Y)
+                placed.append(y)
+            shift = sum(w - p for w, p in zip(want, placed)) / len(row)
+            for v, y in zip(row, placed):
+                ys[v] = y + shift
+    widths = [max((_size(g, v[1])[0] for v in row if v[0] == "n"), default=20) for row in rows]
+    xs_col, x = [], PAD
+    for w in widths:
+        xs_col.append(x + w / 2)
+        x += w + GAP_X
+    top = min(ys[v] - height(v) / 2 for v in ys) - PAD
+    pos = {v: (xs_col[col[v[1]] if v[0] == "n" else v[2]], ys[v] - top) for v in ys}
+    bottom = max(ys[v] + height(v) / 2 for v in ys) - top + PAD
+    return pos, chains, x - GAP_X + PAD, bottom
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def _point(seg, t: float) -> tuple[float, float]:
+    p0, p1, p2, p3 = seg
+    u = 1 - t
+    return tuple(u ** 3 * a + 3 * u * u * t * b + 3 * u * t * t * c + t ** 3 * d for a, b, c, d in zip(p0, p1, p2, p3))
+
+
+_TRIES = (0.6, 0.45, 0.75, 0.3, 0.88, 0.15)   # along a segment, nearest the consumer's end first
+
+
+def _place(segments: list, text: str, taken: list) -> tuple[float, float]:
+    """Where an edge's label goes: the first spot along the edge (from the consumer back)
+    whose box overlaps no node and no label placed before; else the first spot."""
+    w, h = len(text) * 6.4 + 4, 12
+    spots = [_point(seg, t) for seg in reversed(segments) for t in _TRIES]
+    for x, y in spots:
+        box = (x - w / 2, y - h - 2, x + w / 2, y - 2)
+        if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+            taken.append(box)
+            return x, y
+    x, y = spots[0]
+    taken.append((x - w / 2, y - h - 2, x + w / 2, y - 2))
+    return x, y
+
+
+def draw(g: Graph, uid: str, culprit: int | None = None, wrt: int | None = None,
+         on_path: set[tuple[int, int]] = frozenset()) -> str:
+    """The SVG element. ``uid`` keeps marker ids unique in a page with several graphs;
+    ``on_path`` holds (consumer, argument) of edges on an output→``wrt`` path."""
+    pos, chains, width, height = _layout(g)
+    out = len(g.ops) - 1
+    twins: dict[tuple[int, int], list[int]] = {}
+    for k, (s, d, _, _) in enumerate(g.edges):
+        twins.setdefault((s, d), []).append(k)
+    parts = [f'<svg class="dag" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_fmt(width)} {_fmt(height)}" '
+             f'width="{_fmt(width)}" height="{_fmt(height)}" role="img" aria-label="the expression as a graph">',
+             "<defs>" + "".join(
+                 f'<marker id="{uid}-{c}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+                 f'orient="auto-start-reverse"><path d="M0,1 L10,5 L0,9 z" class="tip-{c}"/></marker>'
+                 for c in ("hot", "path", "off")) + "</defs>"]
+    ssa, routes = ssa_names(g), []
+    for k, (s, d, arg, partial) in enumerate(g.edges):
+        kind = "hot" if culprit is not None and culprit in (s, d) else "path" if (d, arg) in on_path else "off"
+        pts = [pos[v] for v in chains[k]]
+        arity = sum(1 for e in g.edges if e[1] == d)
+        start = (pts[0][0] + _size(g, s)[0] / 2, pts[0][1])
+        end = (pts[-1][0] - _size(g, d)[0] / 2 - 2, pts[-1][1] + (arg - (arity - 1) / 2) * 12)  # a port per argument
+        pts = [start] + pts[1:-1] + [end]
+        mates = twins[(s, d)]
+        bulge = (mates.index(k) - (len(mates) - 1) / 2) * 34 if len(mates) > 1 else 0   # x + x: two edges
+        segments = [(a, (a[0] + (b[0] - a[0]) / 2.5, a[1] + bulge), (b[0] - (b[0] - a[0]) / 2.5, b[1] + bulge), b)
+                    for a, b in zip(pts, pts[1:])]
+        path = f"M{_fmt(start[0])},{_fmt(start[1])}" + "".join(
+            f" C{_fmt(p1[0])},{_fmt(p1[1])} {_fmt(p2[0])},{_fmt(p2[1])} {_fmt(p3[0])},{_fmt(p3[1])}"
+            for _, p1, p2, p3 in segments)
+        dash = ' stroke-dasharray="4 3"' if partial is None else ""
+        tip = f"∂ %{ssa[d]} {g.labels[d]} / ∂ argument {arg + 1} ({g.labels[s]})"
+        tip += f" = {number(partial, 17)}" if partial is not None else ": a constant parameter"
+        parts.append(f'<path class="edge {kind}" d="{path}" marker-end="url(#{uid}-{kind})"{dash}>'
+                     f"<title>{esc(tip)}</title></path>")
+        routes.append((kind, segments, partial))
+    taken = []
+    for i in range(len(g.ops)):
+        x, y = pos[("n", i)]
+        w, h = _size(g, i)
+        taken.append((x - w / 2, y - h / 2, x + w / 2, y + h / 2))
+    labels = [None] * len(routes)
+    for k in sorted(range(len(routes)), key=lambda k: ("hot", "path", "off").index(routes[k][0])):
+        kind, segments, partial = routes[k]   # the culprit's labels choose their spots first
+        if partial is not None:
+            text = number(partial, 4)
+            x, y = _place(segments, text, taken)
+            labels[k] = (f'<text class="elabel {kind}" x="{_fmt(x)}" y="{_fmt(y - 3)}" '
+                         f'text-anchor="middle">{esc(text)}</text>')
+    parts += [t for t in labels if t]
+    for i, op in enumerate(g.ops):
+        x, y = pos[("n", i)]
+        w, h = _size(g, i)
+        cls = "node " + ("const" if op == "const" else "var" if op == "var" else "op")
+        cls += " culprit" if i == culprit else ""
+        cls += " wrt" if i == wrt else ""
+        cls += " out" if i == out else ""
+        rx = h / 2 if op == "var" else 6
+        value = "" if g.values[i] is None else f" = {number(g.values[i], 17)}"
+        name = g.labels[i] if op in ("var", "const") else f"%{ssa[i]} = {g.labels[i]}(…)"
+        parts.append(f'<g class="{cls}"><title>{esc(name + value)}</title>'
+                     f'<rect x="{_fmt(x - w / 2)}" y="{_fmt(y - h / 2)}" width="{_fmt(w)}" height="{_fmt(h)}" rx="{_fmt(rx)}"/>')
+        if op == "const":
+            parts.append(f'<text x="{_fmt(x)}" y="{_fmt(y + 4)}" text-anchor="middle">{esc(g.labels[i])}</text></g>')
+            continue
+        head = (f'<tspan class="ssa">%{ssa[i]} </tspan><tspan class="opname">{esc(g.labels[i])}</tspan>'
+                if op != "var" else f'<tspan class="opname">{esc(g.labels[i])}</tspan>')
+        parts.append(f'<text x="{_fmt(x)}" y="{_fmt(y - 3)}" text-anchor="middle">{head}</text>'
+                     f'<text class="nvalue" x="{_fmt(x)}" y="{_fmt(y + 12)}" text-anchor="middle">'
+                     f"{esc(number(g.values[i], 4)) if g.values[i] is not None else ''}</text></g>")
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,174 @@
+"""index.html: the campaign for a person with a browser — what is wrong, where, and how well
+the engine was exercised.
+
+One self-contained file (inline CSS and SVG, MathML for formulas; no script, no fetch), a
+pure function of the result model: the same result always gives the same bytes, so
+``adverify report DIR`` reproduces the page from summary.json exactly. Every string from the
+result is escaped: summaries can come from other people's files.
+"""
+from __future__ import annotations
+
+from ..ops import SCALAR_OPS
+from ..results import CampaignResult, Finding
+from .finding_html import article
+from .kit import esc, number
+from .plots import VERDICT_COLOURS, pair_matrix, severity_histogram, verdict_bars
+from .style import CSS
+
+__all__ = ["render"]
+
+_REGIMES = [  # (key, per, meaning)
+    ("zero", "coordinate", "exactly 0"),
+    ("tiny", "coordinate", "0 < |x| < 10⁻⁴"),
+    ("ordinary", "coordinate", "10⁻⁴ ≤ |x| ≤ 10⁴"),
+    ("large", "coordinate", "|x| > 10⁴"),
+    ("kink", "example", "judged at a non-differentiable point"),
+    ("near-pole", "example", "an op within 10⁻⁴ of a pole of its derivative (x/y at tiny y, tan near π/2, "
+                              "log, sqrt near 0)"),
+    ("overflow-edge", "example", "an intermediate value ≥ 10²⁹⁰"),
+    ("underflow-edge", "example", "a non-zero intermediate value ≤ 10⁻²⁹⁰"),
+]
+_DISCREPANT = ("mismatch", "nonfinite", "inconsistent", "crash", "timeout")
+
+
+def _pills(verdicts: dict[str, int]) -> str:
+    return "".join(f'<span class="pill v-{esc(k)}">{esc(k)} <b>{esc(v)}</b></span>'
+                   for k, v in verdicts.items() if v)
+
+
+def _header(r: CampaignResult) -> str:
+    n = len(r.discrepancies)
+    status = (f'<p class="status bad">{n} distinct discrepanc{"y" if n == 1 else "ies"}</p>' if n
+              else '<p class="status good">No discrepancy found</p>')
+    meta = [("dtype", r.dtype), ("seed", r.seed), ("examples", r.examples), ("time", f"{r.elapsed_s:.1f} s"),
+            ("stopped", r.stopped), ("shrink checks", r.shrink_checks), ("ops", len(r.ops))]
+    options = ", ".join(f"{k} {v}" for k, v in r.options.items() if v is not None and k not in ("examples", "seed"))
+    dl = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in meta)
+    return (f'<header><p class="kicker">adverify campaign report</p><h1>engine <code>{esc(r.engine)}</code></h1>'
+            f'{status}<dl class="meta">{dl}</dl><p class="verdicts">{_pills(r.verdicts)}</p>'
+            + (f'<p class="options">options: {esc(options)}</p>' if options else "")
+            + '<nav><a href="#discrepancies">Discrepancies</a><a href="#coverage">Coverage</a>'
+              '<a href="#severity">Error / bound</a></nav></header>')
+
+
+def _regressions(r: CampaignResult) -> str:
+    if not r.regressions:
+        return ""
+    rows = "".join(f"<tr><td><code>{esc(x.get('expression'))}</code></td><td>{esc(x.get('verdict'))}</td>"
+                   f"<td>{esc(x.get('status'))}</td></tr>" for x in r.regressions)
+    return ('<section id="regressions"><h2>Regressions re-checked</h2><table><thead><tr><th>expression</th>'
+            f"<th>verdict</th><th>status</th></tr></thead><tbody>{rows}</tbody></table></section>")
+
+
+def _groups(r: CampaignResult) -> list[tuple[str, list[tuple[int, Finding]]]]:
+    groups: dict[str, list[tuple[int, Finding]]] = {}
+    for i, f in enumerate(r.discrepancies, 1):
+        groups.setdefault(f.signature, []).append((i, f))
+    return list(groups.items())
+
+
+def _op_record(r: CampaignResult, op: str | None) -> str:
+    seen = r.coverage.get("op_verdicts", {}).get(op, {}) if op else {}
+    total = sum(seen.values())
+    bad = sum(v for k, v in seen.items() if k in _DISCREPANT)
+    return f"{bad} of {total}" if total else "—"
+
+
+def _discrepancies(r: CampaignResult) -> str:
+    if not r.discrepancies:
+        return ('<section id="discrepancies"><h2>Discrepancies</h2><p class="ok">None: every check agreed, '
+                "sat at a kink, or could not be decided honestly (see the verdict counts above).</p></section>")
+    groups = _groups(r)
+    rows = []
+    for sig, items in groups:
+        i, f = items[0]
+        rows.append(f'<tr><td><a href="#f{i}"><code>{esc(sig)}</code></a></td>'
+                    f'<td><span class="pill v-{esc(f.kind)}">{esc(f.kind)}</span></td>'
+                    f"<td>{esc(f.culprit_op or '—')}</td><td>{esc(f.blame)}</td><td class=num>{len(items)}</td>"
+                    f"<td class=num>{_op_record(r, f.culprit_op)}</td><td class=num>{number(f.severity, 3)}</td>"
+                    f"<td><code>{esc(f.expression)}</code></td></tr>")
+    table = ('<table class="overview"><thead><tr><th>signature</th><th>kind</th><th>culprit op</th><th>blame</th>'
+             '<th>reproducers</th><th title="examples using the culprit op that were discrepancies, of all that '
+             'used it">discrepant uses of the op</th><th>error / bound</th><th>reproducer</th></tr></thead><tbody>'
+             + "".join(rows) + "</tbody></table>")
+    body = []
+    for sig, items in groups:
+        kind, _, where = sig.partition(":")
+        body.append(f'<section class="group"><h2 class="sig">{esc(kind)} · {esc(where)} '
+                    f'<small>{len(items)} reproducer{"s" if len(items) != 1 else ""}</small></h2>'
+                    + "".join(article(i, f, r.engine) for i, f in items) + "</section>")
+    return (f'<section id="discrepancies"><h2>Discrepancies</h2><p class="lede">Grouped by signature: the kind '
+            "and the op to blame. Each group shows its smallest reproducer.</p>"
+            f'{table}</section>{"".join(body)}')
+
+
+def _coverage(r: CampaignResult) -> str:
+    cov = r.coverage
+    if not cov:
+        return '<section id="coverage"><h2>Coverage</h2><p class="note">This result records no coverage.</p></section>'
+    ops, seen = sorted(r.ops), cov.get("ops", {})
+    never = [op for op in ops if not seen.get(op)]
+    absent = [op for op in SCALAR_OPS if op not in r.ops]
+    pairs = {k: v for k, v in cov.get("pairs", {}).items() if v}
+    regimes = cov.get("regimes", {})
+    kink_ops = [op for op in ops if op in SCALAR_OPS and SCALAR_OPS[op].kink is not None]
+    kinks = cov.get("kinks", {})
+    gaps = []
+    if never:
+        gaps.append(f"ops never generated: {', '.join(f'<code>{esc(o)}</code>' for o in never)}")
+    if absent:
+        gaps.append(f"ops the engine does not offer (or --ops left out): "
+                    f"{', '.join(f'<code>{esc(o)}</code>' for o in absent)}")
+    missing_regimes = [key for key, _, _ in _REGIMES if key in regimes and not regimes[key]]
+    if missing_regimes:
+        gaps.append(f"regimes never reached: {', '.join(esc(k) for k in missing_regimes)}")
+    stressed = cov.get("stress_examples", 0)    # kinks and poles are looked for in scalar examples only
+    cold = [op for op in kink_ops if not kinks.get(op)] if stressed else []
+    if cold:
+        gaps.append(f"never evaluated exactly at their kink: {', '.join(f'<code>{esc(o)}</code>' for o in cold)}")
+    gaps.append(f"{len(ops) ** 2 - len(pairs)} of {len(ops) ** 2} parent→child op pairs never generated "
+                "(empty cells below)")
+    reg_rows = "".join(
+        f'<tr class="{"cold" if key in regimes and not regimes[key] else ""}"><th>{esc(key)}</th>'
+        f"<td class=num>{esc(regimes.get(key, '—'))}</td><td>per {per}</td><td>{esc(meaning)}</td></tr>"
+        for key, per, meaning in _REGIMES)
+    extra = sorted(set(regimes) - {k for k, _, _ in _REGIMES})
+    reg_rows += "".join(f"<tr><th>{esc(k)}</th><td class=num>{esc(regimes[k])}</td><td></td><td></td></tr>" for k in extra)
+    kink_rows = "".join(f'<tr class="{"cold" if not kinks.get(op) else ""}"><th>{esc(op)}</th>'
+                        f"<td class=num>{esc(kinks.get(op, 0))}</td></tr>" for op in kink_ops) if stressed else ""
+    legend = " ".join(f'<span class="item"><span class="key" style="background:{c}"></span>{esc(k)}</span>'
+                      for k, c in VERDICT_COLOURS.items())
+    return f"""<section id="coverage"><h2>Coverage: what the campaign exercised, and what it did not</h2>
+<div class="gaps"><p class="label">Not tested</p><ul>{"".join(f"<li>{g}</li>" for g in gaps)}</ul></div>
+<p class="lede">{len(ops) - len(never)} of {len(ops)} ops generated · {len(pairs)} op pairs ·
+{esc(cov.get("shared_subexpressions", 0))} of {esc(r.examples)} examples reuse a sub-expression (several paths to one node)</p>
+<div class="cols"><figure><figcaption>Verdicts of the examples each op appeared in</figcaption>
+{verdict_bars(cov.get("op_verdicts", {}), ops)}<p class="legend">{legend}</p></figure>
+<figure><figcaption>Op pairs: the row op applied to the column op's result (hover for counts)</figcaption>{pair_matrix(pairs, ops)}</figure></div>
+<div class="cols"><table class="regimes"><caption>Magnitude and stress regimes{
+f" (stress looked for in the {esc(stressed)} scalar examples)" if stressed and stressed != r.examples else ""}</caption><thead><tr><th>regime</th>
+<th>count</th><th>counted</th><th>meaning</th></tr></thead><tbody>{reg_rows}</tbody></table>
+{f'<table class="kinks"><caption>Op nodes exactly at their kink</caption><tbody>{kink_rows}</tbody></table>' if kink_rows else ""}
+</div></section>"""
+
+
+def _severity(r: CampaignResult) -> str:
+    s = r.severities
+    if not s:
+        return '<section id="severity"><h2>Error / bound</h2><p class="note">No judged checks recorded.</p></section>'
+    over = sum(1 for x in s if x > 1)
+    return (f'<section id="severity"><h2>Error / bound over all {len(s)} judged checks</h2>'
+            f'<p class="lede">How close the engine came to the per-point bound: {over} check{"s" if over != 1 else ""} '
+            f"beyond it; the median is {number(sorted(s)[len(s) // 2], 2)}, the worst {number(max(s), 3)}.</p>"
+            f"<figure>{severity_histogram(s)}</figure></section>")
+
+
+def render(result: CampaignResult) -> str:
+    title = f"adverify: {result.engine} — " + (f"{len(result.discrepancies)} discrepancies" if result.discrepancies
+                                               else "no discrepancy")
+    return ("<!DOCTYPE html>\n"
+            f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, '
+            f'initial-scale=1"><title>{esc(title)}</title><style>{CSS}</style></head><body><main>'
+            f"{_header(result)}{_regressions(result)}{_discrepancies(result)}{_coverage(result)}{_severity(result)}"
+            '<footer>Rendered from summary.json by adverify; <code>adverify report DIR</code> renders it again, '
+            "byte for byte.</footer></main></body></html>\n")

@@ -1,0 +1,43 @@
+"""Small pieces every HTML/SVG renderer shares: escaping and deterministic number text.
+
+Numbers arrive as floats, or as the strings ``serial.num`` writes for non-finite values
+(a summary read back keeps them that way), so both forms must print the same.
+"""
+from __future__ import annotations
+
+import math
+from html import escape
+
+__all__ = ["esc", "number", "as_float", "NONFINITE"]
+
+NONFINITE = {"nan": "NaN", "inf": "∞", "-inf": "−∞"}
+
+
+def esc(x) -> str:
+    """Any value from a result, as HTML text: results can come from other people's files."""
+    return escape(str(x), quote=True)
+
+
+def as_float(x) -> float | None:
+    if isinstance(x, bool) or x is None:
+        return None
+    if isinstance(x, str):
+        return float(x) if x in NONFINITE else None
+    try:
+        return float(x)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def number(x, digits: int = 6) -> str:
+    """``digits`` significant digits (17: exact); the same text for 1e300*10 and "inf"."""
+    v = as_float(x)
+    if v is None:
+        return "—" if x is None else esc(x)
+    if not math.isfinite(v):
+        return NONFINITE[repr(v)]
+    if digits >= 17:       # exact, and the same text as the summary and the replay file
+        return repr(v)
+    if v == 0:
+        return "-0" if math.copysign(1, v) < 0 else "0"
+    return f"{v:.{digits}g}"

@@ -1,0 +1,133 @@
+"""An expression in mathematical notation, as MathML: browsers draw it with no script or font
+to fetch (MathML Core: Chromium 109+, Firefox, Safari).
+
+Fractions for ``div``, superscripts for powers and ``exp``, a radical for ``sqrt``, bars for
+``abs``. A shared sub-expression is written once and named (``t₁ = …``) when inlining it
+everywhere would make the formula long, as ``ir.show`` does for text.
+"""
+from __future__ import annotations
+
+import math
+from html import escape
+
+from ..ir import Node, consumers, toposort
+
+__all__ = ["formula"]
+
+ATOM, FRAC, POW, NEG, MUL, ADD, LOW = 9, 8, 4, 3, 2, 1, 0   # binding strength; LOW: a negative number
+_FUNC = {"atan": "arctan", "sigmoid": "σ"}
+_INLINE_LIMIT = 40                                   # nodes of the inlined tree
+
+
+def _mi(name: str) -> str:
+    # a one-letter identifier is italic by default; a function name must be upright
+    return f"<mi>{escape(name)}</mi>" if len(name) == 1 else f'<mi mathvariant="normal">{escape(name)}</mi>'
+
+
+def _mo(sym: str) -> str:
+    return f"<mo>{escape(sym)}</mo>"
+
+
+def _row(*parts: str) -> str:
+    return "<mrow>" + "".join(parts) + "</mrow>"
+
+
+def _paren(m: str) -> str:
+    return _row('<mo lspace="0" rspace="0">(</mo>', m, '<mo lspace="0" rspace="0">)</mo>')
+
+
+def _number(v: float) -> tuple[str, int]:
+    if v != v or math.isinf(v):
+        return f"<mn>{escape(repr(v))}</mn>", ATOM
+    text = repr(abs(v))
+    if text.endswith(".0") and abs(v) < 1e16:
+        text = text[:-2]
+    if "e" in text:   # 1e-05 -> 1 × 10⁻⁵
+        mant, _, exp = text.partition("e")
+        power = f"<msup><mn>10</mn><mn>{'−' if exp.startswith('-') else ''}{int(exp.lstrip('+-'))}</mn></msup>"
+        m, strength = (power, POW) if mant == "1" else (_row(f"<mn>{mant}</mn>", _mo("×"), power), MUL)
+    else:
+        m, strength = f"<mn>{text}</mn>", ATOM
+    if v < 0 or (v == 0 and math.copysign(1, v) < 0):
+        return _row(_mo("−"), m), LOW
+    return m, strength
+
+
+def _wrap(part: tuple[str, int], at_least: int) -> str:
+    m, strength = part
+    return m if strength >= at_least else _paren(m)
+
+
+def _right(part: tuple[str, int], at_least: int) -> str:
+    """The right operand of + − ·: x + (−y), not x + −y."""
+    m, strength = part
+    return m if strength >= at_least and strength != NEG else _paren(m)
+
+
+def _call(name: str, args: list[tuple[str, int]]) -> str:
+    inner = _mo(",").join(a for a, _ in args)
+    return _row(_mi(name), "<mo>&#x2061;</mo>", _paren(inner))   # U+2061: function application
+
+
+def _node(n: Node, args: list[tuple[str, int]]) -> tuple[str, int]:
+    op = n.op
+    if op == "add":
+        return _row(_wrap(args[0], ADD), _mo("+"), _right(args[1], ADD)), ADD
+    if op == "sub":
+        return _row(_wrap(args[0], ADD), _mo("−"), _right(args[1], MUL)), ADD
+    if op == "mul":
+        return _row(_wrap(args[0], MUL), _mo("·"), _right(args[1], POW)), MUL
+    if op == "div":
+        return f"<mfrac>{args[0][0]}{args[1][0]}</mfrac>", FRAC
+    if op == "neg":
+        return _row(_mo("−"), _wrap(args[0], NEG)), NEG
+    if op in ("pow", "powv"):
+        return f"<msup>{_wrap(args[0], ATOM)}{args[1][0]}</msup>", POW
+    if op == "exp":
+        return f"<msup><mi>e</mi>{args[0][0]}</msup>", POW
+    if op == "sqrt":
+        return f"<msqrt>{args[0][0]}</msqrt>", ATOM
+    if op == "abs":
+        return _row('<mo fence="true">|</mo>', args[0][0], '<mo fence="true">|</mo>'), ATOM
+    if op in ("maximum", "minimum"):
+        return _call(op[:3], args), ATOM
+    return _call(_FUNC.get(op, op), args), ATOM
+
+
+def _leaf(n: Node) -> tuple[str, int]:
+    return (_mi(n.arg), ATOM) if n.op == "var" else _number(n.arg)
+
+
+def _build(out: Node, names: dict[Node, str]) -> str:
+    memo: dict[Node, tuple[str, int]] = {}
+    for n in toposort(out):
+        if n in names and n is not out:
+            name = names[n]
+            memo[n] = (f"<msub><mi>t</mi><mn>{name[1:]}</mn></msub>", ATOM)
+        elif n.is_leaf:
+            memo[n] = _leaf(n)
+        else:
+            memo[n] = _node(n, [memo[s] for s in n.src])
+    return memo[out][0]
+
+
+def _tree_size(order: list[Node]) -> int:
+    size: dict[Node, int] = {}
+    for n in order:
+        size[n] = min(1 + sum(size[s] for s in n.src), 10 * _INLINE_LIMIT)
+    return size[order[-1]]
+
+
+def formula(out: Node) -> str:
+    """One ``<math>`` per line; a long shared DAG as its named steps, then the output.
+    Inline display style, not display="block": Chromium centres block math whatever the CSS."""
+    order = toposort(out)
+    if _tree_size(order) <= _INLINE_LIMIT:
+        return f'<div class="formula"><math displaystyle="true">{_build(out, {})}</math></div>'
+    users = consumers(order)
+    shared = [n for n in order if not n.is_leaf and len(users[n]) > 1 and n is not out]
+    names = {n: f"t{i + 1}" for i, n in enumerate(shared)}
+    lines = [_row(f"<msub><mi>t</mi><mn>{names[n][1:]}</mn></msub>", _mo("="), _build(n, names)) for n in shared]
+    lines.append(_row("<mi>f</mi>", _mo("="), _build(out, names)))
+    return "".join(f'<div class="formula"><math displaystyle="true">{line}</math></div>' for line in lines)
+

@@ -1,0 +1,137 @@
+"""Second order (``--order 2``): Hessian entries from engines that differentiate their own
+gradients (protocol method ``second_derivatives(output, variables)``, a list of rows).
+
+The truth is SymEngine's second derivative checked against the op table's (the chain rule
+applied to the chain rule, oracles.paths.hessian). The bound is first-order in the rounding
+of every factor, 16·(2L + 2)·u·Σ|terms|, plus 2^-20 of the terms' scale and of the
+first-order scale of the paths (an engine also rounds, and cancels, inside its own
+derivative graph, which we do not model): order 2 catches missing and wrong terms, not
+precision. Only points that are first-order sound (decided, smooth, well-conditioned) are
+judged: a Hessian at a kink is a distribution, not a number.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from oracles import paths as paths_oracle
+from oracles import symbolic
+from oracles.base import OracleError
+
+from .bounds import PRECISIONS
+from .ir import Node, size, variables
+from .judge import AGREE_DIGITS, DEEP_DPS, Case, Reference, Verdict, _check, _f, _RANK, _ranges, judge, reference
+from .runner import EngineRun, _call, _Failure, build_graph, _scalar
+
+__all__ = ["second_reference", "second_judge", "run_second", "pair"]
+
+RELATIVE_FLOOR = 2.0 ** -20
+
+
+def pair(v: str, w: str) -> str:
+    return f"{v},{w}"
+
+
+def second_reference(case: Case, dtype: str = "float64") -> Reference:
+    prec = PRECISIONS[dtype]
+    out, point = case.expr, case.point
+    try:
+        g = paths_oracle.stable_graph(out, point)
+    except OracleError as e:
+        return Reference(case, dtype, "undecided", str(e), valid=not str(e).startswith("outside the domain"))
+    why = _ranges(g, prec)
+    first = reference(case, dtype)
+    if not why and (first.status != "ok" or first.kinks or any(first.unstable.values())):
+        # second derivatives only where the first are sound, smooth and well-conditioned
+        why = first.reason or "not first-order sound here: " + ("a kink" if first.kinks else "ill-conditioned")
+    if not why and not paths_oracle.hessian_terms_in_range(g, prec.tiny * 2 ** 10, prec.max / 4):
+        why = f"a derivative of a local partial leaves the normal {dtype} range"
+    # a derivative graph multiplies partials by partials (atan'' goes through -ans/y with
+    # ans = 1e-160 and y = 1e160): their squares must fit too
+    lo, hi = (prec.tiny * 2 ** 10) ** 0.5, (prec.max / 4) ** 0.5
+    if not why and any(d != 0 and not lo <= abs(d) <= hi for d in g.partials.values()):
+        why = f"a product of two local partials leaves the normal {dtype} range"
+    if why:
+        return Reference(case, dtype, "undecided", why)
+    for attempt in (g, None):
+        if attempt is None:   # both look again, deeper: SymEngine's 1 - tanh² may have cancelled
+            g = paths_oracle.local_graph(out, point, max(DEEP_DPS, g.dps))
+        try:
+            table = paths_oracle.hessian(g)
+            scale = paths_oracle.hessian(g, absolute=True)
+            sym = symbolic.hessian(out, point, g.dps)
+        except (OracleError, ArithmeticError, ValueError) as e:
+            return Reference(case, dtype, "undecided", f"no second-order truth here: {e}")
+        oracles = {"paths": {pair(*k): _f(x) for k, x in table.items()},
+                   "symbolic": {pair(*k): _f(x) for k, x in sym.items()}}
+        bad = [k for k, x in table.items()
+               if abs(x - sym[k]) > scale[k] * g.m.ctx.mpf(10) ** -AGREE_DIGITS + prec.tiny]
+        if not bad:
+            break
+    else:
+        k = bad[0]
+        return Reference(case, dtype, "oracle-disagreement",
+                         f"d²/d{k[0]}d{k[1]}: symbolic {_f(sym[k]):.17g} vs paths {_f(table[k]):.17g}",
+                         oracles=oracles)
+    L = max(size(out), 1)
+    # an engine rounds inside its derivative graph too (a subnormal -ans/y there), where no
+    # model of ours looks: the bound never drops below 2^-20 of the terms' scale — a missing
+    # term is an error of order one, still a million times larger
+    first_scale = _first_order_scale(g)
+    # a Hessian is no better conditioned than the gradient it differentiates: the gradient's
+    # relative rounding (sin of a rounded x³) carries over
+    rel = min(1.0, max((first.bound[v] / abs(t) for v, t in first.truth.items() if t), default=0.0))
+    bound = {pair(*k): _f(16 * (2 * L + 2) * prec.u * scale[k]
+                          + (RELATIVE_FLOOR + 16 * rel) * (scale[k] + first_scale[k])) + 4 * prec.tiny
+             for k in table}
+    truth = {pair(*k): _f(x) for k, x in table.items()}
+    return Reference(case, dtype, "ok", truth=truth, low=dict(truth), high=dict(truth), bound=bound,
+                     unstable={k: False for k in truth}, oracles=oracles)
+
+
+def _first_order_scale(g) -> dict[tuple[str, str], Any]:
+    """Σ over edges |adjoint · partial · d src/dv · d src/dw|: the size of what an engine's
+    derivative graph handles on the way to a second derivative (σ'' near 0 is the small
+    difference of terms of this size, whatever form the engine differentiates)."""
+    adj = paths_oracle.adjoints(g)
+    names = [n.arg for n in g.order if n.op == "var"]
+    tan = {v: paths_oracle.tangents(g, v) for v in names}
+    out = {}
+    for v in names:
+        for w in names:
+            out[(v, w)] = g.m.ctx.fsum(abs(adj.get(n, 0) * d * tan[v][n.src[i]] * tan[w][n.src[i]])
+                                       for (n, i), d in g.partials.items())
+    return out
+
+
+def run_second(engine: Any, out: Node, point: Mapping[str, float]) -> EngineRun:
+    """The engine's Hessian, flattened row by row in the order of variables(out)."""
+    names = variables(out)
+    try:
+        with np.errstate(all="ignore"):
+            output, leaves, _ = build_graph(engine, out, point)
+            rows = _call("second_derivatives", engine.second_derivatives, output, leaves)
+            rows = [list(r) for r in rows]
+            if len(rows) != len(names) or any(len(r) != len(names) for r in rows):
+                raise _Failure("malformed", f"second_derivatives returned a {len(rows)}-row matrix "
+                               f"for {len(names)} variables")
+            flat = tuple(_scalar(x, f"d²/d{names[i]}d{names[j]}") for i, r in enumerate(rows) for j, x in enumerate(r))
+    except _Failure as f:
+        return EngineRun(f.status, message=f.message, where=f.where)
+    return EngineRun("ok", flat)
+
+
+def second_judge(ref: Reference, run: EngineRun) -> Verdict:
+    if run.status != "ok" or ref.status != "ok" or not ref.valid:
+        return judge(ref, run)
+    names = variables(ref.case.expr)
+    labels = [pair(v, w) for v in names for w in names]
+    checks = [_check(ref, k, x) for k, x in zip(labels, run.grads)]
+    worst = max(checks, key=lambda c: _RANK[c.verdict])
+    reason = ""
+    if worst.verdict in ("mismatch", "nonfinite"):
+        v, w = worst.variable.split(",")
+        reason = (f"d²/d{v}d{w}: engine {worst.actual!r}, expected {worst.expected!r} "
+                  f"(bound {worst.bound:.3g})")
+    return Verdict(worst.verdict, reason, tuple(checks))

@@ -1,0 +1,62 @@
+"""Lowering: a tensor program at a point becomes an element-level scalar DAG.
+
+Each tensor value is a numpy object array of interned scalar nodes; ops lower through
+numpy (broadcasting, reductions) onto the scalar op table. The lowered DAG is an ordinary
+scalar expression, so the symbolic and path-product oracles, kinks and bounds all apply to
+it unchanged. Element ``x[i, j]`` of a variable becomes the scalar variable ``x_i_j``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..ir import Node, const, toposort, var
+from .ops import get_tensor_op
+from .program import forward, params_of, tconst_value
+
+__all__ = ["Lowered", "lower", "element_name"]
+
+
+def element_name(name: str, index: tuple[int, ...]) -> str:
+    return "_".join([name, *map(str, index)]) if index else name
+
+
+@dataclass(frozen=True)
+class Lowered:
+    out: Node                               # the scalar DAG of the program's (scalar) output
+    point: dict[str, float]                 # scalar point: element name -> value
+    elements: dict[str, dict[tuple, str]]   # tensor variable -> index -> element name
+    shapes: dict[str, tuple]                # tensor variable -> shape
+
+
+def lower(out: Node, point: Mapping[str, Any]) -> Lowered:
+    values = forward(out, point)
+    arrays: dict[Node, np.ndarray] = {}
+    elements: dict[str, dict[tuple, str]] = {}
+    scalar_point: dict[str, float] = {}
+    for n in toposort(out):
+        if n.op == "var":
+            a = np.asarray(point[n.arg], dtype=np.float64)
+            obj = np.empty(a.shape, dtype=object)
+            elements[n.arg] = {}
+            for i in np.ndindex(a.shape):
+                name = element_name(n.arg, i)
+                obj[i] = var(name)
+                elements[n.arg][i] = name
+                scalar_point[name] = float(a[i])
+            arrays[n] = obj
+        elif n.op == "const":
+            arrays[n] = np.array(n, dtype=object).reshape(())
+        elif n.op == "tconst":
+            a = tconst_value(n)
+            arrays[n] = np.frompyfunc(lambda v: const(float(v)), 1, 1)(a) if a.ndim else np.array(const(float(a)), dtype=object).reshape(())
+        else:
+            spec = get_tensor_op(n.op)
+            arrays[n] = np.asarray(spec.lower([arrays[s] for s in n.src], [values[s] for s in n.src],
+                                             **params_of(n)), dtype=object)
+    result = arrays[out]
+    if result.shape != ():
+        raise ValueError(f"a tensor case's output must be a scalar, not shape {result.shape}")
+    return Lowered(result[()], scalar_point, elements, {k: np.shape(point[k]) for k in elements})
