@@ -21,7 +21,7 @@ from oracles.base import OracleError
 
 from .bounds import PRECISIONS
 from .ir import Node, size, variables
-from .judge import AGREE_DIGITS, DEEP_DPS, Case, Reference, Verdict, _check, _f, _RANK, _ranges, judge, reference
+from .judge import AGREE_DIGITS, DEEP_DPS, Case, Reference, Verdict, _check, _f, _RANK, judge, reference
 from .runner import EngineRun, _call, _Failure, build_graph, _scalar
 
 __all__ = ["second_reference", "second_judge", "run_second", "pair"]
@@ -36,16 +36,15 @@ def pair(v: str, w: str) -> str:
 def second_reference(case: Case, dtype: str = "float64") -> Reference:
     prec = PRECISIONS[dtype]
     out, point = case.expr, case.point
-    try:
-        g = paths_oracle.stable_graph(out, point)
-    except OracleError as e:
-        return Reference(case, dtype, "undecided", str(e), valid=not str(e).startswith("outside the domain"))
-    why = _ranges(g, prec)
     first = reference(case, dtype)
-    if not why and (first.status != "ok" or first.kinks or any(first.unstable.values())):
+    if first.status != "ok" or first.kinks or any(first.unstable.values()):
         # second derivatives only where the first are sound, smooth and well-conditioned
-        why = first.reason or "not first-order sound here: " + ("a kink" if first.kinks else "ill-conditioned")
-    if not why and not paths_oracle.hessian_terms_in_range(g, prec.tiny * 2 ** 10, prec.max / 4):
+        why = first.reason or ("at a kink: the second derivative is not a number there" if first.kinks
+                               else "ill-conditioned at first order")
+        return Reference(case, dtype, "undecided", why, valid=first.valid)
+    g = paths_oracle.stable_graph(out, point)   # it succeeded for the first-order reference
+    why = ""
+    if not paths_oracle.hessian_terms_in_range(g, prec.tiny * 2 ** 10, prec.max / 4):
         why = f"a derivative of a local partial leaves the normal {dtype} range"
     # a derivative graph multiplies partials by partials (atan'' goes through -ans/y with
     # ans = 1e-160 and y = 1e160): their squares must fit too

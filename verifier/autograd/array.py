@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..tensor.ops import TENSOR_OPS, TensorOp
+from .tensor import toposort   # any node with .args: one walk for both engines
 
 __all__ = ["Array", "ARRAY_OPS", "backward_paths", "backward_reverse", "unbroadcast"]
 
@@ -60,19 +61,6 @@ def make_array_op(op: TensorOp) -> Callable[..., Array]:
 
 
 ARRAY_OPS: dict[str, Callable[..., Array]] = {name: make_array_op(op) for name, op in TENSOR_OPS.items()}
-
-
-def toposort(root: Array) -> list[Array]:
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-        elif id(t) not in seen:
-            seen.add(id(t))
-            stack.append((t, True))
-            stack.extend((a, False) for a in t.args)
-    return order
 
 
 def _push(t: Array, g: np.ndarray):
