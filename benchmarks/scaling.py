@@ -6,7 +6,8 @@ Rows: the plain campaign in this process; ``--workers 1`` and ``--workers N`` (l
 processes, as `adverify campaign --workers` runs them); the same plan on a Dask
 ``LocalCluster`` of N single-threaded worker processes (skipped without Dask; the cluster's
 start-up is timed apart). Each time is wall time around the whole run: process start-up,
-the campaign, merging and rendering the report. The speed-up is against ``--workers 1``.
+the campaign, merging and rendering the report. The speed-up is against ``--workers 1`` (the same process start-up and merge) and against
+the plain campaign.
 The N searches run different examples (derived seeds) from the one search, so per-example
 cost differs a little: use enough examples. Every number is distorted by anything else the
 machine runs: the load average is printed before and after, and so is the ceiling: how much
@@ -104,11 +105,13 @@ def main(argv=None) -> int:
         if cluster is not None:
             cluster.close()
     base = next(r[2] / r[3] for r in results if r[0].startswith("--workers 1"))
+    plain = results[0][2] / results[0][3]
     print(f"\nengine {args.engine}, {args.examples} examples, seed {args.seed}, best of {args.repeat}")
-    print(f"{'setup':<36}{'procs':>6}{'examples':>10}{'wall s':>9}{'examples/s':>12}{'× --workers 1':>15}")
+    print(f"{'setup':<36}{'procs':>6}{'examples':>10}{'wall s':>9}{'examples/s':>12}{'× --workers 1':>15}"
+          f"{'× plain':>9}")
     for name, n, examples, seconds in results:
         rate = examples / seconds
-        print(f"{name:<36}{n:>6}{examples:>10}{seconds:>9.1f}{rate:>12.1f}{rate / base:>15.2f}")
+        print(f"{name:<36}{n:>6}{examples:>10}{seconds:>9.1f}{rate:>12.1f}{rate / base:>15.2f}{rate / plain:>9.2f}")
     print(f"ceiling: a plain CPU loop ran {ceiling:.2f}× faster on {args.workers} processes than on 1")
     if cluster is not None:
         print(f"(the Dask cluster took {startup:.1f} s to start, not counted above)")

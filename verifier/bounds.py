@@ -29,7 +29,7 @@ from .ir import Node
 from .ops import get_op
 
 __all__ = ["Precision", "PRECISIONS", "forward_radius", "near_kinks", "kink_interval", "rounding_sites",
-           "worst_sides",
+           "worst_sides", "nonlinear",
            "sensitivity"]
 
 RHO = 4          # units of roundoff one op may cost (libm calls are within 1-2 ulp)
@@ -116,6 +116,8 @@ def kink_interval(g: LocalGraph, kinks: list[Node]) -> tuple[dict[str, Any], dic
 
 # selections and sign flips: a float engine computes these without rounding
 _EXACT_OPS = frozenset({"neg", "abs", "relu", "maximum", "minimum"})
+# correctly rounded in IEEE arithmetic: exact whenever the exact result is a float
+_ARITHMETIC = frozenset({"add", "sub", "mul", "div"})
 
 
 def rounding_sites(g: LocalGraph, prec: Precision) -> list[Node]:
@@ -136,7 +138,10 @@ def rounding_sites(g: LocalGraph, prec: Precision) -> list[Node]:
         if n.op == "const":
             if not float(n.arg).is_integer():
                 sites.append(n)
-        elif not (representable(g.values[n]) and all(representable(g.values[s]) for s in n.src)):
+        elif n.op not in _ARITHMETIC or not (representable(g.values[n])
+                                             and all(representable(g.values[s]) for s in n.src)):
+            # a transcendental result is never taken as exact: at 72 digits expm1(-660) *is*
+            # -1, a float, while the engine's value is off by 1e-287
             sites.append(n)
     return sites
 
@@ -168,6 +173,7 @@ def sensitivity(out: Node, point: Mapping[str, float], g: LocalGraph, prec: Prec
         tangent = tangents(g, v)
         seed: dict[Node, Any] = {}
         own: dict[Node, list] = {}
+        inner = zero
         for n in g.order:
             a = adj.get(n)
             if n.is_leaf or not a or n in kinked:
@@ -182,6 +188,7 @@ def sensitivity(out: Node, point: Mapping[str, float], g: LocalGraph, prec: Prec
                 o = own.setdefault(n, [zero, zero])
                 o[0] += w * table
                 o[1] += w * textbook
+                inner += abs(w * d) * _inner_rounding(g, n, i)
         swept = dict(seed)
         for n in reversed(g.order):
             z = swept.get(n)
@@ -191,9 +198,38 @@ def sensitivity(out: Node, point: Mapping[str, float], g: LocalGraph, prec: Prec
                 d = g.partials.get((n, j), Jp.get((n, j)))
                 if d is not None:
                     swept[s] = swept.get(s, zero) + z * d
-        total[v] = m.ctx.fsum(abs(g.values[s]) * max(abs(swept.get(s, zero) + o) for o in own.get(s, [zero]))
-                              for s in sites)
+        total[v] = inner + m.ctx.fsum(abs(g.values[s]) * max(abs(swept.get(s, zero) + o) for o in own.get(s, [zero]))
+                                      for s in sites)
     return total
+
+
+NONLINEAR = 0.1   # a partial that moves by 10% within its arguments' rounding radius
+
+
+def nonlinear(g: LocalGraph, r: Mapping[Node, Any], kinks: list[Node]) -> bool:
+    """Whether rounding can move some local partial by more than NONLINEAR of itself: then
+    the first-order bound describes nothing (float32's exp(14.83) carries an error of 0.125,
+    and cos of it is anyone's guess), and a check that fails it is undecided."""
+    H, _, _ = rule_derivatives(g, None, set(kinks))
+    tiny = g.m.ctx.mpf(10) ** -300
+    for n, per in H.items():
+        for i, row in per.items():
+            spread = sum(abs(h) * r[n.src[j]] for j, h in row.items())
+            if spread > NONLINEAR * abs(g.partials[(n, i)]) + tiny:
+                return True
+    return False
+
+
+def _inner_rounding(g: LocalGraph, n: Node, i: int) -> Any:
+    """Relative error, in units of roundoff, that a rule makes inside itself beyond what its
+    inputs carry: pow's c·x^(c-1) rounds c - 1 in absolute terms, and x^(c-1) turns that
+    into a relative error of |c - 1|·|ln x| (c = 1e-8 at x = e^660: 660 units)."""
+    if n.op != "pow" or i != 0:
+        return 0
+    x, c = g.values[n.src[0]], g.values[n.src[1]]
+    if float(c).is_integer() or x <= 0:
+        return 0
+    return abs(c - 1) * abs(g.m.ctx.log(x))
 
 
 def _edges(g: LocalGraph, n: Node):

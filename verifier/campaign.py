@@ -320,7 +320,7 @@ def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tal
             if progress:
                 progress(tally.examples, options.examples, n_found, time.monotonic())
         if options.guided:
-            _targets(case, verdict)
+            _targets(case)
         if verdict.kind in DISCREPANCIES:
             culprit = blame(case, verdict, checker.check)
             if signature(verdict, culprit) not in known:
@@ -352,13 +352,22 @@ def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tal
     return None, None
 
 
-def _targets(case: Case, verdict: Verdict) -> None:
-    """What Hypothesis' optimiser climbs: how close the worst check came to its bound (log
-    error/bound: an error at 1e-3 of the bound is closer to a precision bug than one at
-    1e-9). Cases without a judged gradient (undecided, crash) score nothing."""
-    severities = [c.severity for c in verdict.checks if c.severity is not None and math.isfinite(c.severity)]
-    if severities:
-        target(math.log10(max(severities) + 1e-30), label="log10 error/bound")
+def _targets(case: Case) -> None:
+    """What guides the search: the number of output→input paths (log2). Hypothesis keeps a
+    mutation of an example only if it scores no lower, and optimises the score every
+    GUIDED_RUN / 2 examples, so expressions drift toward sub-expressions reached along
+    several paths, at different depths — where accumulation and traversal-order faults live,
+    and where more ops meet. The closeness of a check to its bound (log error/bound) was
+    measured too and found fewer planted bugs: the optimiser climbs one near miss instead of
+    exploring (benchmarks/detection.py, README "Does it find bugs?")."""
+    paths: dict[Any, int] = {case.expr: 1}
+    total = 0
+    for n in reversed(toposort(case.expr)):
+        k = paths.get(n, 0)
+        total += k if n.is_leaf else 0
+        for s in n.src:
+            paths[s] = paths.get(s, 0) + k
+    target(math.log2(max(total, 1)), label="log2 paths")
 
 
 def _smaller(a: Case, b: Case) -> bool:

@@ -19,7 +19,7 @@ from oracles.base import OracleError
 from oracles.numeric import analytic, complex_step, mpmath_diff, richardson
 
 from .bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_interval, near_kinks,
-                     sensitivity, worst_sides)
+                     nonlinear, sensitivity, worst_sides)
 from .ir import Node, size, variables
 from .ops import get_op
 from .runner import EngineRun
@@ -225,6 +225,8 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
     L = max(size(out), 1)
     bound = {v: _f(C1 * prec.u * L * t.scale[v] + wobble[v]) + floor for v in t.truth}
     unstable = {v: bool(wobble[v] > UNSTABLE * t.scale[v]) and wobble[v] > floor for v in t.truth}
+    if nonlinear(g, t.radius, t.kinks):
+        unstable = {v: True for v in t.truth}
     value = g.values[out]
     return Reference(
         case, dtype, "ok", value=_f(value),

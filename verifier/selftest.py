@@ -39,10 +39,13 @@ class Row:
 
 
 def run_one(m: Mutant, examples: int = 500, seed: int = 0, time_budget: float | None = None,
-            guided: bool = True) -> Row:
+            guided: bool | None = None) -> Row:
+    """One campaign against one mutant, stopped at its first discrepancy. ``guided`` None:
+    the campaign's default."""
     from .campaign import Options, run_campaign
-    options = Options(examples=examples, seed=seed, time_budget=time_budget, ops=m.ops, stop_after=1,
-                      guided=guided)
+    options = Options(examples=examples, seed=seed, time_budget=time_budget, ops=m.ops, stop_after=1)
+    if guided is not None:
+        options = replace(options, guided=guided)
     options = replace(options, **dict(m.options))
     start = time.monotonic()
     r = run_campaign(m.make(), options)
@@ -55,7 +58,7 @@ def run_one(m: Mutant, examples: int = 500, seed: int = 0, time_budget: float | 
 
 
 def run_selftest(mutants: Sequence[Mutant], examples: int = 500, seed: int = 0,
-                 time_budget: float | None = None, guided: bool = True,
+                 time_budget: float | None = None, guided: bool | None = None,
                  on_row: Callable[[Row], None] | None = None) -> list[Row]:
     rows = []
     for m in mutants:
@@ -111,7 +114,7 @@ def summary(rows: Sequence[Row]) -> str:
 
 
 def selftest(mutants: Sequence[Mutant] | None = None, examples: int = 500, seed: int = 0,
-             time_budget: float | None = None, guided: bool = True, stream: TextIO | None = None) -> int:
+             time_budget: float | None = None, guided: bool | None = None, stream: TextIO | None = None) -> int:
     """Print the table row by row and the summary; 0 if every mutant was found, else 1."""
     stream = stream or sys.stdout
     mutants = list(MUTANTS.values()) if mutants is None else list(mutants)
