@@ -272,11 +272,13 @@ def hessian(g: LocalGraph, absolute: bool = False) -> dict[tuple[str, str], Any]
     the same sum seen from the other side: the expression is symmetric in v and w). With
     ``absolute``, every term in absolute value: the scale a float computation rounds against."""
     m = g.m
-    eta = m.ctx.mpf(10) ** (-(g.dps // 3))
-    H, _, _ = rule_derivatives(g, eta, set())
-    adj = adjoints(g)
+    H, _, _ = rule_derivatives(g, None, set())
+    # the scale takes no cancellation: adjoints and tangents as Σ_paths Π|partial| too (d/dz of
+    # z/|z| is 2500 - 2500 exactly; an engine sees the rounding of that difference)
+    flow = LocalGraph(g.order, g.values, {e: abs(d) for e, d in g.partials.items()}, m) if absolute else g
+    adj = adjoints(flow)
     names = [n.arg for n in g.order if n.op == "var"]
-    tan = {v: tangents(g, v) for v in names}
+    tan = {v: tangents(flow, v) for v in names}
     f = abs if absolute else (lambda x: x)
     out: dict[tuple[str, str], Any] = {}
     for v in names:

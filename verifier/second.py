@@ -93,9 +93,10 @@ def _first_order_scale(g) -> dict[tuple[str, str], Any]:
     """Σ over edges |adjoint · partial · d src/dv · d src/dw|: the size of what an engine's
     derivative graph handles on the way to a second derivative (σ'' near 0 is the small
     difference of terms of this size, whatever form the engine differentiates)."""
-    adj = paths_oracle.adjoints(g)
+    flow = paths_oracle.LocalGraph(g.order, g.values, {e: abs(d) for e, d in g.partials.items()}, g.m)
+    adj = paths_oracle.adjoints(flow)
     names = [n.arg for n in g.order if n.op == "var"]
-    tan = {v: paths_oracle.tangents(g, v) for v in names}
+    tan = {v: paths_oracle.tangents(flow, v) for v in names}
     out = {}
     for v in names:
         for w in names:
