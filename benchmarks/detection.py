@@ -232,8 +232,8 @@ def main(argv=None) -> int:
               + "".join(f" | {_cell(results[m.name][meth], meth):<{_widths(meth)}}" for meth in methods), flush=True)
 
     print()
-    print(f"{'method':<10} {'found':>9} {'median s':>9} {'mean s*':>8} {'median nodes':>13} {'culprit right':>14} "
-          f"{'false alarms':>13} {'on correct':>11}")
+    print(f"{'method':<10} {'found':>9} {'median s':>9} {'mean s*':>8} {'median nodes':>13} {'> 5 nodes':>10} "
+          f"{'culprit right':>14} {'false alarms':>13} {'on correct':>11}")
     medians = {}
     for meth in methods:
         outs = [o for n in names for o in results[n][meth]]
@@ -246,13 +246,14 @@ def main(argv=None) -> int:
         culprit = f"{blamed}/{len(named)}" if named else "—"
         on_correct = sum(o.found + o.false_alarms for o in results[correct.name][meth])
         nodes = statistics.median(o.nodes for o in hits) if hits else math.nan
-        print(f"{meth:<10} {f'{len(hits)}/{len(outs)}':>9} {medians[meth]:>9.2f} {mean:>8.2f} {nodes:>13g} "
-              f"{culprit:>14} {sum(o.false_alarms for o in outs):>13} {on_correct:>11}")
+        print(f"{meth:<10} {f'{len(hits)}/{len(outs)}':>9} {medians[meth]:>9.3f} {mean:>8.2f} {nodes:>13g} "
+              f"{sum(o.nodes > 5 for o in hits):>10} {culprit:>14} {sum(o.false_alarms for o in outs):>13} "
+              f"{on_correct:>11}")
     print("  * mean over every run, a miss counted as the full budget. false alarms: gradcheck failures the "
           "correct engine fails too (discarded); on correct: failures reported on the correct engine")
     if default in methods:
         print(f"median time to first detection relative to adverify ({default}): "
-              + ", ".join(f"{meth} {medians[meth] / medians[default]:.2f}x" for meth in methods if meth != default))
+              + ", ".join(f"{meth} {medians[meth] / medians[default]:.2g}x" for meth in methods if meth != default))
     return 0
 
 

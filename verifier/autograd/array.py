@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..tensor.ops import TENSOR_OPS, TensorOp
-from .tensor import toposort   # any node with .args: one walk for both engines
+from .tensor import accumulate, toposort   # any node with .args: one walk for both engines
 
 __all__ = ["Array", "ARRAY_OPS", "backward_paths", "backward_reverse", "unbroadcast"]
 
@@ -70,16 +70,7 @@ def _push(t: Array, g: np.ndarray):
 
 
 def backward_reverse(root: Array) -> dict[int, np.ndarray]:
-    adjoint: dict[int, Any] = {id(root): np.ones_like(root.value)}
-    order = toposort(root)
-    with np.errstate(all="ignore"):
-        for t in reversed(order):
-            g = adjoint.get(id(t))
-            if g is None or not t.args:
-                continue
-            for arg, c in _push(t, g):
-                adjoint[id(arg)] = adjoint[id(arg)] + c if id(arg) in adjoint else c
-    return {id(t): adjoint[id(t)] for t in order if not t.args and id(t) in adjoint}
+    return accumulate(root, np.ones_like(root.value), _push)
 
 
 def backward_paths(root: Array) -> dict[int, np.ndarray]:

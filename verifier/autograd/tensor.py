@@ -19,7 +19,8 @@ import numpy as np
 from ..mathns import F64
 from ..ops import SCALAR_OPS, Op
 
-__all__ = ["Tensor", "OPS", "make_op", "backward_paths", "backward_reverse", "count_paths", "toposort"]
+__all__ = ["Tensor", "OPS", "make_op", "backward_paths", "backward_reverse", "accumulate", "count_paths",
+           "toposort"]
 
 
 class Tensor:
@@ -141,20 +142,27 @@ def backward_paths(root: Tensor) -> dict[int, np.float64]:
     return grads
 
 
-def backward_reverse(root: Tensor, create_graph: bool = False) -> dict[int, object]:
-    """Reverse accumulation: each node's adjoint is complete before it is pushed down."""
-    adjoint: dict[int, object] = {id(root): Tensor(1.0) if create_graph else np.float64(1.0)}
+def accumulate(root, seed, push) -> dict[int, object]:
+    """Reverse accumulation over any graph of nodes with ``.args``: each node's adjoint is
+    complete before ``push(node, adjoint)`` hands its (arg, contribution) pairs down."""
+    adjoint: dict[int, object] = {id(root): seed}
     order = toposort(root)
     with np.errstate(all="ignore"):
         for t in reversed(order):
             g = adjoint.get(id(t))
             if g is None or not t.args:
                 continue
-            local = t.local_tensors() if create_graph else t.local_derivatives
-            for arg, d in zip(t.args, local):
-                if d is not None:
-                    adjoint[id(arg)] = adjoint[id(arg)] + g * d if id(arg) in adjoint else g * d
+            for arg, c in push(t, g):
+                adjoint[id(arg)] = adjoint[id(arg)] + c if id(arg) in adjoint else c
     return {id(t): adjoint[id(t)] for t in order if not t.args and id(t) in adjoint}
+
+
+def backward_reverse(root: Tensor, create_graph: bool = False) -> dict[int, object]:
+    """Reverse mode; with ``create_graph`` the adjoints are Tensors (second order)."""
+    def push(t: Tensor, g):
+        local = t.local_tensors() if create_graph else t.local_derivatives
+        return ((arg, g * d) for arg, d in zip(t.args, local) if d is not None)
+    return accumulate(root, Tensor(1.0) if create_graph else np.float64(1.0), push)
 
 
 def leaves(root: Tensor) -> Iterable[Tensor]:
