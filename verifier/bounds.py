@@ -23,7 +23,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from oracles.base import OracleError
 from oracles.paths import Edge, LocalGraph, accumulate, adjoints, rule_derivatives, tangents
 from .ir import Node
 from .ops import get_op

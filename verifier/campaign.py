@@ -14,9 +14,8 @@ import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hseed, settings, target

@@ -8,7 +8,7 @@ import numpy as np
 
 from .engines import engine_dtype, engine_name
 from .executor import make_executor
-from .judge import Case, Reference, Verdict, judge, reference
+from .judge import Case, Verdict, judge, reference
 
 __all__ = ["Checker"]
 

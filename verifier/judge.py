@@ -21,7 +21,6 @@ from oracles.numeric import analytic, complex_step, mpmath_diff, richardson
 from .bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_interval, near_kinks,
                      nonlinear, sensitivity, worst_sides)
 from .ir import Node, size, variables
-from .ops import get_op
 from .runner import EngineRun
 
 __all__ = ["Case", "Reference", "Check", "Verdict", "reference", "judge", "DISCREPANCIES", "VERDICTS"]

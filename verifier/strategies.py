@@ -20,7 +20,7 @@ from hypothesis import reject, strategies as st
 from .ir import Node, apply, const, var, variables
 from .judge import Case
 from .mathns import F64, precise
-from .ops import OPS, SCALAR_OPS, UnknownOp
+from .ops import SCALAR_OPS, UnknownOp
 
 __all__ = ["cases", "values", "VAR_NAMES", "check_ops"]
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..tensor.ops import TENSOR_OPS, TensorOp
-from .tensor import accumulate, toposort   # any node with .args: one walk for both engines
+from .tensor import accumulate   # any node with .args: one walk for both engines
 
 __all__ = ["Array", "ARRAY_OPS", "backward_paths", "backward_reverse", "unbroadcast"]
 

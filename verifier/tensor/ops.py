@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..ir import Node, apply, const
+from ..ir import apply, const
 from ..mathns import F64
 from ..ops import SCALAR_OPS, Op, UnknownOp
 

@@ -2,7 +2,6 @@
 ``Node.arg``; ``tconst`` leaves hold an exact array; points map names to numpy arrays."""
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import numpy as np
