@@ -19,8 +19,8 @@ def _found_shrunk_and_blamed(name: str, max_nodes: int = 4) -> None:
     assert f.kind in m.kinds
     assert f.nodes <= max_nodes, f.expression
     assert m.blamed_right(f.culprit_op, f.blame) is not False, (f.culprit_op, f.blame)
-    if not m.culprits and m.culprits is not None:
-        assert f.blame == "composition" and f.culprit_op is not None
+    if m.culprits == ():   # a composition fault: blame still points at the node where it shows
+        assert f.culprit_op is not None
 
 
 @pytest.mark.parametrize("name", QUICK)
@@ -47,7 +47,7 @@ def test_every_planted_bug_is_found(name):
 
 
 def test_reuse_bug_reproducer_shows_the_reuse():
-    f = run_campaign(MUTANTS["overwrite"].make(), Options(examples=300, seed=1)).discrepancies[0]
+    f = run_campaign(MUTANTS["overwrite"].make(), Options(examples=300, seed=1, stop_after=1)).discrepancies[0]
     assert "shared" in f.message or "share" in f.message
     assert any(f.steps[0].count(v) == 2 for v in f.point)   # e.g. %1 = mul(x, x)
 

@@ -56,7 +56,7 @@ def test_planted_tensor_bug_is_found_small_and_blamed(name):
     r = run_campaign(m.make(), Options(examples=400, seed=0, ops=m.ops, max_nodes=6, stop_after=1, **m.options))
     assert r.discrepancies, f"{name} survived"
     f = r.discrepancies[0]
-    assert f.kind in m.kinds + ("crash",) if name.startswith("t-broadcast") else f.kind in m.kinds
+    assert f.kind in m.kinds   # wrong shapes may break numpy downstream: crash is allowed by the record
     assert f.nodes <= 4, f.expression
     if m.culprits:
         assert f.culprit_op in m.culprits

@@ -50,6 +50,8 @@ def run_one(m: Mutant, examples: int = 500, seed: int = 0, time_budget: float | 
     start = time.monotonic()
     r = run_campaign(m.make(), options)
     elapsed = time.monotonic() - start
+    if r.stopped == "interrupted":   # a campaign ends quietly on Ctrl-C; the suite must stop too
+        raise KeyboardInterrupt
     if not r.discrepancies:
         return Row(m, False, r.examples, None, None, None, None, None, None, elapsed=elapsed)
     f = r.discrepancies[0]

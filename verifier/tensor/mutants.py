@@ -88,10 +88,10 @@ def _max_full(xs, ans, g, axis=None, keepdims=False):
 
 for m in [
     Mutant("t-broadcast-unreduced", "broadcasting", "a broadcast operand's gradient is not summed back "
-           "to its shape", lambda: _Backward(_not_reduced), None, ("mismatch",), options=TENSOR,
+           "to its shape", lambda: _Backward(_not_reduced), None, ("mismatch", "crash"), options=TENSOR,
            ops=("add", "mul", "sub", "sum", "sin")),
     Mutant("t-broadcast-wrong-axis", "broadcasting", "a broadcast gradient summed over the trailing axes "
-           "instead of the leading ones", lambda: _Backward(_wrong_axis), None, ("mismatch",), options=TENSOR,
+           "instead of the leading ones", lambda: _Backward(_wrong_axis), None, ("mismatch", "crash"), options=TENSOR,
            ops=("add", "mul", "sub", "sum", "sin")),
     Mutant("t-softmax-no-cross", "wrong rule", "softmax backward as y ⊙ g, without the cross term",
            _with_op("softmax", vjp=lambda xs, ans, g, axis=-1: [ans * g]), ("softmax",), options=TENSOR,
