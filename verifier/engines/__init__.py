@@ -48,6 +48,9 @@ class EngineError(ValueError):
 TENSOR_ADAPTERS: dict[str, str] = {
     "builtin": "verifier.engines.builtin:tensor_reverse",
     "builtin-paths": "verifier.engines.builtin:tensor_paths",
+    # the real engines' tensor adapters: same names and modules as the scalar ones below
+    "torch": "verifier.engines.torch_engine:tensor_float64",
+    "torch-float32": "verifier.engines.torch_engine:tensor_float32",
 }
 
 ADAPTERS: dict[str, str] = {

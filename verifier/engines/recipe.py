@@ -10,6 +10,9 @@ own rules; this module only remembers what to call.
 
 The PyTorch adapter uses the same replay for forward mode: its tensors carry their ``Step``,
 and ``forward_gradients`` re-runs it on dual numbers.
+
+Tensor programs (``--tensor``) call ops with keyword parameters (``sum(x, axis=1,
+keepdims=False)``): a Step keeps them, and the replay passes them back.
 """
 from __future__ import annotations
 
@@ -23,14 +26,15 @@ __all__ = ["Step", "recorders", "replay", "exponent"]
 class Step:
     op: str                          # "var", "const", or an op name
     args: tuple[Any, ...] = ()
-    value: float = 0.0               # a leaf's value
+    value: Any = 0.0                 # a leaf's value: a float, or a numpy array in tensor programs
+    params: tuple[tuple[str, Any], ...] = ()   # keyword parameters (axis=, keepdims=, shape=, axes=)
 
 
 def recorders(names) -> dict[str, Callable[..., Step]]:
     """``ops`` for a recording engine: each op returns the Step that calls it."""
     def record(name: str) -> Callable[..., Step]:
-        def step(*args: Step) -> Step:
-            return Step(name, args)
+        def step(*args: Step, **params: Any) -> Step:
+            return Step(name, args, params=tuple(params.items()))
         step.__name__ = name
         return step
     return {name: record(name) for name in names}
@@ -50,7 +54,7 @@ def replay(out: Any, step_of: Callable[[Any], Step], fns: Mapping[str, Callable[
         if not step.args:
             done[id(node)] = leaf(node)
         elif expanded:
-            done[id(node)] = fns[step.op](*(done[id(a)] for a in step.args))
+            done[id(node)] = fns[step.op](*(done[id(a)] for a in step.args), **dict(step.params))
         else:
             stack.append((node, True))
             stack.extend((a, False) for a in step.args if id(a) not in done)
