@@ -52,6 +52,7 @@ class Options:
     stop_after: int | None = None       # end the campaign after this many distinct discrepancies
     tensor: bool = False                # tensor programs (numpy arrays) instead of scalar expressions
     order: int = 1                      # 2: Hessian entries, from engine.second_derivatives
+    forward: bool = False               # also forward mode (engine.forward_gradients): verifier.forward
     # clear the oracles' and the checker's caches every this many examples: bounded memory on
     # long runs (verifier.parallel.memory.trim); caches only memoise, so results do not change
     trim_every: int | None = None
@@ -60,7 +61,7 @@ class Options:
         return {"examples": self.examples, "seed": self.seed, "time_budget": self.time_budget,
                 "ops": list(self.ops) if self.ops else None, "max_nodes": self.max_nodes,
                 "vars": self.n_vars, "check_timeout": self.check_timeout, "guided": self.guided,
-                "tensor": self.tensor, "order": self.order}
+                "tensor": self.tensor, "order": self.order, "forward": self.forward}
 
 
 class _Found(Exception):
@@ -80,9 +81,10 @@ def signature(verdict: Verdict, culprit: Blame) -> str:
     """What makes two discrepancies "the same": the kind and the op to blame. A composition
     failure (every op right alone) is one engine-wide fault, whichever op shows it first:
     an accumulation bug shows in x*x, x + x and x/x alike, and is one finding, not three.
-    So is a loss of precision that every op shows."""
+    So is a loss of precision that every op shows. A fault of forward mode (``--forward``)
+    ends in ``:forward``: it is not the reverse-mode fault of the same op."""
     where = culprit.how if culprit.how in ("composition", "precision") else culprit.op or "?"
-    return f"{verdict.kind}:{where}"
+    return f"{verdict.kind}:{where}" + (f":{verdict.mode}" if verdict.mode else "")
 
 
 def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, replay: str = "",
@@ -107,7 +109,8 @@ def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, 
         replay=replay, signature=signature(verdict, culprit), steps=show_steps(case.expr),
         expr=expr_to_json(case.expr),
         checks=[{"variable": c.variable, "verdict": c.verdict, "expected": c.expected, "actual": c.actual,
-                 "bound": c.bound, "low": c.low, "high": c.high} for c in verdict.checks],
+                 "bound": c.bound, "low": c.low, "high": c.high, **({"mode": c.mode} if c.mode else {})}
+                for c in verdict.checks],
         kinks=list(ref.kinks), found_after=found_after, found_at_s=round(found_at, 3),
         **(dict(graph=pic.graph, paths=pic.paths, paths_total=pic.paths_total, picture_note=pic.note) if pic
            else dict(picture_note="a tensor program: its steps and element index tell where it departs")))
@@ -174,7 +177,15 @@ def run_campaign(engine: Any, options: Options = Options(), out: Output | None =
     if options.order == 2 and not hasattr(engine, "second_derivatives"):
         raise CampaignError(f"engine {getattr(engine, 'name', '?')!r} has no second_derivatives(): "
                          "it cannot be checked at order 2")
-    with Checker(engine, options.check_timeout, tensor=options.tensor, order=options.order) as checker:
+    if options.forward:
+        from .forward import has_forward_mode
+        if not has_forward_mode(engine):
+            raise CampaignError(f"engine {getattr(engine, 'name', '?')!r} has no forward mode "
+                                "(forward_gradients): it cannot be checked with --forward")
+        if options.order == 2:
+            raise CampaignError("--forward checks first derivatives: it does not combine with --order 2")
+    with Checker(engine, options.check_timeout, tensor=options.tensor, order=options.order,
+                 forward=options.forward) as checker:
         def record(case: Case, verdict: Verdict, culprit: Blame, seen_at: float | None = None) -> None:
             sig = signature(verdict, culprit)
             known.add(sig)

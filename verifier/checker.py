@@ -18,9 +18,10 @@ class Checker:
     shrinking and blame revisit the same sub-expressions at the same points many times."""
 
     def __init__(self, engine: Any, timeout: float | None = None, cache: int = 4096, tensor: bool = False,
-                 order: int = 1):
+                 order: int = 1, forward: bool = False):
         self.engine = engine
         self.order = order
+        self.forward = forward      # also judge forward_gradients (verifier.forward)
         self.name = engine_name(engine)
         self.dtype = engine_dtype(engine)
         self.tensor = tensor
@@ -50,6 +51,13 @@ class Checker:
         return ref
 
     def check(self, case: Case) -> Verdict:
+        verdict = self._check(case)
+        if self.forward and self.order == 1:
+            from .forward import forward_verdict
+            verdict = forward_verdict(self, case, self.reference(case), verdict)
+        return verdict
+
+    def _check(self, case: Case) -> Verdict:
         ref = self.reference(case)
         if self.order == 2:
             # second derivatives run in this process: the forked worker speaks first order

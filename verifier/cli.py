@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="2: check Hessian entries (engines with second_derivatives)")
     c.add_argument("--tensor", action="store_true",
                    help="tensor programs: broadcasting, reductions, matmul, softmax, where (numpy arrays)")
+    c.add_argument("--forward", action="store_true",
+                   help="also check forward mode (engines with forward_gradients): against the oracles, "
+                        "and against the engine's reverse mode")
     c.add_argument("--vars", type=_count(1, 8), default=3, help="variables (default 3)")
     c.add_argument("--check-timeout", type=_seconds, default=5.0, help="seconds one check may take (default 5)")
     c.add_argument("--out", type=Path, help="report folder (default: a new folder under reports/)")
@@ -141,6 +144,13 @@ def _campaign(args) -> int:
     from .strategies import check_ops
 
     engine = load_engine(args.engine, tensor=args.tensor)
+    if args.forward:
+        from .forward import has_forward_mode
+        if not has_forward_mode(engine):
+            raise UsageError(f"engine {getattr(engine, 'name', args.engine)!r} has no forward mode "
+                             "(forward_gradients): --forward cannot check it")
+        if args.order == 2:
+            raise UsageError("--forward checks first derivatives: it does not combine with --order 2")
     ops = tuple(check_ops([o.strip() for o in args.ops.split(",") if o.strip()])) if args.ops else None
     seed = args.seed
     if seed is None:  # a gate must not be flaky: CI runs use a fixed seed unless told otherwise
@@ -148,7 +158,7 @@ def _campaign(args) -> int:
     options = Options(examples=args.examples, seed=seed, time_budget=args.time_budget, ops=ops,
                       max_nodes=args.max_nodes or (6 if args.tensor else 12), n_vars=args.vars,
                       check_timeout=args.check_timeout, regressions=_regressions(args.regressions),
-                      tensor=args.tensor, order=args.order)
+                      tensor=args.tensor, order=args.order, forward=args.forward)
     import os
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     out_dir = args.out or default_out(Path("reports"), getattr(engine, "name", args.engine))
@@ -250,7 +260,14 @@ def _replay(args) -> int:
         spec = rep.engine
     from .tensor.program import is_tensor_program
     tensor = is_tensor_program(rep.case.expr, rep.case.point)
-    with Checker(load_engine(spec, tensor=tensor), timeout=10.0, tensor=tensor) as checker:
+    engine = load_engine(spec, tensor=tensor)
+    # a forward-mode finding (signature ...:forward) is re-checked in both modes
+    forward = (rep.fields.get("signature") or "").endswith(":forward")
+    if forward:
+        from .forward import has_forward_mode
+        if not has_forward_mode(engine):
+            raise UsageError(f"the file holds a forward-mode finding, and engine {spec!r} has no forward mode")
+    with Checker(engine, timeout=10.0, tensor=tensor, forward=forward) as checker:
         verdict = checker.check(rep.case)
         if not verdict.is_discrepancy:
             print(f"{verdict.kind}: no discrepancy now ({verdict.reason or 'the engine agrees'})")

@@ -38,8 +38,8 @@ class InProcess:
     def __init__(self, engine: Any):
         self.engine = engine
 
-    def run(self, expr: Node, point: Mapping[str, float]) -> EngineRun:
-        return run_engine(self.engine, expr, point)
+    def run(self, expr: Node, point: Mapping[str, float], mode: str = "reverse") -> EngineRun:
+        return run_engine(self.engine, expr, point, mode=mode)
 
     def close(self) -> None:
         pass
@@ -114,8 +114,9 @@ def _serve(engine: Any, conn, parent: int) -> None:
             return
         if job is None:
             return
+        expr, point, mode = job
         try:
-            conn.send(run_engine(engine, *job))
+            conn.send(run_engine(engine, expr, point, mode=mode))
         except MemoryError:
             # the answer could not even be sent: go, and let the parent report the crash
             os._exit(75)
@@ -153,13 +154,15 @@ class Forked:
             self._conn.close()
         self._proc = self._conn = None
 
-    def run(self, expr: Node, point: Mapping[str, float]) -> EngineRun:
+    def run(self, expr: Node, point: Mapping[str, float], mode: str = "reverse") -> EngineRun:
+        """One check in the worker. Each mode (``runner.METHODS``) is a job of its own, with
+        its own time limit: a hang in forward mode is reported as forward mode's."""
         if self._proc is None or not self._proc.is_alive():
             self._kill()
             self._start()
         start = time.perf_counter()
         try:
-            self._conn.send((expr, dict(point)))
+            self._conn.send((expr, dict(point), mode))
             if not self._conn.poll(self.timeout):
                 self._kill()
                 return EngineRun("timeout", message=f"no answer within {self.timeout:g} s",

@@ -69,6 +69,7 @@ class Check:
     bound: float | None = None
     low: float | None = None
     high: float | None = None
+    mode: str = ""                 # "forward" or "reverse" when both modes are checked (--forward)
 
     @property
     def severity(self) -> float | None:
@@ -87,6 +88,7 @@ class Verdict:
     reason: str = ""
     checks: tuple[Check, ...] = ()
     where: str = ""                # the op a crash happened in, if the engine said
+    mode: str = ""                 # "forward": forward mode departs (verifier.forward, --forward)
 
     @property
     def failing(self) -> Check | None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .autograd.tensor import Tensor, backward_reverse, make_op, toposort
 from .engines.builtin import BuiltinEngine
+from .mathns import F64
 from .ops import SCALAR_OPS
 
 __all__ = ["Mutant", "MUTANTS", "register"]
@@ -280,6 +281,25 @@ class _Tape(BuiltinEngine):
         return grads
 
 
+# ── faults in forward mode ────────────────────────────────────────────────────────────────
+
+class _ForwardRule(BuiltinEngine):
+    """Forward mode with its own rule for one op's partial, as engines write JVP rules apart
+    from VJP rules (PyTorch's forward-AD formulas, autograd's ``defjvp``): reverse mode stays
+    right, so only ``--forward`` can see the fault."""
+
+    def __init__(self, op: str, index: int, rule):
+        super().__init__()
+        self._op, self._index, self._rule = op, index, rule
+
+    def tangent_partials(self, t: Tensor) -> tuple:
+        if t.op is None or t.op.name != self._op:
+            return t.local_derivatives
+        with np.errstate(all="ignore"):
+            d = np.float64(self._rule(F64, *(a.value for a in t.args), t.value))
+        return tuple(d if i == self._index else p for i, p in enumerate(t.local_derivatives))
+
+
 def _f32(x):
     return np.float64(np.float32(x))
 
@@ -395,6 +415,11 @@ for _m in [
            _Tape, None, ("inconsistent", "mismatch")),
 ]:
     register(_m)
+
+# ── forward mode: found only by checking forward_gradients too (Options.forward) ──
+register(Mutant("div-jvp-sign", "forward mode", "forward mode's rule for x/y adds ans/y·dy instead of "
+                "subtracting it (reverse mode is right)", lambda: _ForwardRule("div", 1, lambda m, x, y, ans: ans / y),
+                ("div",), options={"forward": True}))
 
 from .tensor import mutants as _tensor_mutants  # noqa: E402,F401  (registers the tensor mutants)
 

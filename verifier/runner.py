@@ -25,7 +25,7 @@ import numpy as np
 from .ir import Node, toposort, variables
 from .tensor.program import params_of, tconst_value
 
-__all__ = ["EngineRun", "run_engine", "build_graph", "contain_interrupts"]
+__all__ = ["EngineRun", "run_engine", "build_graph", "contain_interrupts", "METHODS"]
 
 
 @dataclass(frozen=True)
@@ -143,24 +143,30 @@ def _array(x: Any, shape: tuple, what: str) -> np.ndarray:
     return a
 
 
-def _gradient_list(grads: Any, n: int) -> list[Any]:
+def _gradient_list(grads: Any, n: int, method: str = "gradients") -> list[Any]:
     if isinstance(grads, (str, bytes, Mapping, set, frozenset)) or not hasattr(grads, "__iter__"):
-        raise _Failure("malformed", f"gradients returned {type(grads).__name__}, not a sequence")
+        raise _Failure("malformed", f"{method} returned {type(grads).__name__}, not a sequence")
     # one more than needed is enough to see a wrong count (and an endless generator ends here)
-    items = _call("gradients", lambda: list(islice(iter(grads), n + 1)))
+    items = _call(method, lambda: list(islice(iter(grads), n + 1)))
     if len(items) != n:
         got = f"more than {n}" if len(items) > n else str(len(items))
-        raise _Failure("malformed", f"gradients returned {got} values for {n} variable{'s' * (n != 1)}")
+        raise _Failure("malformed", f"{method} returned {got} values for {n} variable{'s' * (n != 1)}")
     return items
 
 
-def _once(engine, out: Node, point: Mapping[str, float]) -> tuple[tuple[float, ...], float | None]:
+# which protocol method answers for each mode (``forward_gradients``: one JVP per variable)
+METHODS = {"reverse": "gradients", "forward": "forward_gradients"}
+
+
+def _once(engine, out: Node, point: Mapping[str, float],
+          method: str = "gradients") -> tuple[tuple[float, ...], float | None]:
     output, leaves, built = build_graph(engine, out, point)
     value_of = getattr(engine, "value", None)
     value = None
     if value_of is not None:
         value = _scalar(_call("value", value_of, output), "the forward value")
-    grads = _gradient_list(_call("gradients", engine.gradients, output, leaves), len(leaves))
+    fn = _call(method, getattr, engine, method)
+    grads = _gradient_list(_call(method, fn, output, leaves), len(leaves), method)
     names = variables(out)
     result = tuple(_array(g, np.shape(point[v]), f"the gradient for {v}") if np.ndim(point[v])
                    else _scalar(g, f"the gradient for {v}") for g, v in zip(grads, names))
@@ -213,15 +219,23 @@ def _discard():
     return _NULL[0]
 
 
-def run_engine(engine, out: Node, point: Mapping[str, float], repeat: bool = True) -> EngineRun:
+def run_engine(engine, out: Node, point: Mapping[str, float], repeat: bool = True,
+               mode: str = "reverse") -> EngineRun:
     """One check; with ``repeat`` the graph is built and differentiated twice, and the two
-    answers must be identical (an engine that leaks state between calls fails here)."""
+    answers must be identical (an engine that leaks state between calls fails here).
+
+    ``mode`` "forward" asks ``forward_gradients`` instead of ``gradients``, on a graph of its
+    own, once: the reverse run's repeat already catches state kept between calls, and a
+    second round of JVPs (one per variable; JAX retraces each) would double the slowest part
+    of a forward check for nothing new."""
     start = time.perf_counter()
+    method = METHODS[mode]
+    repeat = repeat and mode == "reverse"
     try:
         with np.errstate(all="ignore"), contextlib.redirect_stdout(_discard()):
-            grads, value = _once(engine, out, point)
+            grads, value = _once(engine, out, point, method)
             if repeat:
-                again, value2 = _once(engine, out, point)
+                again, value2 = _once(engine, out, point, method)
                 if not _same(grads, again):
                     raise _Failure("inconsistent", f"a second identical graph gave gradients {list(again)} "
                                    f"after {list(grads)}")

@@ -51,6 +51,9 @@ TENSOR_ADAPTERS: dict[str, str] = {
     # the real engines' tensor adapters: same names and modules as the scalar ones below
     "torch": "verifier.engines.torch_engine:tensor_float64",
     "torch-float32": "verifier.engines.torch_engine:tensor_float32",
+    "jax": "verifier.engines.jax_engine:tensor_float64",
+    "jax-float32": "verifier.engines.jax_engine:tensor_float32",
+    "autograd": "verifier.engines.hips_engine:tensor_engine",
 }
 
 ADAPTERS: dict[str, str] = {

@@ -1,11 +1,12 @@
-"""The embedded default engine: the seed's Tensor, by path enumeration or reverse mode."""
+"""The embedded default engine: the seed's Tensor, by path enumeration or reverse mode, and
+forward mode (tangents pushed from one variable up to the output) for ``--forward``."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
 
-from ..autograd.tensor import OPS, Tensor, backward_paths, backward_reverse
+from ..autograd.tensor import OPS, Tensor, backward_paths, backward_reverse, toposort
 
 __all__ = ["BuiltinEngine", "BuiltinArrayEngine", "reverse", "paths", "tensor_reverse", "tensor_paths"]
 
@@ -35,6 +36,29 @@ class BuiltinEngine:
         backward = backward_paths if self.strategy == "paths" else backward_reverse
         grads = backward(output)
         return [float(grads.get(id(v), np.float64(0.0))) for v in variables]
+
+    def forward_gradients(self, output: Tensor, variables: Sequence[Tensor]) -> list[float]:
+        """Forward mode: per variable, a unit tangent pushed up the graph in topological order,
+        each node's tangent the sum of its local partials times its arguments' tangents.
+        The partials are the ones reverse mode uses (``tangent_partials``); only the order
+        of the chain rule's products and sums differs."""
+        order = toposort(output)
+        grads = []
+        with np.errstate(all="ignore"):
+            for v in variables:
+                tangent = {id(v): np.float64(1.0)}
+                for t in order:
+                    terms = [d * tangent[id(a)] for a, d in zip(t.args, self.tangent_partials(t))
+                             if d is not None and id(a) in tangent]
+                    if terms and id(t) not in tangent:
+                        tangent[id(t)] = sum(terms[1:], terms[0])
+                grads.append(float(tangent.get(id(output), 0.0)))
+        return grads
+
+    def tangent_partials(self, t: Tensor) -> tuple:
+        """The local partials forward mode multiplies tangents by (a planted forward-mode
+        bug replaces one op's: verifier.mutants)."""
+        return t.local_derivatives
 
     def second_derivatives(self, output: Tensor, variables: Sequence[Tensor]) -> list[list[float]]:
         """Hessian by differentiating the reverse-mode gradient graph (create_graph)."""

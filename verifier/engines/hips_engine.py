@@ -9,6 +9,16 @@ Ops are the ``autograd.numpy`` primitives, and ``sigmoid`` is ``autograd.scipy.s
 (a primitive with its own rule) when SciPy is installed. autograd has no relu primitive:
 ``relu`` is left out rather than composed from ``maximum``, which is tested on its own.
 ``pow`` is ``x ** c`` with ``c`` a Python number.
+
+Tensor programs (``--tensor``, ``AutogradTensorEngine``) add ``TENSOR_FUNCTIONS``:
+``anp.sum``, ``anp.mean``, ``anp.max`` (``max_reduce``; autograd's ``grad_chooser`` splits
+the gradient evenly between tied maxima), ``autograd.scipy.special.logsumexp``,
+``anp.matmul``, ``anp.transpose``, ``anp.reshape``, ``anp.broadcast_to`` and
+``anp.where(c > 0, a, b)``. autograd has no softmax primitive: ``softmax`` is left out.
+(Two of these have known limits, kept as findings rather than worked around — see
+docs/findings.md, "Tensor programs": ``broadcast_to``'s VJP cannot add leading axes, and
+``where``'s VJP does not sum a broadcast argument's gradient back to its shape.)
+Forward mode is one ``make_jvp`` per element of each variable, with a one-hot tangent.
 """
 from __future__ import annotations
 
@@ -17,10 +27,11 @@ from typing import Any, Callable, Sequence
 
 import autograd
 import autograd.numpy as anp
+import numpy as np
 
 from .recipe import Step, exponent, recorders, replay
 
-__all__ = ["AutogradEngine", "FUNCTIONS"]
+__all__ = ["AutogradEngine", "AutogradTensorEngine", "engine", "tensor_engine", "FUNCTIONS", "TENSOR_FUNCTIONS"]
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "add": anp.add, "sub": anp.subtract, "mul": anp.multiply, "div": anp.true_divide, "neg": anp.negative,
@@ -36,50 +47,93 @@ except ImportError:  # autograd.scipy needs SciPy
     pass
 
 
+# the tensor ops: the elementwise table above (anp broadcasts), and one call per structural op
+TENSOR_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    **FUNCTIONS,
+    "sum": anp.sum, "mean": anp.mean, "max_reduce": anp.max, "matmul": anp.matmul,
+    "transpose": anp.transpose, "reshape": anp.reshape,
+    # positional shape, as users write it: the VJP of anp.broadcast_to names it `new_shape`,
+    # so numpy's own keyword (shape=) makes autograd's backward raise a TypeError
+    "broadcast_to": lambda x, shape: anp.broadcast_to(x, shape),
+    "where": lambda c, a, b: anp.where(c > 0, a, b),
+}
+try:
+    from autograd.scipy.special import logsumexp
+    TENSOR_FUNCTIONS["logsumexp"] = logsumexp
+except ImportError:  # autograd.scipy needs SciPy
+    pass
+
+
 def _step(s: Step) -> Step:
     return s
 
 
-class AutogradEngine:
+def _leaf(v: Any) -> Any:
+    # a float is a numpy float64 scalar, as before tensors; an array stays an array
+    return anp.float64(v) if np.ndim(v) == 0 else np.array(v, dtype=np.float64)
+
+
+def _number(x: Any) -> Any:
+    """A 0-d result as a float (scalar programs), anything else as a numpy array."""
+    a = np.asarray(x, dtype=np.float64)
+    return float(a) if a.ndim == 0 else a.copy()
+
+
+class _Autograd:
+    """What the scalar and the tensor adapter share: recording, replay, both AD modes."""
     name = "autograd"
     dtype = "float64"
+    functions: dict[str, Callable[..., Any]] = FUNCTIONS
 
     def __init__(self):
-        self.ops = recorders(FUNCTIONS)
+        self.ops = recorders(self.functions)
 
-    def variable(self, v: float) -> Step:
+    def variable(self, v: Any) -> Step:
         return Step("var", value=v)
 
-    def constant(self, v: float) -> Step:
+    def constant(self, v: Any) -> Step:
         return Step("const", value=v)
 
-    @staticmethod
-    def _function(output: Step, variables: Sequence[Step]) -> Callable[..., Any]:
+    def _function(self, output: Step, variables: Sequence[Step]) -> Callable[..., Any]:
         def f(*xs):
             bound = {id(v): x for v, x in zip(variables, xs)}
-            return replay(output, _step, FUNCTIONS, lambda s: bound.get(id(s), anp.float64(s.value)))
+            return replay(output, _step, self.functions, lambda s: bound.get(id(s), _leaf(s.value)))
         return f
 
     @staticmethod
     def _args(variables: Sequence[Step]) -> tuple:
-        return tuple(anp.float64(v.value) for v in variables)
+        return tuple(_leaf(v.value) for v in variables)
 
-    def value(self, x: Step) -> float:
-        return float(self._function(x, ())())
+    def value(self, x: Step) -> Any:
+        return _number(self._function(x, ())())
 
-    def gradients(self, output: Step, variables: Sequence[Step]) -> list[float]:
+    def gradients(self, output: Step, variables: Sequence[Step]) -> list[Any]:
         f, xs = self._function(output, variables), self._args(variables)
         with warnings.catch_warnings():
             # "Output seems independent of input": a variable that does not matter gets 0
             warnings.simplefilter("ignore", UserWarning)
-            return [float(autograd.grad(f, i)(*xs)) for i in range(len(xs))]
+            return [_number(autograd.grad(f, i)(*xs)) for i in range(len(xs))]
 
-    def forward_gradients(self, output: Step, variables: Sequence[Step]) -> list[float]:
-        """Forward mode: ``autograd.make_jvp`` with a unit tangent on one variable at a time."""
+    def forward_gradients(self, output: Step, variables: Sequence[Step]) -> list[Any]:
+        """Forward mode: ``autograd.make_jvp`` with a unit tangent on one variable (one
+        element of it) at a time."""
         f, xs = self._function(output, variables), self._args(variables)
+        out = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return [float(autograd.make_jvp(f, i)(*xs)(1.0)[1]) for i in range(len(xs))]
+            for i, x in enumerate(xs):
+                jvp = autograd.make_jvp(f, i)(*xs)
+                g = np.zeros(np.shape(x))
+                for k in np.ndindex(g.shape):
+                    unit = np.zeros(np.shape(x))
+                    unit[k] = 1.0
+                    g[k] = float(jvp(unit if unit.ndim else 1.0)[1])
+                out.append(g.item() if g.ndim == 0 else g)
+        return out
+
+
+class AutogradEngine(_Autograd):
+    """Scalar expressions."""
 
     def second_derivatives(self, output: Step, variables: Sequence[Step]) -> list[list[float]]:
         """Hessian rows: reverse mode over reverse mode, ``grad(grad(f, i), j)``."""
@@ -90,5 +144,16 @@ class AutogradEngine:
             return [[float(autograd.grad(autograd.grad(f, i), j)(*xs)) for j in range(n)] for i in range(n)]
 
 
+class AutogradTensorEngine(_Autograd):
+    """Tensor programs (``--tensor``): variables are numpy arrays, gradients come back as
+    arrays of each variable's shape."""
+    tensor = True
+    functions = TENSOR_FUNCTIONS
+
+
 def engine() -> AutogradEngine:
     return AutogradEngine()
+
+
+def tensor_engine() -> AutogradTensorEngine:
+    return AutogradTensorEngine()

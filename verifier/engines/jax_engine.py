@@ -10,6 +10,13 @@ a JAX primitive.
 ``pow`` is ``jnp.power(x, c)`` with ``c`` a Python number written as a user would, an int
 when integral (``x ** 2``): JAX then takes ``lax.integer_pow``, and ``lax.pow`` otherwise.
 
+Tensor programs (``--tensor``, ``JaxTensorEngine``) add ``TENSOR_FUNCTIONS``: ``jnp.sum``,
+``jnp.mean``, ``jnp.max`` (``max_reduce``; ``reduce_max``'s rule splits the gradient evenly
+between tied maxima), ``jax.nn.logsumexp``, ``jax.nn.softmax``, ``jnp.matmul``,
+``jnp.transpose``, ``jnp.reshape``, ``jnp.broadcast_to`` and ``jnp.where(c > 0, a, b)``;
+numpy's conventions (``axis=None`` is every axis) are JAX's own. Forward mode is one
+``jax.jvp`` per element of each variable, with a one-hot tangent.
+
 Precision is scoped, not global: the float64 adapter runs inside ``jax.enable_x64(True)``
 and the float32 one inside ``enable_x64(False)``, so both work in one process and neither
 changes the ``jax_enable_x64`` setting other code in the process sees.
@@ -21,10 +28,12 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .recipe import Step, exponent, recorders, replay
 
-__all__ = ["JaxEngine", "float64", "float32", "FUNCTIONS"]
+__all__ = ["JaxEngine", "JaxTensorEngine", "float64", "float32", "tensor_float64", "tensor_float32",
+           "FUNCTIONS", "TENSOR_FUNCTIONS"]
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "add": jnp.add, "sub": jnp.subtract, "mul": jnp.multiply, "div": jnp.divide, "neg": jnp.negative,
@@ -34,6 +43,22 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "atan": jnp.arctan, "log1p": jnp.log1p, "expm1": jnp.expm1,
     "maximum": jnp.maximum, "minimum": jnp.minimum,
 }
+
+
+# the tensor ops: the elementwise table above (jnp broadcasts), and one call per structural op
+TENSOR_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    **FUNCTIONS,
+    "sum": jnp.sum, "mean": jnp.mean, "max_reduce": jnp.max, "logsumexp": jax.nn.logsumexp,
+    "softmax": jax.nn.softmax, "matmul": jnp.matmul, "transpose": jnp.transpose,
+    "reshape": jnp.reshape, "broadcast_to": jnp.broadcast_to,
+    "where": lambda c, a, b: jnp.where(c > 0, a, b),
+}
+
+
+def _number(x: Any) -> Any:
+    """A 0-d result as a float (scalar programs), anything else as a numpy array."""
+    a = np.asarray(x)
+    return float(a) if a.ndim == 0 else a.copy()
 
 
 def _x64(on: bool):
@@ -51,17 +76,20 @@ def _step(s: Step) -> Step:
     return s
 
 
-class JaxEngine:
+class _Jax:
+    """What the scalar and the tensor adapter share: recording, replay, both AD modes."""
+    functions: dict[str, Callable[..., Any]] = FUNCTIONS
+
     def __init__(self, dtype: str = "float64"):
         self.dtype = dtype
         self.name = "jax" if dtype == "float64" else f"jax-{dtype}"
         self._dtype = getattr(jnp, dtype)
-        self.ops = recorders(FUNCTIONS)
+        self.ops = recorders(self.functions)
 
-    def variable(self, v: float) -> Step:
+    def variable(self, v: Any) -> Step:
         return Step("var", value=v)
 
-    def constant(self, v: float) -> Step:
+    def constant(self, v: Any) -> Step:
         return Step("const", value=v)
 
     def _function(self, output: Step, variables: Sequence[Step]) -> Callable[..., Any]:
@@ -69,34 +97,44 @@ class JaxEngine:
         concrete arrays (so ``pow`` can read its exponent as a Python number)."""
         def f(*xs):
             bound = {id(v): x for v, x in zip(variables, xs)}
-            return replay(output, _step, FUNCTIONS, lambda s: bound.get(id(s), jnp.asarray(s.value, self._dtype)))
+            return replay(output, _step, self.functions,
+                          lambda s: bound.get(id(s), jnp.asarray(s.value, self._dtype)))
         return f
 
     def _args(self, variables: Sequence[Step]) -> tuple:
         return tuple(jnp.asarray(v.value, self._dtype) for v in variables)
 
-    def value(self, x: Step) -> float:
+    def value(self, x: Step) -> Any:
         with _x64(self.dtype == "float64"):
-            return float(self._function(x, ())())
+            return _number(self._function(x, ())())
 
-    def gradients(self, output: Step, variables: Sequence[Step]) -> list[float]:
+    def gradients(self, output: Step, variables: Sequence[Step]) -> list[Any]:
         if not variables:
             return []
         with _x64(self.dtype == "float64"):
             f = self._function(output, variables)
             grads = jax.grad(f, argnums=tuple(range(len(variables))))(*self._args(variables))
-            return [float(g) for g in grads]
+            return [_number(g) for g in grads]
 
-    def forward_gradients(self, output: Step, variables: Sequence[Step]) -> list[float]:
-        """Forward mode: ``jax.jvp`` with a unit tangent on one variable at a time."""
+    def forward_gradients(self, output: Step, variables: Sequence[Step]) -> list[Any]:
+        """Forward mode: ``jax.jvp`` with a unit tangent on one variable (one element of
+        it) at a time."""
         with _x64(self.dtype == "float64"):
             f = self._function(output, variables)
             xs = self._args(variables)
             out = []
-            for i in range(len(xs)):
-                tangents = tuple(jnp.ones_like(x) if j == i else jnp.zeros_like(x) for j, x in enumerate(xs))
-                out.append(float(jax.jvp(f, xs, tangents)[1]))
+            for i, x in enumerate(xs):
+                g = np.zeros(x.shape)
+                for k in np.ndindex(x.shape):
+                    tangents = tuple(jnp.zeros_like(w).at[k].set(1) if j == i else jnp.zeros_like(w)
+                                     for j, w in enumerate(xs))
+                    g[k] = float(jax.jvp(f, xs, tangents)[1])
+                out.append(g.item() if g.ndim == 0 else g)
             return out
+
+
+class JaxEngine(_Jax):
+    """Scalar expressions."""
 
     def second_derivatives(self, output: Step, variables: Sequence[Step]) -> list[list[float]]:
         """Hessian rows: ``jax.hessian`` (forward mode over reverse mode)."""
@@ -109,9 +147,24 @@ class JaxEngine:
             return [[float(H[i][j]) for j in range(n)] for i in range(n)]
 
 
+class JaxTensorEngine(_Jax):
+    """Tensor programs (``--tensor``): variables are numpy arrays, gradients come back as
+    arrays of each variable's shape."""
+    tensor = True
+    functions = TENSOR_FUNCTIONS
+
+
 def float64() -> JaxEngine:
     return JaxEngine("float64")
 
 
 def float32() -> JaxEngine:
     return JaxEngine("float32")
+
+
+def tensor_float64() -> JaxTensorEngine:
+    return JaxTensorEngine("float64")
+
+
+def tensor_float32() -> JaxTensorEngine:
+    return JaxTensorEngine("float32")
