@@ -89,6 +89,7 @@ def signature(verdict: Verdict, culprit: Blame) -> str:
 
 def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, replay: str = "",
                 found_after: int = 0, found_at: float = 0.0) -> Finding:
+    case = verdict.case or case   # a Jacobian row's finding shows that row's one-hot cotangent
     ref = checker.reference(case)
     bad = verdict.failing
     var = bad.variable if bad else None

@@ -88,6 +88,7 @@ class Verdict:
     reason: str = ""
     checks: tuple[Check, ...] = ()
     where: str = ""                # the op a crash happened in, if the engine said
+    case: Any = None               # the case the checks judged, when not the one asked about (a Jacobian row)
     mode: str = ""                 # "forward": forward mode departs (verifier.forward, --forward)
 
     @property

@@ -49,8 +49,10 @@ class TensorReference:
 _SHIFTED = ("logsumexp", "softmax")
 
 
-def tensor_reference(case: Case, dtype: str = "float64") -> TensorReference:
-    lw = lower(case.expr, case.point)
+def tensor_reference(case: Case, dtype: str = "float64", lowered: Lowered | None = None) -> TensorReference:
+    """``lowered``: the case's element-level DAG when the caller has it already (a Jacobian
+    row lowers the unreduced program once for all its rows)."""
+    lw = lowered or lower(case.expr, case.point)
     ref = reference(Case(lw.out, lw.point), dtype)
     if ref.status == "ok":
         values = forward(case.expr, case.point)

@@ -16,7 +16,7 @@ from ..ir import Node, const, toposort, var
 from .ops import get_tensor_op
 from .program import forward, params_of, tconst_value
 
-__all__ = ["Lowered", "lower", "element_name"]
+__all__ = ["Lowered", "lower", "lower_elements", "element_name"]
 
 
 def element_name(name: str, index: tuple[int, ...]) -> str:
@@ -32,6 +32,21 @@ class Lowered:
 
 
 def lower(out: Node, point: Mapping[str, Any]) -> Lowered:
+    (index, lowered), *rest = rows = lower_elements(out, point)
+    if rest or index != ():
+        raise ValueError(f"a tensor case's output must be a scalar, not {len(rows)} elements")
+    return lowered
+
+
+def lower_elements(out: Node, point: Mapping[str, Any]) -> list[tuple[tuple, Lowered]]:
+    """One ``Lowered`` per element of ``out``, by index: the rows of its Jacobian."""
+    arrays, elements, scalar_point = _arrays(out, point)
+    shapes = {k: np.shape(point[k]) for k in elements}
+    result = arrays[out]
+    return [(i, Lowered(result[i], scalar_point, elements, shapes)) for i in np.ndindex(result.shape)]
+
+
+def _arrays(out: Node, point: Mapping[str, Any]):
     values = forward(out, point)
     arrays: dict[Node, np.ndarray] = {}
     elements: dict[str, dict[tuple, str]] = {}
@@ -56,7 +71,4 @@ def lower(out: Node, point: Mapping[str, Any]) -> Lowered:
             spec = get_tensor_op(n.op)
             arrays[n] = np.asarray(spec.lower([arrays[s] for s in n.src], [values[s] for s in n.src],
                                              **params_of(n)), dtype=object)
-    result = arrays[out]
-    if result.shape != ():
-        raise ValueError(f"a tensor case's output must be a scalar, not shape {result.shape}")
-    return Lowered(result[()], scalar_point, elements, {k: np.shape(point[k]) for k in elements})
+    return arrays, elements, scalar_point

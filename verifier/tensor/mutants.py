@@ -71,6 +71,13 @@ def _mean_undivided(xs, ans, g, axis=None, keepdims=False):
     return [_expand(g, xs[0].shape, axis, keepdims)]    # the bug: no division by the count
 
 
+def _softmax_sparse(xs, ans, g, axis=-1):
+    # the shortcut "a zero cotangent gives a zero gradient" holds for elementwise ops only:
+    # softmax couples its outputs, so the cross term reaches elements whose cotangent is 0
+    full = ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
+    return [np.where(g != 0, full, 0.0)]
+
+
 def _leaky_engine():
     engine = BuiltinArrayEngine()
     for name in ("sqrt", "log", "mul", "add"):
@@ -96,6 +103,9 @@ for m in [
     Mutant("t-softmax-no-cross", "wrong rule", "softmax backward as y ⊙ g, without the cross term",
            _with_op("softmax", vjp=lambda xs, ans, g, axis=-1: [ans * g]), ("softmax",), options=TENSOR,
            ops=("softmax", "mul", "sum", "add", "exp")),
+    Mutant("t-softmax-sparse-cotangent", "wrong rule", "softmax backward skips elements whose cotangent "
+           "is 0, as if softmax were elementwise", _with_op("softmax", vjp=_softmax_sparse), ("softmax",),
+           options=TENSOR, ops=("softmax", "mul", "sum", "add", "exp")),
     Mutant("t-matmul-no-transpose", "wrong rule", "matmul backward for the left operand as g @ b, "
            "not g @ bᵀ", _with_op("matmul", vjp=lambda xs, ans, g: [g @ xs[1], xs[0].T @ g]), ("matmul",),
            ("mismatch", "crash"), options=TENSOR, ops=("matmul", "transpose", "mul", "sum", "add")),
