@@ -54,6 +54,8 @@ TENSOR_ADAPTERS: dict[str, str] = {
     "jax": "verifier.engines.jax_engine:tensor_float64",
     "jax-float32": "verifier.engines.jax_engine:tensor_float32",
     "autograd": "verifier.engines.hips_engine:tensor_engine",
+    "tinygrad": "verifier.engines.tinygrad_engine:tensor_float32",
+    "tinygrad-float64": "verifier.engines.tinygrad_engine:tensor_float64",
 }
 
 ADAPTERS: dict[str, str] = {

@@ -12,6 +12,12 @@ together with the output. A variable is a one-element buffer reshaped to a scala
 made from a Python float are constants in tinygrad's graph, hash-consed by value, so two
 variables that happen to be equal would be one node. Constants are such scalars.
 
+Tensor programs (``--tensor``, ``TinygradTensorEngine``) add ``TENSOR_FUNCTIONS``, the
+``Tensor`` methods: ``sum``, ``mean``, ``max`` (``max_reduce``), ``logsumexp``, ``softmax``,
+``matmul``, ``permute`` (``transpose``), ``reshape``, ``expand`` (tinygrad's name for
+``broadcast_to``) and ``(c > 0).where(a, b)``. A tensor variable is a buffer made from the
+numpy array. tinygrad has no forward mode, so neither adapter has ``forward_gradients``.
+
 Device: ``DEV`` from the environment if set (tinygrad's own switch), else ``CPU`` when
 ``clang`` is on the PATH (tinygrad's CPU backend compiles with it), else the ``PYTHON``
 emulator, which executes the same kernels rounding every result to its dtype.
@@ -20,13 +26,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Sequence
+from typing import Any, Sequence
 
+import numpy as np
 from tinygrad import Tensor, dtypes
 
 from .recipe import exponent
 
-__all__ = ["TinygradEngine", "float32", "float64", "FUNCTIONS"]
+__all__ = ["TinygradEngine", "TinygradTensorEngine", "float32", "float64", "tensor_float32", "tensor_float64",
+           "FUNCTIONS", "TENSOR_FUNCTIONS"]
 
 FUNCTIONS = {
     "add": Tensor.add, "sub": Tensor.sub, "mul": Tensor.mul, "div": Tensor.div, "neg": Tensor.neg,
@@ -37,35 +45,68 @@ FUNCTIONS = {
 }
 
 
+# the tensor ops: the elementwise table above (tinygrad broadcasts), and one method per structural op
+TENSOR_FUNCTIONS = {
+    **FUNCTIONS,
+    "sum": lambda x, axis=None, keepdims=False: x.sum(axis, keepdim=keepdims),
+    "mean": lambda x, axis=None, keepdims=False: x.mean(axis, keepdim=keepdims),
+    "max_reduce": lambda x, axis=None, keepdims=False: x.max(axis, keepdim=keepdims),
+    "logsumexp": lambda x, axis=None, keepdims=False: x.logsumexp(axis, keepdim=keepdims),
+    "softmax": lambda x, axis=-1: x.softmax(axis),
+    "matmul": Tensor.matmul,
+    # axes=None is numpy's .T: every axis reversed
+    "transpose": lambda x, axes=None: x.permute(*(reversed(range(x.ndim)) if axes is None else axes)),
+    "reshape": lambda x, shape: x.reshape(tuple(shape)),
+    "broadcast_to": lambda x, shape: x.expand(tuple(shape)),
+    "where": lambda c, a, b: (c > 0).where(a, b),
+}
+
+
 def default_device() -> str:
     return os.environ.get("DEV") or ("CPU" if shutil.which("clang") else "PYTHON")
 
 
 class TinygradEngine:
+    functions = FUNCTIONS
+
     def __init__(self, dtype: str = "float32", device: str | None = None):
         self.dtype = dtype
         self.name = "tinygrad" if dtype == "float32" else f"tinygrad-{dtype}"
         self.device = device or default_device()   # opened lazily: in the checking process
         self._dtype = getattr(dtypes, dtype)
-        self.ops = dict(FUNCTIONS)
+        self.ops = dict(self.functions)
 
-    def variable(self, v: float) -> Tensor:
-        return Tensor([v], dtype=self._dtype, device=self.device).reshape(())
+    def _buffer(self, v: Any) -> Tensor:
+        # from a flat list, never a Python float: that would be a hash-consed constant
+        a = np.asarray(v, dtype=np.float64)
+        return Tensor(a.reshape(-1).tolist(), dtype=self._dtype, device=self.device).reshape(a.shape)
 
-    def constant(self, v: float) -> Tensor:
+    def variable(self, v: Any) -> Tensor:
+        return self._buffer(v)
+
+    def constant(self, v: Any) -> Tensor:
+        if np.ndim(v):
+            return self._buffer(v)   # a tensor constant (the cotangent W, where's condition)
         t = Tensor(v, dtype=self._dtype, device=self.device)
         t.adverify_value = v          # pow's exponent, without realizing a kernel to read it
         return t
 
-    def value(self, x: Tensor) -> float:
-        return x.item()
+    def value(self, x: Tensor) -> Any:
+        return x.item() if x.ndim == 0 else x.numpy().copy()
 
-    def gradients(self, output: Tensor, variables: Sequence[Tensor]) -> list[float]:
+    def gradients(self, output: Tensor, variables: Sequence[Tensor]) -> list[Any]:
         if not variables:
             return []
         grads = output.gradient(*variables)
         Tensor.realize(output, *grads)
-        return [g.item() for g in grads]
+        return [self.value(g) for g in grads]
+
+
+class TinygradTensorEngine(TinygradEngine):
+    """Tensor programs (``--tensor``): variables are numpy arrays, gradients come back as
+    arrays of each variable's shape."""
+    tensor = True
+    functions = TENSOR_FUNCTIONS
 
 
 def float32() -> TinygradEngine:
@@ -74,3 +115,11 @@ def float32() -> TinygradEngine:
 
 def float64() -> TinygradEngine:
     return TinygradEngine("float64")
+
+
+def tensor_float32() -> TinygradTensorEngine:
+    return TinygradTensorEngine("float32")
+
+
+def tensor_float64() -> TinygradTensorEngine:
+    return TinygradTensorEngine("float64")
