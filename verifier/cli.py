@@ -301,6 +301,9 @@ def _engines(args) -> int:
     from .engines import describe_adapters
     for row in describe_adapters():
         print(f"{row['name']:<16} {row['status']:<14} {row['dtype']:<8} {row['ops']}")
+        # --tensor: the elementwise ops above, and these structural ones
+        ops = ("+ " + (row["tensor_ops"] or "(not installed)")) if row["tensor"] == "yes" else "no tensor adapter"
+        print(f"{'':<16} {'--tensor':<14} {'':<8} {ops}")
     return 0
 
 

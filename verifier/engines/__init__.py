@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-__all__ = ["Engine", "EngineError", "ADAPTERS", "load_engine", "engine_ops", "engine_dtype", "engine_name",
+__all__ = ["Engine", "EngineError", "ADAPTERS", "TENSOR_ADAPTERS", "load_engine", "engine_ops", "engine_dtype", "engine_name",
            "describe_adapters"]
 
 
@@ -146,14 +146,22 @@ def engine_ops(engine: Any) -> list[str]:
 
 
 def describe_adapters() -> list[dict[str, str]]:
-    """Every registered adapter: installed or not, its ops and dtype (``adverify engines``)."""
+    """Every registered adapter: installed or not, its ops and dtype, and whether it has a
+    tensor adapter (``--tensor``) with which structural ops (``adverify engines``)."""
+    from ..tensor.ops import STRUCTURAL
     rows = []
     for name in ADAPTERS:
         try:
             engine = load_engine(name)
         except EngineError as e:
-            rows.append({"name": name, "status": "not installed", "dtype": "-", "ops": str(e)})
+            rows.append({"name": name, "status": "not installed", "dtype": "-", "ops": str(e),
+                         "tensor": "yes" if name in TENSOR_ADAPTERS else "no", "tensor_ops": ""})
             continue
-        rows.append({"name": name, "status": "installed", "dtype": engine_dtype(engine),
-                     "ops": " ".join(engine_ops(engine))})
+        row = {"name": name, "status": "installed", "dtype": engine_dtype(engine),
+               "ops": " ".join(engine_ops(engine)), "tensor": "no", "tensor_ops": ""}
+        if name in TENSOR_ADAPTERS:
+            tensor = load_engine(name, tensor=True)
+            row["tensor"] = "yes"
+            row["tensor_ops"] = " ".join(o for o in engine_ops(tensor) if o in STRUCTURAL)
+        rows.append(row)
     return rows
