@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .ir import Node, apply, evaluate, toposort, var, variables
+from .ir import Node, apply, const, evaluate, show, toposort, var, variables
 from .judge import Case, Verdict
 from .mathns import F64
 from .ops import get_op
@@ -129,8 +129,21 @@ def _locate(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> B
         if failing is not None and failing.variable is None:
             return Blame(n.op, k, "forward", f"the forward value of {n.op} is wrong")
         local = view.local(n)
+        scalar = isinstance(view, _ScalarView)
         if local.expr is n or check(local).is_discrepancy:
+            # the fresh variables a0, a1 are named after the arguments they stand for
+            merged = _merged_leaves(local, check, {f"a{i}": show(s) for i, s in enumerate(n.src)}) \
+                if scalar else None
+            if merged:
+                return Blame(n.op, k, "composition", f"{n.op}'s rule is right, but {merged}")
             return Blame(n.op, k, "local-rule", f"{n.op} is wrong on its own")
+        if scalar:
+            merged = _merged_leaves(view.sub(n), check)
+            if merged:
+                return Blame(n.op, k, "composition", f"{n.op} is right alone, but {merged}")
+            dropped = _chain_dropped(view, order, n, check)
+            if dropped is not None:
+                return dropped
         shared = len(set(n.src)) < len(n.src) or _shares(n)
         return Blame(n.op, k, "composition",
                      f"{n.op} is right alone but wrong here: "
@@ -147,3 +160,81 @@ def _shares(n: Node) -> bool:
             return True
         seen |= below
     return False
+
+
+# An op checked alone gets an upstream gradient of 1, which hides a backward that forgets to
+# multiply by it (``x.grad += cos(x)``): the fault then shows only in the op's consumer, which
+# is right alone too. So before calling a fault a composition fault, every op below the
+# failing node is checked alone under upstream 3 (times the constant 3) and under upstream 1
+# (times 1): wrong under 3 and right under 1 is the op's own rule missing its chain factor.
+# Both checks go through the same mul, so a fault in mul or in the traversal (which a depth
+# of two already shows) fails both and blames nothing here.
+UPSTREAM = 3.0
+
+
+def _chain_dropped(view: "_ScalarView", order: list[Node], n: Node,
+                   check: Callable[[Case], Verdict]) -> Blame | None:
+    for d in toposort(n):
+        if d is n or d.is_leaf:
+            continue
+        alone = view.local(d)
+
+        def scaled(c: float) -> Case:
+            return Case(apply("mul", alone.expr, const(c)), alone.point)
+        if check(scaled(UPSTREAM)).is_discrepancy and not check(scaled(1.0)).is_discrepancy:
+            return Blame(d.op, order.index(d), "local-rule",
+                         f"{d.op} is right with an upstream gradient of 1 but wrong with "
+                         f"{UPSTREAM:g}: its backward does not multiply by the incoming gradient")
+    return None
+
+
+def _merged_leaves(case: Case, check: Callable[[Case], Verdict],
+                   names: dict[str, str] | None = None) -> str | None:
+    """Why a case whose op rules are right fails, if it is this: distinct leaves — two
+    variables, or a variable and a constant — hold the same value and the engine makes one
+    node of them (hash-consing by value), so each gets the other's gradient too. Said only
+    if the case passes with each group of equal leaves made one variable, and passes with
+    the variables moved apart: a rule wrong only at a tie (max(x, x)) fails the first."""
+    leaves = [n for n in toposort(case.expr) if n.is_leaf]
+    value = {n: case.point[n.arg] if n.op == "var" else n.arg for n in leaves}
+    groups: dict[float, list[Node]] = {}
+    for n in leaves:
+        groups.setdefault(float(value[n]), []).append(n)
+    groups = {v: g for v, g in groups.items() if len(g) > 1 and any(n.op == "var" for n in g)}
+    if not groups:
+        return None
+    one: dict[Node, Node] = {}
+    moved = dict(case.point)
+    step = 0
+    for v, g in groups.items():
+        keep = next(n for n in g if n.op == "var")
+        one.update({n: keep for n in g if n is not keep})
+        for n in g:   # every variable but one moves; all of them, if a constant holds the value
+            if n.op == "var" and (n is not keep or any(m.op == "const" for m in g)):
+                step += 1   # each by a different amount, so none lands on another
+                moved[n.arg] = v + (abs(v) or 1.0) * 2.0 ** -20 * step
+    merged = _substitute(case.expr, one)
+    if check(Case(merged, {x: case.point[x] for x in variables(merged)})).is_discrepancy:
+        return None
+    if check(Case(case.expr, moved)).is_discrepancy:
+        return None
+    names = names or {}
+
+    def name(n: Node) -> str:
+        return names.get(n.arg, n.arg) if n.op == "var" else f"the constant {n.arg:g}"
+    which = "; ".join(" and ".join(name(n) for n in g) + f" {'both' if len(g) == 2 else 'all'} hold {v:g}" for v, g in groups.items())
+    return (f"{which}, and the engine makes one node of them (identical leaves merged, as "
+            f"when leaves are hash-consed by value): each gets the other's gradient too — "
+            f"right with them as one variable, right once they differ")
+
+
+def _substitute(expr: Node, mapping: dict[Node, Node]) -> Node:
+    out: dict[Node, Node] = {}
+    for n in toposort(expr):
+        if n in mapping:
+            out[n] = mapping[n]
+        elif n.is_leaf:
+            out[n] = n
+        else:
+            out[n] = Node(n.op, tuple(out[s] for s in n.src), n.arg)
+    return out[expr]

@@ -1,13 +1,16 @@
 """Hypothesis strategies: expression DAGs with sharing, at points that stress them.
 
-A case is built bottom-up, the float value of every node known as it is made: an op is
-applied only where it is defined (log of a positive value, pow's base in its domain, no
-overflow), so no example is thrown away. Arguments are drawn from everything built so far
-— most recent first, which gives deep compositions — and a binary op may take the same
-node twice (``x*x``), which is how shared sub-expressions and several paths arise.
+A case is drawn top down, each node's arguments before its op, so the float value of every
+argument is known when its op is chosen: an op is applied only where it is defined (log of
+a positive value, pow's base in its domain, no overflow), so no example is thrown away. A
+leaf may be an op node built before (which makes a DAG), and a binary op may take the same
+node twice (``x*x``): that is how shared sub-expressions and several paths arise.
 
-Shrinking works on Hypothesis' choice sequence: fewer steps means fewer nodes, "ordinary"
-magnitudes come first in every ``one_of``, and constants shrink toward 1 and 2.
+Ops are drawn uniformly over the engine's ops, values from regimes where engines break
+(ties, special points, tiny, moderate, huge, exp's overflow edge) as well as ordinary ones.
+Shrinking works on Hypothesis' choice sequence: every node is a span whose size is its own
+choice, so a subtree shrinks to a leaf or to one of its descendants in one step; "ordinary"
+magnitudes come first among the regimes, and constants shrink toward 1 and 2.
 """
 from __future__ import annotations
 
@@ -48,7 +51,11 @@ def _scaled(draw, lo: int, hi: int) -> float:
     return mantissa * 10.0 ** draw(st.integers(lo, hi)) * draw(st.sampled_from((1, -1)))
 
 
-_REGIME_NAMES = ("ordinary", "tie", "special", "tiny", "large", "edge")
+def _signed(s: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
+    return st.tuples(s, st.sampled_from((1.0, -1.0))).map(lambda p: p[0] * p[1])
+
+
+_REGIME_NAMES = ("ordinary", "tie", "special", "tiny", "moderate", "large", "edge")
 _REGIME = st.sampled_from(_REGIME_NAMES)   # ordinary first: it shrinks best
 _NEAR = st.sampled_from((None, math.inf, -math.inf))   # the same value, the next up, the next down
 _NICE = st.sampled_from((1.0, 2.0, 0.5, -1.0, 3.0, 10.0, 0.1, -0.5))
@@ -63,6 +70,10 @@ def _regimes(dtype: str) -> dict[str, st.SearchStrategy[float]]:
             "ordinary": st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False),
             "special": st.sampled_from(_SPECIAL),
             "tiny": _scaled(-decades, -4),
+            # 10 < |x| < 1000: where exp overflows or flushes (float64 from 709 and -745),
+            # tanh and sigmoid saturate and a rule written as e^-x/(1 + e^-x)² overflows
+            # (x < -355): most of it reached by no other regime
+            "moderate": _signed(st.floats(10.0, 1000.0)),
             "large": _scaled(4, decades),
             "edge": st.floats(edge - 40, edge) | st.floats(-edge, -edge + 40),   # exp / sigmoid overflow
         }
@@ -120,60 +131,104 @@ def _valid(op_name: str, args: list[float], dtype: str) -> bool:
     return True
 
 
+class _Build:
+    """What one example's expression is built from: the ops, the variables at their values,
+    the op nodes made so far (reusing one makes a DAG)."""
+
+    def __init__(self, ops: list[str], offset: int, variables_, drawn: list[float], dtype: str):
+        self.ops, self.offset, self.variables, self.drawn, self.dtype = ops, offset, variables_, drawn, dtype
+        self.shared: list[tuple[Node, float]] = []
+        self.arity = {o: SCALAR_OPS[o].arity - len(SCALAR_OPS[o].params) for o in ops}
+
+    def leaf(self, draw) -> tuple[Node, float]:
+        k = draw(st.integers(0, 9))
+        if k >= 8 and self.shared:
+            return self.shared[draw(st.integers(0, len(self.shared) - 1))]
+        if k >= 6:
+            c = _draw_constant(draw, self.dtype, self.drawn)
+            return const(c), c
+        return self.variables[k % len(self.variables)]
+
+
+# A node is a leaf when this draws 0: what the shrinker reaches for, so cutting a subtree is
+# lowering one choice. Generation makes an op 7 times in 8, so sizes stay near the cap drawn.
+_GROW = st.integers(0, 7)
+
+
+@st.composite
+def _node(draw, b: _Build, cap: int, root: bool = False) -> tuple[Node, float]:
+    """An expression of at most ``cap`` op nodes. Every node is its own Hypothesis span, and
+    its size comes from its own choices — ``cap`` only bounds it — so the shrinker can put a
+    descendant in a node's place (abs(abs(x)) → abs(x)) without the choices after it being
+    read differently. (A budget split exactly between children made every size change a
+    coordinated edit of several choices, and reproducers stuck at chains like abs(abs(abs(x))).)"""
+    grow = draw(_GROW)          # drawn even at cap 0, so a node reads the same choices at any cap
+    if cap == 0 or (grow == 0 and not root):
+        return b.leaf(draw)
+    n = len(b.ops)
+    # uniform over every op, rotated by the example's offset: the runs of simplest choices
+    # Hypothesis generates (index 0 everywhere) land on a different op in each example, so
+    # no op is drawn five times as often as another for being first in the list
+    op = b.ops[(b.offset + draw(st.integers(0, n - 1))) % n]
+    if b.arity[op] == 2:
+        k = draw(st.integers(0, cap - 1))
+        a = draw(_node(b, k))
+        x2 = a if draw(st.booleans()) else draw(_node(b, cap - 1 - k))   # the same node twice: x*x
+        args = [a, x2]
+    else:
+        a = draw(_node(b, cap - 1))
+        args = [a, draw(_EXPONENT)]    # the exponent, should the op be pow
+    if all(x[0].op == "const" for x in args[:b.arity[op]]):
+        return a
+    op = _applicable(draw, b, op, args)
+    if op is None:
+        return a                       # nothing applies at these values: keep the argument
+    args = _args(op, args)
+    with np.errstate(all="ignore"):
+        ans = float(SCALAR_OPS[op].forward(F64, *(np.float64(x[1]) for x in args)))
+    node = (apply(op, *(x[0] for x in args)), _round(ans, b.dtype))
+    b.shared.append(node)
+    return node
+
+
+def _applicable(draw, b: _Build, op: str, args) -> str | None:
+    """``op`` if it is defined at the arguments' values; else another op of its arity, drawn
+    afresh, and the ones after it (taking the next one after ``op`` would give the op after
+    one that is often undefined, after sqrt or log, that op's share too)."""
+    same = [o for o in b.ops if b.arity[o] == b.arity[op]]
+    if _valid_at(op, args, b.dtype):
+        return op
+    j = draw(st.integers(0, len(same) - 1))
+    rest = same[j:] + same[:j]     # from the fresh draw on, so no op is everyone's fallback
+    return next((o for o in rest if o != op and _valid_at(o, args, b.dtype)), None)
+
+
+def _args(op: str, args):
+    """A unary node's arguments are drawn as (argument, exponent): pow takes both."""
+    return args if len(args) == 1 or SCALAR_OPS[op].arity == 2 else args[:1]
+
+
+def _valid_at(op: str, args, dtype: str) -> bool:
+    return _valid(op, [x[1] for x in _args(op, args)], dtype)
+
+
+_EXPONENT = st.sampled_from(_EXPONENTS).map(lambda e: (const(e), e))
+
+
 @st.composite
 def cases(draw, ops: Sequence[str] = tuple(SCALAR_OPS), max_nodes: int = 12, n_vars: int = 3,
           dtype: str = "float64") -> Case:
     """An expression of at most ``max_nodes`` ops over ``n_vars`` variables, and a point."""
     ops = [o for o in check_ops(ops) if o in SCALAR_OPS]
-    unary = [o for o in ops if SCALAR_OPS[o].arity - len(SCALAR_OPS[o].params) == 1]
-    binary = [o for o in ops if o not in unary]
+    offset = draw(st.integers(0, len(ops) - 1))
     names = VAR_NAMES[:max(1, min(n_vars, len(VAR_NAMES)))]
     drawn: list[float] = []
     for name in names:
         drawn.append(draw_value(draw, dtype, drawn))
     point = dict(zip(names, drawn))
-    variables_ = [(var(n), point[n]) for n in names]
-    shared: list[tuple[Node, float]] = []       # op nodes built so far: reusing one makes a DAG
-
-    def leaf() -> tuple[Node, float]:
-        k = draw(st.integers(0, 9))
-        if k >= 8 and shared:
-            return shared[draw(st.integers(0, len(shared) - 1))]
-        if k >= 6:
-            c = _draw_constant(draw, dtype, drawn)
-            return const(c), c
-        return variables_[k % len(variables_)]
-
-    def build(budget: int) -> tuple[Node, float]:
-        if budget == 0:
-            return leaf()
-        if binary and (not unary or draw(st.booleans())):
-            k = draw(st.integers(0, budget - 1))
-            a = build(k)
-            b = a if draw(st.booleans()) else build(budget - 1 - k)   # the same node twice: x*x
-            options = [(o, [a, b]) for o in binary]
-        else:
-            a = build(budget - 1)
-            exponent = draw(st.sampled_from(_EXPONENTS))
-            options = [(o, [a, (const(exponent), exponent)] if SCALAR_OPS[o].params else [a])
-                       for o in unary]
-        # draw an op, then take the first that applies from there on: validity is checked
-        # for the one or two ops tried, not the whole vocabulary
-        start = draw(st.integers(0, len(options) - 1))
-        for o, xs in options[start:] + options[:start]:
-            if not all(x[0].op == "const" for x in xs) and _valid(o, [x[1] for x in xs], dtype):
-                op = o
-                break
-        else:
-            return a                       # nothing applies at these values: keep the argument
-        with np.errstate(all="ignore"):
-            ans = float(SCALAR_OPS[op].forward(F64, *(np.float64(x[1]) for x in xs)))
-        node = (apply(op, *(x[0] for x in xs)), _round(ans, dtype))
-        shared.append(node)
-        return node
-
+    b = _Build(ops, offset, [(var(n), point[n]) for n in names], drawn, dtype)
     # sampled_from is uniform (integers favours 1) and still shrinks toward the first, 1
-    out = build(draw(st.sampled_from(range(1, max_nodes + 1))))[0]
+    out = draw(_node(b, draw(st.sampled_from(range(1, max_nodes + 1))), root=True))[0]
     if out.is_leaf:
         reject()  # every op fell outside its domain here: rare, and no case beats a fake one
     return Case(out, {v: point[v] for v in variables(out)})
