@@ -302,3 +302,44 @@ def test_a_clean_result_renders_without_a_discrepancy_section(overwrite):
     page = html.render(replace(result, discrepancies=[], verdicts={"agree": 10}, coverage={}, severities=[]))
     assert "No discrepancy found" in page and "<article" not in page
     assert "records no coverage" in page and "No judged checks" in page
+
+
+def test_every_renderer_names_the_lost_work_and_escapes_its_reason(overwrite, tmp_path):
+    """Lost chunks are rendered from the result model by every format: which worker and
+    chunk, its seed and examples, why it died; a reason read from someone's file is text."""
+    from xml.etree import ElementTree as ET
+    from verifier.report import junit, markdown, text
+    _, result = overwrite
+    lost = [{"worker": 1, "chunk": 3, "seed": 7001003, "examples": [300, 400], "checked": 42,
+             "reason": "killed by signal SIGKILL <script>x</script> | y", "findings": 2},
+            {"worker": 0, "chunk": 0, "seed": 7000, "examples": [0, 50], "reason": "exited with code 3",
+             "findings": 0}]   # an older summary: no "checked"
+    r = replace(result, lost=lost)
+    dump_summary(r, tmp_path / "summary.json")
+    r = load_summary(tmp_path / "summary.json")      # through the schema, as `adverify report` reads it
+    assert r.lost == lost
+
+    page = html.render(r)
+    assert 'id="lost"' in page and "2 chunks lost (150 planned examples" in page
+    assert "<script>x" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert re.search(r"<td class=num>1</td><td class=num>3</td><td class=num>7001003</td><td>300–400</td>"
+                     r"<td class=num>42</td>", page)
+
+    md = markdown.render(r)
+    assert "## Lost work" in md and "⚠️ 2 lost chunks" in md
+    row = next(line for line in md.splitlines() if line.startswith("| 1 | 3 |"))
+    assert "300–400 (100)" in row and "| 42 |" in row and "SIGKILL" in row and "\\| y" in row
+    assert row.count(" | ") == 6          # the reason's '|' does not open a cell of its own
+
+    t = text.render(r)
+    assert "lost: worker 1 chunk 3 (seed 7001003, its examples 300–400, 42 of them checked" in t
+    assert "the 2 discrepancies it had found are kept" in t and "lost: worker 0 chunk 0" in t
+
+    suite = ET.fromstring(junit.render(r).split("\n", 1)[1])
+    errors = {tc.get("name"): tc.find("error") for tc in suite.iter("testcase") if tc.find("error") is not None}
+    assert suite.get("errors") == "2" and set(errors) == {"lost:worker 1 chunk 3", "lost:worker 0 chunk 0"}
+    assert "SIGKILL" in errors["lost:worker 1 chunk 3"].get("message")
+    assert int(suite.get("tests")) == len(list(suite.iter("testcase")))
+
+    clean = html.render(replace(r, lost=[]))
+    assert 'id="lost"' not in clean and "Lost work" not in markdown.render(replace(r, lost=[]))

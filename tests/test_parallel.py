@@ -128,7 +128,8 @@ def test_a_killed_worker_loses_its_chunk_not_its_findings(tmp_path):
     the lost chunk, and the merged report still holds what that worker had found."""
     out = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "verifier", "campaign", *CAMPAIGN, "--examples", "240",
-                             "--seed", "5", "--workers", "2", "--out", str(out)], cwd=ROOT,
+                             "--seed", "5", "--workers", "2", "--out", str(out),
+                             "--junit", str(tmp_path / "junit.xml")], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed, deadline = None, time.monotonic() + 120
     while killed is None and proc.poll() is None and time.monotonic() < deadline:
@@ -151,6 +152,25 @@ def test_a_killed_worker_loses_its_chunk_not_its_findings(tmp_path):
     assert {f.signature for f in salvaged} <= {f.signature for f in result.discrepancies}
     assert f"lost: worker {worker} chunk 0" in stdout
     assert killed.exists()               # a lost chunk's folder is kept: what was it doing?
+    # its last logged count: at most its examples (a count of 0 is possible if it died fast)
+    assert 0 <= result.lost[0]["checked"] <= 120
+
+    # every report names the lost work: worker, chunk, seed, examples, why
+    from xml.etree import ElementTree as ET
+    x = result.lost[0]
+    md = (out / "summary.md").read_text()
+    assert "## Lost work" in md and f"| {worker} | 0 | {x['seed']} | 0–120 (120) |" in md and "SIGKILL" in md
+    page = (out / "index.html").read_text()
+    assert 'id="lost"' in page and "1 chunk lost (120 planned examples" in page and "SIGKILL" in page
+    assert f"<td class=num>{worker}</td><td class=num>0</td><td class=num>{x['seed']}</td><td>0–120</td>" in page
+    assert f"1 chunk lost (120 planned examples" in stdout
+    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    error = next(tc for tc in suite.iter("testcase") if tc.get("name") == f"lost:worker {worker} chunk 0").find("error")
+    assert suite.get("errors") == "1" and error.get("type") == "lost" and "SIGKILL" in error.get("message")
+    # and `adverify report` draws the same pages from summary.json
+    before = {n: (out / n).read_text() for n in ("summary.md", "index.html")}
+    assert main(["report", str(out)]) == 1
+    assert {n: (out / n).read_text() for n in before} == before
 
 
 def test_trim_empties_the_caches():

@@ -21,7 +21,7 @@ from .output import Output
 from .results import CampaignResult, Finding, load_summary
 from .serial import FormatError
 
-__all__ = ["MergeError", "Part", "read_part", "salvage", "merge", "merge_dirs", "check_dirs", "describe_lost"]
+__all__ = ["MergeError", "Part", "read_part", "salvage", "combine", "merge", "merge_dirs", "check_dirs", "describe_lost"]
 
 
 class MergeError(FormatError):
@@ -105,13 +105,13 @@ def _check_parallel(parts: Sequence[Part]) -> dict[str, Any] | None:
     return dict(plans.pop())
 
 
-def merge(parts: Sequence[Part], out: Output, *, elapsed_s: float | None = None,
-          lost: Iterable[dict] = (), stopped: str | None = None, complete: bool = False,
-          options: dict[str, Any] | None = None) -> CampaignResult:
-    """Merge ``parts`` into the report folder ``out`` (replays copied and renumbered, every
-    format rendered). ``lost``: chunks whose process died (their salvaged findings are in
-    ``parts``). ``complete``: name every planned chunk that no part holds as lost. ``options``:
-    the campaign's own (by default the first part's, with the plan's seed and examples)."""
+def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iterable[dict] = (),
+            stopped: str | None = None, complete: bool = False,
+            options: dict[str, Any] | None = None) -> tuple[CampaignResult, list[tuple[Finding, Path]]]:
+    """``parts`` as one result, written nowhere: its findings (de-duplicated, each with the
+    folder its replay file is in) still name their replay files relative to that folder.
+    ``merge`` copies them into one report; ``adverify report`` on a parallel run killed
+    before it merged points at them where they are (``results.load_events``)."""
     if not parts:
         raise MergeError("nothing to merge")
     for attr in ("engine", "dtype"):
@@ -137,16 +137,6 @@ def merge(parts: Sequence[Part], out: Output, *, elapsed_s: float | None = None,
         for f in p.result.discrepancies:
             if f.signature not in best or _smaller(f, best[f.signature][0]):
                 best[f.signature] = (f, p.folder)   # dicts keep the first-seen order
-    findings = []
-    from .replay import read_replay
-    for i, (f, folder) in enumerate(best.values(), 1):
-        src = folder / f.replay
-        if not f.replay or not src.is_file():
-            raise MergeError(f"{folder}: the replay file of {f.signature!r} ({f.replay or 'none'}) is not there")
-        read_replay(src)   # checked before it is copied into the merged report
-        path = out.replay_path(i, f.signature)
-        (out.path / path).write_text(src.read_text())
-        findings.append(replace(f, replay=path))
 
     results = [p.result for p in parts]
     first = (finished or parts)[0].result   # a salvaged part's summary holds findings only
@@ -160,7 +150,7 @@ def merge(parts: Sequence[Part], out: Output, *, elapsed_s: float | None = None,
         seed = seeds.pop() if len(seeds) == 1 else None
         examples = sum(r.options.get("examples") or r.examples for r in results)
         info = {}   # independent campaigns: nothing to place them in
-    rank = ["completed", "time-budget", "interrupted"]
+    rank = ["completed", "time-budget", "interrupted", "killed"]
     stops = [r.stopped for r in results if r.stopped != "running"] or ["completed"]
     verdicts: dict[str, int] = {}
     for r in results:
@@ -172,16 +162,39 @@ def merge(parts: Sequence[Part], out: Output, *, elapsed_s: float | None = None,
     result = CampaignResult(
         engine=first.engine, dtype=first.dtype, seed=seed, examples=sum(r.examples for r in results),
         elapsed_s=round(elapsed_s if elapsed_s is not None else max(r.elapsed_s for r in results), 3),
-        verdicts=verdicts, discrepancies=findings,
+        verdicts=verdicts, discrepancies=[f for f, _ in best.values()],
         ops=sorted({o for r in results for o in r.ops}),
         options={**(options or first.options), "seed": seed, "examples": examples}, parallel=info,
         stopped=stopped or max(stops, key=lambda s: rank.index(s) if s in rank else len(rank)),
         shrink_checks=sum(r.shrink_checks for r in results),
         regressions=[x for r in results for x in r.regressions], coverage=coverage,
         severities=sorted(s for r in results for s in r.severities), lost=lost)
-    for entry in info.get("parts", []):
+    return result, list(best.values())
+
+
+def merge(parts: Sequence[Part], out: Output, *, elapsed_s: float | None = None,
+          lost: Iterable[dict] = (), stopped: str | None = None, complete: bool = False,
+          options: dict[str, Any] | None = None) -> CampaignResult:
+    """Merge ``parts`` into the report folder ``out`` (replays copied and renumbered, every
+    format rendered). ``lost``: chunks whose process died (their salvaged findings are in
+    ``parts``). ``complete``: name every planned chunk that no part holds as lost. ``options``:
+    the campaign's own (by default the first part's, with the plan's seed and examples)."""
+    result, best = combine(parts, elapsed_s=elapsed_s, lost=lost, stopped=stopped, complete=complete,
+                           options=options)
+    findings = []
+    from .replay import read_replay
+    for i, (f, folder) in enumerate(best, 1):
+        src = folder / f.replay
+        if not f.replay or not src.is_file():
+            raise MergeError(f"{folder}: the replay file of {f.signature!r} ({f.replay or 'none'}) is not there")
+        read_replay(src)   # checked before it is copied into the merged report
+        path = out.replay_path(i, f.signature)
+        (out.path / path).write_text(src.read_text())
+        findings.append(replace(f, replay=path))
+    result = replace(result, discrepancies=findings)
+    for entry in result.parallel.get("parts", []):
         out.event({"event": "part", **entry})
-    for entry in lost:
+    for entry in result.lost:
         out.event({"event": "lost", **entry})
     out.finish(result)
     return result
@@ -204,8 +217,5 @@ def merge_dirs(dirs: Sequence[Path], out: Output) -> CampaignResult:
 
 
 def describe_lost(x: dict) -> str:
-    n = x.get("findings", 0)
-    a, b = x.get("examples", [0, 0])
-    kept = ("; the discrepancy it had found is kept" if n == 1 else
-            f"; the {n} discrepancies it had found are kept" if n else "")
-    return f"lost: worker {x.get('worker')} chunk {x.get('chunk')} (seed {x.get('seed')}, examples {a}–{b}): {x.get('reason')}{kept}"
+    from .report.text import lost_text   # the words every renderer uses
+    return lost_text(x)

@@ -74,8 +74,9 @@ class CampaignResult:
     # a parallel or sharded campaign (verifier.parallel): its plan (seed, examples, workers,
     # recycle_after) and every chunk merged into it (worker, chunk, seed, examples range, checked)
     parallel: dict[str, Any] = field(default_factory=dict)
-    # chunks whose process died: worker, chunk, seed, examples [start, stop], reason, and how
-    # many discrepancies it had found (those are kept: they were on disk)
+    # chunks whose process died: worker, chunk, seed, examples [start, stop], reason, how many
+    # it had checked (its last logged count; optional) and how many discrepancies it had
+    # found (those are kept: they were on disk)
     lost: list[dict] = field(default_factory=list)
 
     @property
@@ -344,7 +345,9 @@ def _result(doc: dict, where: str) -> CampaignResult:
         for i, x in enumerate(_list(par.get("parts"), f"{where}.parallel.parts")):
             _chunk_record(x, f"{where}.parallel.parts[{i}]", {"checked": _INT, "elapsed_s": "seconds"})
     for i, x in enumerate(_list(doc.get("lost", []), f"{where}.lost")):
-        _chunk_record(x, f"{where}.lost[{i}]", {"reason": _STR, "findings": _INT})
+        # "checked" (examples it had checked before it died) is newer: summaries without it load
+        _chunk_record(x, f"{where}.lost[{i}]", {"reason": _STR, "findings": _INT,
+                                                  **({"checked": _INT} if isinstance(x, dict) and "checked" in x else {})})
     kw["discrepancies"] = [_finding(d, f"{where}.discrepancies[{i}]") for i, d in enumerate(items)]
     kw["severities"] = [num_from_json(x, f"{where}.severities")
                         for x in _list(doc.get("severities", []), f"{where}.severities")]
@@ -360,8 +363,21 @@ MAX_EVENTS_BYTES = 64 << 20
 def load_events(folder: str | Path) -> CampaignResult:
     """The campaign in ``folder`` as far as it got: ``events.jsonl`` (a start record, verdict
     counts every few seconds, every finding in full) plus any replay file whose finding
-    never reached the log. A last line cut short by the kill is ignored."""
-    folder = Path(folder)
+    never reached the log. A last line cut short by the kill is ignored.
+
+    A parallel campaign's own log holds only its start and its plan: what its chunks had
+    done is in their folders under ``parts/``, each read the same way (or from its
+    summary.json, if it finished), and combined as a merge would, its findings left where
+    they are (``parts/<chunk>/replays/``)."""
+    result, plan, _ = _read_events(Path(folder))
+    if plan is not None:
+        return _rebuild_parallel(Path(folder), result, plan)
+    return result
+
+
+def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None]:
+    """The log's campaign; the plan if it is a parallel campaign's top folder; the chunk
+    record (worker, chunk, seed, examples) if it is one chunk's folder."""
     path = folder / "events.jsonl"
     try:
         with path.open("rb") as f:
@@ -373,7 +389,7 @@ def load_events(folder: str | Path) -> CampaignResult:
     lines = data.split(b"\n")
     if lines[-1].strip():   # no newline at the end: a record the kill cut short
         lines = lines[:-1]
-    start, counts, end = None, {}, None
+    start, counts, end, plan, chunk = None, {}, None, None, None
     findings: list[Finding] = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -396,7 +412,20 @@ def load_events(folder: str | Path) -> CampaignResult:
                 findings.append(_finding(rec.get("finding"), f"{where}.finding"))
         elif kind == "end":
             end = rec
-        # other records (a parallel run's "worker", "part", ...) say nothing a summary needs
+        elif kind == "parallel" and plan is None:
+            plan = {k: rec.get(k) for k in ("seed", "examples", "workers", "recycle_after")}
+            for key, types in (("seed", _INT), ("examples", _INT), ("workers", _INT), ("recycle_after", _OPT_INT)):
+                _typed(plan[key], types, f"{where}.{key}")
+        elif kind == "worker" and chunk is None:
+            _chunk_record(rec, where, {})
+            chunk = {k: rec[k] for k in ("worker", "chunk", "seed", "examples")}
+            if rec.get("plan") is not None:
+                plan_of_chunk = _dict(rec["plan"], f"{where}.plan")
+                for key, types in (("seed", _INT), ("examples", _INT), ("workers", _INT),
+                                   ("recycle_after", _OPT_INT)):
+                    _typed(plan_of_chunk.get(key), types, f"{where}.plan.{key}")
+                chunk["plan"] = {k: plan_of_chunk.get(k) for k in ("seed", "examples", "workers", "recycle_after")}
+        # other records (a merged run's "part", "lost", ...) say nothing a summary needs
     if start is None:
         raise FormatError(f"{str(path)!r} has no start record")
     findings += _orphan_replays(folder, {f.replay for f in findings})
@@ -405,7 +434,43 @@ def load_events(folder: str | Path) -> CampaignResult:
                elapsed_s=counts.get("elapsed_s", 0.0), shrink_checks=counts.get("shrink_checks", 0),
                stopped=end.get("stopped") if isinstance(end, dict) and isinstance(end.get("stopped"), str)
                else "killed", discrepancies=[])
-    return replace(_result(doc, "events.jsonl start record"), discrepancies=findings)
+    result = replace(_result(doc, "events.jsonl start record"), discrepancies=findings)
+    if chunk is not None and chunk.get("plan"):   # one chunk of a parallel campaign: its place in the plan
+        entry = {k: chunk[k] for k in ("worker", "chunk", "seed", "examples")}
+        result = replace(result, parallel={**chunk["plan"], "parts": [
+            {**entry, "checked": result.examples, "elapsed_s": result.elapsed_s}]})
+    return result, plan, chunk
+
+
+def _rebuild_parallel(folder: Path, start: CampaignResult, plan: dict) -> CampaignResult:
+    """A parallel campaign killed before it merged: its chunks' folders, combined."""
+    from .merge import Part, combine
+    parts = []
+    for sub in sorted(p for p in (folder / "parts").glob("w*-c*") if p.is_dir())[:100_000]:
+        if (sub / "summary.json").is_file():
+            r = load_summary(sub / "summary.json")
+        elif (sub / "events.jsonl").is_file():
+            try:
+                r, _, chunk = _read_events(sub)
+            except FormatError as e:
+                if "has no start record" in str(e):
+                    continue   # killed before its campaign began: it checked nothing
+                raise
+            if chunk is None:
+                raise FormatError(f"{str(sub)!r} is not a chunk of a parallel campaign")
+            if not r.parallel:   # written before chunks logged their plan: the campaign's is theirs
+                entry = {k: chunk[k] for k in ("worker", "chunk", "seed", "examples")}
+                r = replace(r, parallel={**plan, "parts": [{**entry, "checked": r.examples,
+                                                             "elapsed_s": r.elapsed_s}]})
+        else:
+            continue
+        parts.append(Part(r, sub))
+    stopped = "killed"
+    if not parts:
+        return replace(start, stopped=stopped, parallel={**plan, "parts": []})
+    result, best = combine(parts, stopped=stopped, options=start.options)
+    findings = [replace(f, replay=str((where / f.replay).relative_to(folder))) for f, where in best]
+    return replace(result, discrepancies=findings)
 
 
 def _orphan_replays(folder: Path, logged: set[str]) -> list[Finding]:

@@ -37,7 +37,9 @@ def run_parallel(spec: str, options: Options, plan: Plan, out: Output, *, worker
 
     Chunks run in ``out/parts/``; the folders of those that finished are removed once merged,
     those of lost chunks are kept (their event log tells what they were doing)."""
+    from ..engines import engine_dtype, engine_name, engine_ops, load_engine
     from ..merge import merge, read_part, salvage
+    from ..results import EVENTS_FORMAT, EVENTS_VERSION
     from .worker import job_doc
 
     spec = absolute_spec(spec)
@@ -49,6 +51,13 @@ def run_parallel(spec: str, options: Options, plan: Plan, out: Output, *, worker
     deadline = time.time() + options.time_budget if options.time_budget else None
     slots = [[(c, job_doc(spec, options, plan, c, parts_dir / c.name, deadline)) for c in plan.chunks(k)]
              for k in workers]
+    # the start record first, as a plain campaign writes it: if this process is killed before
+    # it merges, `adverify report OUT` rebuilds the report from it and the chunks' folders
+    engine = load_engine(spec, tensor=options.tensor)
+    campaign_options = {**options.to_json(), "seed": plan.seed, "examples": plan.examples}
+    out.event({"event": "start", "format": EVENTS_FORMAT, "version": EVENTS_VERSION,
+               "engine": engine_name(engine), "dtype": engine_dtype(engine), "seed": plan.seed,
+               "ops": list(options.ops) if options.ops else engine_ops(engine), "options": campaign_options})
     out.event({"event": "parallel", "backend": backend, **plan.to_json(), "run": workers})
     if backend == "dask":
         from .dask_backend import run_dask
@@ -71,12 +80,12 @@ def run_parallel(spec: str, options: Options, plan: Plan, out: Output, *, worker
         kept = salvage(o.folder)
         if kept is not None:
             parts.append(kept)
-        lost.append({**o.chunk.to_json(), "reason": o.lost,
+        lost.append({**o.chunk.to_json(), "reason": o.lost, "checked": _checked(o.folder),
                      "findings": len(kept.result.discrepancies) if kept else 0})
     if not parts:   # every chunk died before finding anything: still a report, of nothing
-        parts = [_empty(spec, options, plan)]
+        parts = [_empty(engine, options, plan)]
     result = merge(parts, out, elapsed_s=time.monotonic() - start, lost=lost,
-                   stopped="interrupted" if interrupted else None, options=options.to_json())
+                   stopped="interrupted" if interrupted else None, options=campaign_options)
     for o in outcomes:
         if o.lost is None or (o.folder / "summary.json").is_file():
             shutil.rmtree(o.folder, ignore_errors=True)
@@ -106,10 +115,20 @@ def _progress(parts_dir: Path) -> tuple[int, int]:
     return done, len(found)
 
 
-def _empty(spec: str, options: Options, plan: Plan):
-    from ..engines import engine_dtype, engine_name, load_engine
+def _checked(folder: Path) -> int:
+    """About how many examples a chunk that died had checked: its last count in its log
+    (written every few seconds, so a lower bound); 0 if it left no readable count."""
+    from ..serial import FormatError
+    from ..results import load_events
+    try:
+        return load_events(folder).examples
+    except (FormatError, OSError):
+        return 0
+
+
+def _empty(engine, options: Options, plan: Plan):
+    from ..engines import engine_dtype, engine_name
     from ..merge import Part
-    engine = load_engine(spec, tensor=options.tensor)
     result = CampaignResult(engine=engine_name(engine), dtype=engine_dtype(engine), seed=plan.seed, examples=0,
                             elapsed_s=0.0, verdicts={}, discrepancies=[], ops=[], options=options.to_json(),
                             stopped="running", parallel={**plan.to_json(), "parts": []})

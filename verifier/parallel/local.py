@@ -1,9 +1,12 @@
 """Chunks on this machine: ``concurrent.futures.ProcessPoolExecutor``, one per chunk.
 
-Each worker's chunks run one after another, each in a fresh process (so ``--recycle-after``
-is simply more, smaller chunks), and up to ``concurrency`` workers at a time. One executor
-per chunk, not one pool for all: a pool whose process dies is broken, and it takes every
-other running chunk down with it; here a death costs only that chunk.
+Every chunk runs in a fresh process (so ``--recycle-after`` is simply more, smaller chunks),
+up to ``concurrency`` at a time, taken in the order chunk 0 of every worker, then chunk 1 of
+every worker, ...: a slot that finishes early takes the next chunk whoever's it is, so a
+worker whose examples happen to be slow does not keep the others waiting at the end (the
+plan fixed every chunk's seed and size, so which process runs it changes nothing). One
+executor per chunk, not one pool for all: a pool whose process dies is broken, and it takes
+every other running chunk down with it; here a death costs only that chunk.
 
 Processes come from a ``forkserver`` that has imported the verifier once (a chunk starts in
 a fraction of a second, not the seconds SymPy and NumPy take to import), and they are not
@@ -52,10 +55,15 @@ def death(code: int | None) -> str:
     return f"the worker process exited with code {code}"
 
 
+# imported once by the forkserver, not by every chunk: the worker and what a campaign
+# imports lazily (SymEngine, when installed; a missing module is skipped)
+PRELOAD = ["verifier.parallel.worker", "oracles.symengine_backend"]
+
+
 def _context():
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["verifier.parallel.worker"])
+        ctx.set_forkserver_preload(PRELOAD)
         return ctx
     return mp.get_context("spawn")
 
@@ -69,32 +77,39 @@ def _pid(folder: Path) -> int | None:
         return None
 
 
+def _order(slots: Sequence[Sequence[tuple[Chunk, dict[str, Any]]]]) -> list[tuple[Chunk, dict[str, Any]]]:
+    """Chunk 0 of every worker, then chunk 1 of every worker, ...: with a time budget the
+    chunks left unstarted are the last ones of every worker, not all of the last workers'."""
+    depth = max((len(s) for s in slots), default=0)
+    return [s[j] for j in range(depth) for s in slots if j < len(s)]
+
+
 def run_local(slots: Sequence[Sequence[tuple[Chunk, dict[str, Any]]]], concurrency: int,
               on_tick: Callable[[], None] | None = None) -> tuple[list[Outcome], bool]:
-    """Run every slot's (chunk, job) pairs in order, ``concurrency`` slots at a time
-    (``on_tick`` is called about once a second, for a progress bar).
+    """Run every slot's (chunk, job) pairs, ``concurrency`` chunks at a time (``on_tick`` is
+    called about once a second, for a progress bar).
     Returns the outcomes and whether the run was interrupted (then unstarted chunks are skipped;
     so are those left when the time budget is spent: starting them would only stop them)."""
     ctx = _context()
-    queues = deque(deque(s) for s in slots if s)
-    running: dict[Any, tuple[deque, Chunk, dict, ProcessPoolExecutor, list]] = {}
+    queue = deque(_order(slots))
+    running: dict[Any, tuple[Chunk, dict, ProcessPoolExecutor, list]] = {}
     outcomes: list[Outcome] = []
     interrupted = False
     error: str | None = None
 
-    def start(queue: deque) -> None:
+    def start() -> None:
         chunk, job = queue.popleft()
         if job.get("deadline") is not None and time.time() >= job["deadline"]:
             queue.clear()
             return
         ex = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
-        fut = ex.submit(run_job, job)
+        fut = ex.submit(run_job, {**job, "campaign_pid": os.getpid()})   # see worker._watch_campaign
         # the Process objects, for the exit code if it dies (BrokenProcessPool does not say)
         procs = list(getattr(ex, "_processes", {}).values())
-        running[fut] = (queue, chunk, job, ex, procs)
+        running[fut] = (chunk, job, ex, procs)
 
     def stop_all() -> None:
-        for _, _, job, _, procs in running.values():
+        for _, job, _, procs in running.values():
             for pid in [p.pid for p in procs] or [_pid(Path(job["folder"]))]:
                 try:
                     if pid:
@@ -102,41 +117,52 @@ def run_local(slots: Sequence[Sequence[tuple[Chunk, dict[str, Any]]]], concurren
                 except OSError:
                     pass
 
-    while len(running) < concurrency and queues:
-        start(queues.popleft())
-    while running:
+    def fill() -> None:
+        while len(running) < concurrency and queue and not interrupted:
+            start()
+
+    def finished(fut) -> None:
+        nonlocal error, interrupted
+        chunk, job, ex, procs = running[fut]
+        lost = None
         try:
+            fut.result()
+        except BrokenProcessPool:
+            ex.shutdown(wait=True)   # joins the dead process: its exit code is known after this
+            codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            lost = death(codes[0] if codes else None)
+        except KeyboardInterrupt:
+            lost = "interrupted before its campaign began"
+        except MemoryError:   # the verifier itself ran out (a cap on the process, or the machine's)
+            lost = "the worker process ran out of memory (MemoryError)"
+        except Exception as e:   # our code or the engine's loading failed: not a death
+            if error is None:
+                error = str(e) if isinstance(e, CampaignError) else \
+                    f"worker {chunk.worker} chunk {chunk.index}: {type(e).__name__}: {e}"
+                stop_all()
+                interrupted = True
+        # recorded before anything that can be interrupted: a finished chunk is never dropped
+        outcomes.append(Outcome(chunk, Path(job["folder"]), lost))
+        del running[fut]
+        ex.shutdown(wait=True)
+
+    while running or (queue and not interrupted):
+        # Ctrl-C or SIGTERM (raised here as KeyboardInterrupt) can land anywhere in this loop,
+        # even while a chunk is being started: every chunk already running is stopped and
+        # waited for, so each writes its summary and the merged report is complete
+        try:
+            fill()
+            if not running:
+                break
             done, _ = wait(list(running), timeout=1.0 if on_tick else None, return_when=FIRST_COMPLETED)
             if on_tick:
                 on_tick()
+            for fut in done:
+                finished(fut)
         except KeyboardInterrupt:
             if not interrupted:
                 interrupted = True
                 stop_all()
-            continue
-        for fut in done:
-            queue, chunk, job, ex, procs = running.pop(fut)
-            lost = None
-            try:
-                fut.result()
-            except BrokenProcessPool:
-                ex.shutdown(wait=True)
-                codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-                lost = death(codes[0] if codes else None)
-            except KeyboardInterrupt:
-                lost = "interrupted before its campaign began"
-            except Exception as e:   # our code or the engine's loading failed: not a death
-                if error is None:
-                    error = str(e) if isinstance(e, CampaignError) else \
-                        f"worker {chunk.worker} chunk {chunk.index}: {type(e).__name__}: {e}"
-                    stop_all()
-                    interrupted = True
-            ex.shutdown(wait=True)
-            outcomes.append(Outcome(chunk, Path(job["folder"]), lost))
-            if queue and not interrupted:
-                queues.append(queue)
-            while len(running) < concurrency and queues and not interrupted:
-                start(queues.popleft())
     if error:
         raise ParallelError(error)
     return outcomes, interrupted

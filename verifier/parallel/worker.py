@@ -76,7 +76,10 @@ class PartOutput(Output):
         super().__init__(path, overwrite=True)
         self.engine, self.dtype, self.parallel = engine, dtype, parallel
         self.found: list[Finding] = []
-        self.event({"event": "worker", "pid": os.getpid(), **parallel["parts"][0]})   # first: see local._pid
+        # first: see local._pid; with the plan, so the folder alone says where the chunk belongs
+        # (a parallel run killed before it merged is rebuilt from its chunks' logs)
+        plan = {k: v for k, v in parallel.items() if k != "parts"}
+        self.event({"event": "worker", "pid": os.getpid(), **parallel["parts"][0], "plan": plan})
 
     def _summary(self, result: CampaignResult) -> CampaignResult:
         part = {**self.parallel["parts"][0], "checked": result.examples, "elapsed_s": result.elapsed_s}
@@ -114,22 +117,65 @@ def _on_sigterm(signum, frame):
     raise KeyboardInterrupt   # the chunk ends as if interrupted: its summary is still written
 
 
+_CAMPAIGN: list = []   # [pid, pidfd or None, when to look next] of the process that runs the campaign
+
+
+def _watch_campaign(pid: int | None) -> None:
+    """A local chunk's parent is the forkserver, not the campaign, and the forkserver lives
+    as long as any chunk does (each holds its "alive" pipe): PR_SET_PDEATHSIG alone would let
+    chunks of a killed campaign run on to the end. So the chunk watches the campaign's own
+    process (a pidfd: immune to the pid being reused) and stops, as if interrupted and with
+    its summary written, when that process is gone."""
+    if not pid:
+        return
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = None
+    _CAMPAIGN[:] = [pid, fd, 0.0]
+
+
+def _campaign_gone() -> bool:
+    pid, fd, next_at = _CAMPAIGN
+    now = time.monotonic()
+    if now < next_at:
+        return False
+    _CAMPAIGN[2] = now + 0.5
+    if fd is not None:
+        import select
+        return bool(select.select([fd], [], [], 0)[0])   # readable once the process has exited
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
 def _stop_check(*progress) -> None:
     """Called after every example: an interrupt that landed where Python ignores exceptions
-    (a weakref callback, a __del__) is raised again here, where the campaign catches it."""
-    if _STOP:
+    (a weakref callback, a __del__) is raised again here, where the campaign catches it; and
+    a chunk whose campaign process died stops here."""
+    if _STOP or (_CAMPAIGN and _campaign_gone()):
+        _STOP.append("campaign gone")
         raise KeyboardInterrupt
 
 
 def run_job(job: dict[str, Any]) -> str:
     """Run one chunk into its folder; returns the folder."""
     _die_with_parent()
+    _watch_campaign(job.get("campaign_pid"))
     signal.signal(signal.SIGTERM, _on_sigterm)
     chunk, plan = _chunk(job["chunk"]), Plan.from_json(job["plan"], "job plan")
     engine = load_engine(job["spec"], tensor=bool(job["options"].get("tensor")))
     parallel = {**plan.to_json(), "parts": [chunk.to_json()]}
     out = PartOutput(Path(job["folder"]), engine_name(engine), engine_dtype(engine), parallel)
     run_campaign(engine, _options(job, chunk), out, progress=_stop_check)
+    if "campaign gone" in _STOP:
+        # its summary is written; no one is left to take the result, and the pool's loop would
+        # wait for its next job on a pipe this process itself holds open: leave now
+        os._exit(0)
     return job["folder"]
 
 

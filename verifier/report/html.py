@@ -12,6 +12,7 @@ from ..ops import SCALAR_OPS
 from ..results import CampaignResult, Finding
 from .finding_html import article
 from .kit import esc, number
+from .text import lost_headline
 from .plots import VERDICT_COLOURS, pair_matrix, severity_histogram, verdict_bars
 from .style import CSS
 
@@ -40,15 +41,37 @@ def _header(r: CampaignResult) -> str:
     n = len(r.discrepancies)
     status = (f'<p class="status bad">{n} distinct discrepanc{"y" if n == 1 else "ies"}</p>' if n
               else '<p class="status good">No discrepancy found</p>')
+    if r.lost:
+        status += f'<p class="status warn"><a href="#lost">{esc(lost_headline(r))}</a></p>'
     meta = [("dtype", r.dtype), ("seed", r.seed), ("examples", r.examples), ("time", f"{r.elapsed_s:.1f} s"),
             ("stopped", r.stopped), ("shrink checks", r.shrink_checks), ("ops", len(r.ops))]
+    if r.lost:
+        meta.append(("lost chunks", len(r.lost)))
     options = ", ".join(f"{k} {v}" for k, v in r.options.items() if v is not None and k not in ("examples", "seed"))
     dl = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in meta)
     return (f'<header><p class="kicker">adverify campaign report</p><h1>engine <code>{esc(r.engine)}</code></h1>'
             f'{status}<dl class="meta">{dl}</dl><p class="verdicts">{_pills(r.verdicts)}</p>'
             + (f'<p class="options">options: {esc(options)}</p>' if options else "")
-            + '<nav><a href="#discrepancies">Discrepancies</a><a href="#coverage">Coverage</a>'
+            + '<nav>' + ('<a href="#lost">Lost work</a>' if r.lost else "")
+            + '<a href="#discrepancies">Discrepancies</a><a href="#coverage">Coverage</a>'
               '<a href="#severity">Error / bound</a></nav></header>')
+
+
+def _lost(r: CampaignResult) -> str:
+    """Chunks whose worker process died: which examples went uncounted, and why."""
+    if not r.lost:
+        return ""
+    rows = "".join(
+        f"<tr><td class=num>{esc(x['worker'])}</td><td class=num>{esc(x['chunk'])}</td>"
+        f"<td class=num>{esc(x['seed'])}</td><td>{esc(x['examples'][0])}–{esc(x['examples'][1])}</td>"
+        f"<td class=num>{esc(x.get('checked', '—'))}</td><td>{esc(x['reason'])}</td>"
+        f"<td class=num>{esc(x['findings'])}</td></tr>" for x in r.lost)
+    return ('<section id="lost"><h2>Lost work</h2><div class="gaps"><p>'
+            f"{esc(lost_headline(r))}. The discrepancies a lost chunk had found are kept (they were on disk as "
+            "found) and listed below; re-run one chunk alone with <code>adverify campaign --seed SEED "
+            "--examples N</code>.</p></div><table><thead><tr><th>worker</th><th>chunk</th><th>seed</th>"
+            "<th>its examples</th><th>checked before it died</th><th>why</th><th>discrepancies kept</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table></section>")
 
 
 def _regressions(r: CampaignResult) -> str:
@@ -169,6 +192,6 @@ def render(result: CampaignResult) -> str:
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, '
             f'initial-scale=1"><title>{esc(title)}</title><style>{CSS}</style></head><body><main>'
-            f"{_header(result)}{_regressions(result)}{_discrepancies(result)}{_coverage(result)}{_severity(result)}"
+            f"{_header(result)}{_lost(result)}{_regressions(result)}{_discrepancies(result)}{_coverage(result)}{_severity(result)}"
             '<footer>Rendered from summary.json by adverify; <code>adverify report DIR</code> renders it again, '
             "byte for byte.</footer></main></body></html>\n")

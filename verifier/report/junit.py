@@ -1,11 +1,12 @@
 """JUnit XML for CI dashboards: one test case per op (failing where an op is the culprit),
-one per discrepancy without a culprit, one for the campaign as a whole."""
+one per discrepancy without a culprit, one for the campaign as a whole, and an error case
+for each chunk of a parallel campaign that was lost (its worker process died)."""
 from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
 from ..results import CampaignResult, Finding
-from .text import finding_text
+from .text import finding_text, lost_text
 
 __all__ = ["render"]
 
@@ -24,11 +25,19 @@ def render(r: CampaignResult) -> str:
     ops = sorted(r.ops)
     unowned = [f for f in r.discrepancies if f.culprit_op not in ops]
     failures = sum(1 for op in ops if any(f.culprit_op == op for f in r.discrepancies)) + len(unowned)
-    suite = ET.Element("testsuite", name=r.engine, tests=str(len(ops) + len(unowned) + 1),
-                       failures=str(failures), errors="0", time=f"{r.elapsed_s:.3f}")
+    suite = ET.Element("testsuite", name=r.engine, tests=str(len(ops) + len(unowned) + len(r.lost) + 1),
+                       failures=str(failures), errors=str(len(r.lost)), time=f"{r.elapsed_s:.3f}")
     props = ET.SubElement(suite, "properties")
-    for k, v in (("seed", r.seed), ("examples", r.examples), ("dtype", r.dtype), ("stopped", r.stopped)):
+    for k, v in (("seed", r.seed), ("examples", r.examples), ("dtype", r.dtype), ("stopped", r.stopped),
+                 ("lost chunks", len(r.lost))):
         ET.SubElement(props, "property", name=k, value=str(v))
+    # a lost chunk is an error, not a failure: nothing was found wrong, but part of the
+    # campaign did not run, and a CI dashboard should not show that as a green pass
+    for x in r.lost:
+        tc = ET.SubElement(suite, "testcase", classname=f"adverify.{r.engine}",
+                           name=f"lost:worker {x['worker']} chunk {x['chunk']}", time="0.000")
+        error = ET.SubElement(tc, "error", type="lost", message=lost_text(x)[:1000])
+        error.text = lost_text(x)
     for op in ops:
         _case(suite, f"op:{op}", [f for f in r.discrepancies if f.culprit_op == op])
     for i, f in enumerate(unowned, 1):

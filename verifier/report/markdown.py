@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from ..results import CampaignResult
-from .text import point_text
+from .text import lost_headline, point_text
 
 __all__ = ["render"]
 
 
 def _g(x) -> str:
     return "—" if x is None else f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+def _text(s: str) -> str:
+    """Free text in a table cell: one line, no cell breaks (a reason can come from a file)."""
+    return " ".join(str(s).split()).replace("|", "\\|")
 
 
 def _code(s: str) -> str:
@@ -19,11 +24,22 @@ def render(r: CampaignResult, links: bool = True) -> str:
     status = "❌ discrepancies found" if r.discrepancies else "✅ no discrepancy"
     lines = [f"# adverify — engine `{r.engine}`: {status}", "",
              f"{r.examples} examples · seed {r.seed} · {r.dtype} · {r.elapsed_s:.1f} s"
-             + ("" if r.stopped == "completed" else f" · stopped: {r.stopped}"), ""]
+             + ("" if r.stopped == "completed" else f" · stopped: {r.stopped}")
+             + (f" · ⚠️ {len(r.lost)} lost chunk{'s' if len(r.lost) != 1 else ''}" if r.lost else ""), ""]
     if links:
         lines += ["Full report: [index.html](index.html)", ""]
     lines += ["| verdict | count |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r.verdicts.items() if v]
+    if r.lost:
+        lines += ["", "## Lost work", "", f"⚠️ {lost_headline(r)}. The discrepancies a lost chunk had found "
+                  "are kept; re-run one alone with `adverify campaign --seed SEED --examples N` (N = its "
+                  "examples' count).", "",
+                  "| worker | chunk | seed | its examples | checked before it died | why | discrepancies kept |",
+                  "|---:|---:|---:|---|---:|---|---:|"]
+        for x in r.lost:
+            a, b = x["examples"]
+            lines.append(f"| {x['worker']} | {x['chunk']} | {x['seed']} | {a}–{b} ({b - a}) "
+                         f"| {x.get('checked', '—')} | {_text(x['reason'])} | {x['findings']} |")
     if r.regressions:
         lines += ["", "## Regressions re-checked", "", "| expression | verdict | status |", "|---|---|---|"]
         lines += [f"| {_code(x['expression'])} | {x['verdict']} | {x['status']} |" for x in r.regressions]

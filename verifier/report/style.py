@@ -29,6 +29,7 @@ header{background:var(--paper);border:1px solid var(--line);border-radius:12px;p
 .kicker,.label{text-transform:uppercase;letter-spacing:.08em;font-size:11.5px;color:var(--faint);margin:0 0 4px;font-weight:600}
 .status{font-size:17px;font-weight:600;margin:0 0 12px}
 .status.bad{color:var(--red)}.status.good{color:var(--green)}
+.status.warn{color:#a15c00;font-size:15px}.status.warn a{color:inherit}
 .meta{display:flex;flex-wrap:wrap;gap:6px 30px;margin:0 0 12px}
 .meta div{display:flex;flex-direction:column}
 .meta dt{font-size:11.5px;color:var(--faint);text-transform:uppercase;letter-spacing:.06em}

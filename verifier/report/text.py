@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..results import CampaignResult, Finding
 
-__all__ = ["render", "finding_text", "headline", "point_text", "value_text"]
+__all__ = ["render", "finding_text", "headline", "point_text", "value_text", "lost_text", "lost_headline"]
 
 
 def _g(x) -> str:
@@ -44,8 +44,34 @@ def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def lost_text(x: dict) -> str:
+    """One lost chunk: which worker, which examples (and seed, to re-run them alone), why,
+    and what of it is kept. Every renderer says it in these words."""
+    n = x.get("findings", 0)
+    a, b = x.get("examples", [0, 0])
+    checked = x.get("checked")
+    done = f", {checked} of them checked before it died, not counted" if checked else ", not counted"
+    kept = ("; the discrepancy it had found is kept" if n == 1 else
+            f"; the {n} discrepancies it had found are kept" if n else "")
+    return (f"lost: worker {x.get('worker')} chunk {x.get('chunk')} (seed {x.get('seed')}, "
+            f"its examples {a}–{b}{done}): {x.get('reason')}{kept}")
+
+
+def lost_headline(r: CampaignResult) -> str:
+    """'' when nothing was lost; else how much, in one sentence."""
+    if not r.lost:
+        return ""
+    n = len(r.lost)
+    examples = sum(max(0, x["examples"][1] - x["examples"][0]) for x in r.lost)
+    return (f"{n} chunk{'s' if n != 1 else ''} lost ({examples} planned example{'s' if examples != 1 else ''} "
+            "whose verdicts are not counted): a worker process died or its report is missing")
+
+
 def render(r: CampaignResult, out_dir: str | None = None, engine_spec: str | None = None) -> str:
     parts = [headline(r)]
+    if r.lost:
+        parts.append(f"  {lost_headline(r)}")
+        parts += [f"  {lost_text(x)}" for x in r.lost]
     for reg in r.regressions:
         parts.append(f"  regression {reg['status']}: {reg['expression']} ({reg['verdict']})")
     if not r.discrepancies:
