@@ -174,12 +174,41 @@ def test_a_killed_worker_loses_its_chunk_not_its_findings(tmp_path):
 
 
 def test_trim_empties_the_caches():
+    import sympy
+    from sympy.core.cache import CACHE
     from oracles import symbolic
     from verifier.ir import apply, var
     symbolic.derivatives(apply("sin", var("x")))
+    x = sympy.Symbol("x")
+    (sympy.sin(x) * sympy.exp(x)).diff(x)       # fills SymPy's own global cache
     assert symbolic.derivatives.cache_info().currsize > 0
+    assert sum(f.cache_info().currsize for f in CACHE) > 0
     trim()
     assert symbolic.derivatives.cache_info().currsize == 0
+    assert sum(f.cache_info().currsize for f in CACHE) == 0
+
+
+def test_a_campaign_trims_its_caches_every_trim_every_examples(monkeypatch):
+    import verifier.parallel.memory as memory
+    calls = []
+    monkeypatch.setattr(memory, "trim", lambda checker=None: calls.append(checker is not None))
+    result = run_campaign(load_engine("builtin"), Options(examples=23, seed=4, ops=OPS, max_nodes=4, trim_every=5))
+    assert result.examples == 23 and calls == [True] * 4   # after examples 5, 10, 15, 20: with the checker's
+
+
+def test_recycling_runs_every_chunk_in_a_fresh_process(tmp_path):
+    """--recycle-after 10 on 30 examples: three chunks, three processes, none of them this one."""
+    pids = tmp_path / "pids"
+    engine = tmp_path / "pid_engine.py"
+    engine.write_text("import os\nfrom verifier.engines import load_engine\n\n\ndef Engine():\n"
+                      f"    with open({str(pids)!r}, 'a') as f:\n        f.write(f'{{os.getpid()}}\\n')\n"
+                      "    return load_engine('builtin')\n")
+    result = run_parallel(f"{engine}:Engine", Options(examples=30, seed=1, ops=OPS, max_nodes=4),
+                          Plan(1, 30, 1, recycle_after=10), Output(tmp_path / "r"))
+    assert result.examples == 30 and [p["examples"] for p in result.parallel["parts"]] == [[0, 10], [10, 20], [20, 30]]
+    seen = [int(x) for x in pids.read_text().split()]
+    chunk_pids = [p for p in seen if p != os.getpid()]   # this process loads it once, for the start record
+    assert len(chunk_pids) == 3 and len(set(chunk_pids)) == 3
 
 
 def test_dask_backend_counts_like_the_local_workers(tmp_path):

@@ -72,7 +72,8 @@ class CampaignResult:
     coverage: dict[str, Any] = field(default_factory=dict)
     severities: list[float] = field(default_factory=list)   # error/bound of judged checks
     # a parallel or sharded campaign (verifier.parallel): its plan (seed, examples, workers,
-    # recycle_after) and every chunk merged into it (worker, chunk, seed, examples range, checked)
+    # recycle_after) and every chunk merged into it (worker, chunk, seed, examples range,
+    # checked, elapsed_s, and cpu_s: its process's CPU time, absent from older summaries)
     parallel: dict[str, Any] = field(default_factory=dict)
     # chunks whose process died: worker, chunk, seed, examples [start, stop], reason, how many
     # it had checked (its last logged count; optional) and how many discrepancies it had
@@ -343,7 +344,8 @@ def _result(doc: dict, where: str) -> CampaignResult:
         for key, types in (("seed", _INT), ("examples", _INT), ("workers", _INT), ("recycle_after", _OPT_INT)):
             _typed(par.get(key), types, f"{where}.parallel.{key}")
         for i, x in enumerate(_list(par.get("parts"), f"{where}.parallel.parts")):
-            _chunk_record(x, f"{where}.parallel.parts[{i}]", {"checked": _INT, "elapsed_s": "seconds"})
+            _chunk_record(x, f"{where}.parallel.parts[{i}]", {"checked": _INT, "elapsed_s": "seconds",
+                          **({"cpu_s": "seconds"} if isinstance(x, dict) and "cpu_s" in x else {})})
     for i, x in enumerate(_list(doc.get("lost", []), f"{where}.lost")):
         # "checked" (examples it had checked before it died) is newer: summaries without it load
         _chunk_record(x, f"{where}.lost[{i}]", {"reason": _STR, "findings": _INT,

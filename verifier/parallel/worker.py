@@ -85,6 +85,14 @@ class PartOutput(Output):
         part = {**self.parallel["parts"][0], "checked": result.examples, "elapsed_s": result.elapsed_s}
         return replace(result, parallel={**self.parallel, "parts": [part]})
 
+    @staticmethod
+    def _cpu_s() -> float:
+        """CPU time of this chunk's process and its reaped check workers: beside elapsed_s it
+        tells a chunk that waited for a core (a busy machine) from one that worked slowly."""
+        import resource
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 3)
+
     def write_replay(self, f: Finding, case: Case, engine: str) -> None:
         super().write_replay(f, case, engine)
         self.found.append(f)
@@ -94,7 +102,9 @@ class PartOutput(Output):
         dump_summary(self._summary(partial), self.path / PARTIAL)   # atomic: replaced whole
 
     def finish(self, result: CampaignResult) -> None:
-        dump_summary(self._summary(result), self.path / "summary.json")
+        done = self._summary(result)
+        parts = [{**done.parallel["parts"][0], "cpu_s": self._cpu_s()}]
+        dump_summary(replace(done, parallel={**done.parallel, "parts": parts}), self.path / "summary.json")
         (self.path / PARTIAL).unlink(missing_ok=True)
         self.event({"event": "end", "stopped": result.stopped, "examples": result.examples})
 
