@@ -87,3 +87,20 @@ def test_a_campaign_reports_the_row_with_its_own_oracles():
     assert "Jacobian row" in f.message
     # the finding shows the one-hot program it judged: its oracles give the expected value
     assert all(v == pytest.approx(f.expected, rel=1e-6, abs=1e-12) for v in f.oracles.values())
+
+
+def test_reports_show_the_shapes_the_cotangent_and_the_tensor_structure(tmp_path):
+    from verifier.output import Output
+    from verifier.report import render_all
+    m = MUTANTS["t-softmax-sparse-cotangent"]
+    r = run_campaign(m.make(), Options(examples=300, seed=0, ops=m.ops, max_nodes=6, stop_after=1, **m.options),
+                     Output(tmp_path, overwrite=True))
+    render_all(r, tmp_path)
+    f = r.discrepancies[0]
+    shape = "×".join(map(str, f.shapes[next(iter(f.point))]))
+    text = (tmp_path / "summary.md").read_text()
+    page = (tmp_path / "index.html").read_text()
+    assert f"({shape}) = " in text and f"({shape}) = " in page
+    assert "<mtable>" in page                          # W drawn as a matrix in the formula
+    assert "a constant parameter" not in page          # tensor edges are structure, not constants
+    assert "No structured expression" not in page

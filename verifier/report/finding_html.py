@@ -10,6 +10,7 @@ from ..serial import FormatError, expr_from_json
 from . import graph as dag
 from .kit import as_float, esc, number
 from .mathml import formula
+from .text import shape_text
 
 __all__ = ["article", "replay_command"]
 
@@ -106,10 +107,12 @@ def _picture(f: Finding, uid: str) -> tuple[str, str]:
     wrt = next((i for i, (op, label) in enumerate(zip(g.ops, g.labels)) if op == "var" and label == f.variable), None)
     culprit = f.culprit_node if isinstance(f.culprit_node, int) and 0 <= f.culprit_node < n else None
     svg = dag.draw(g, uid, culprit, wrt, on_path)
+    labels = ("Edge labels: the local derivative ∂consumer/∂argument at this point; node values below "
+              "the op names." if f.graph.get("nodes") else "The program's structure only: a tensor op's "
+              "local derivative is a Jacobian, so edges carry no label; W is the cotangent.")
     legend = ('<figcaption><span class="key hot"></span> the culprit op and its edges '
               f'<span class="key path"></span> edges on a path from the output to {esc(f.variable or "—")} '
-              '<span class="key off"></span> other edges. Edge labels: the local derivative '
-              "∂consumer/∂argument at this point; node values below the op names.</figcaption>")
+              f'<span class="key off"></span> other edges. {labels}</figcaption>')
     note = f'<p class="note">{esc(f.picture_note)}</p>' if f.picture_note else ""
     figure = f'<figure class="graph"><div class="scroll">{svg}</div>{legend}</figure>{note}'
     return figure, _paths(f, g, paths, culprit)
@@ -147,7 +150,8 @@ def _paths(f: Finding, g: dag.Graph, paths: list[dict], culprit: int | None) -> 
 
 def article(i: int, f: Finding, engine: str) -> str:
     where = f" in <code>{esc(f.culprit_op)}</code>" if f.culprit_op else ""
-    point = ", ".join(f"<code>{esc(k)} = {number(v, 17)}</code>" for k, v in f.point.items())
+    point = ", ".join(f"<code>{esc(k)}{esc(shape_text(f.shapes, k))} = {number(v, 17)}</code>"
+                      for k, v in f.point.items())
     figure, paths = _picture(f, f"g{i}")
     steps = "".join(f"<li><code>{esc(s)}</code></li>" for s in f.steps)
     cmd, href = replay_command(f, engine), _link(f.replay)

@@ -33,13 +33,28 @@ def from_picture(graph: dict) -> Graph:
 
 
 def from_expr(doc: dict) -> Graph:
-    """The bare structure (no values) from the IR's JSON, when there is no local graph."""
+    """The bare structure (no values, no local derivatives) from the IR's JSON, when there is
+    no local graph: a tensor program's local derivatives are Jacobians, not edge labels."""
     ops, labels, edges = [], [], []
     for i, n in enumerate(doc["nodes"]):
-        ops.append(n["op"])
-        labels.append(n["name"] if n["op"] == "var" else _const(n["value"]) if n["op"] == "const" else n["op"])
-        edges += [(a, i, k, None) for k, a in enumerate(n.get("args", []))]
+        ops.append("const" if n["op"] == "tconst" else n["op"])   # drawn as the leaf it is
+        labels.append(_label(n))
+        edges += [(a, i, k, BARE) for k, a in enumerate(n.get("args", []))]
     return Graph(ops, labels, [None] * len(ops), edges)
+
+
+BARE = "bare"   # an edge's partial when the graph is the structure alone
+
+
+def _label(n: dict) -> str:
+    if n["op"] == "var":
+        return n["name"]
+    if n["op"] == "const":
+        return _const(n["value"])
+    if n["op"] == "tconst":
+        return "W " + "×".join(map(str, n["shape"])) if n["shape"] else _const(n["values"][0])
+    params = ", ".join(f"{k}={v}" for k, v in n.get("params", {}).items())
+    return f"{n['op']} {params}" if params else n["op"]
 
 
 def _const(v: float) -> str:
@@ -198,7 +213,10 @@ def draw(g: Graph, uid: str, culprit: int | None = None, wrt: int | None = None,
             for _, p1, p2, p3 in segments)
         dash = ' stroke-dasharray="4 3"' if partial is None else ""
         tip = f"∂ %{ssa[d]} {g.labels[d]} / ∂ argument {arg + 1} ({g.labels[s]})"
-        tip += f" = {number(partial, 17)}" if partial is not None else ": a constant parameter"
+        if partial == BARE:
+            tip, partial = f"argument {arg + 1} of %{ssa[d]} {g.labels[d]}: {g.labels[s]}", None
+        else:
+            tip += f" = {number(partial, 17)}" if partial is not None else ": a constant parameter"
         parts.append(f'<path class="edge {kind}" d="{path}" marker-end="url(#{uid}-{kind})"{dash}>'
                      f"<title>{esc(tip)}</title></path>")
         routes.append((kind, segments, partial))

@@ -48,7 +48,7 @@ def render(r: CampaignResult, links: bool = True) -> str:
                   "| # | kind | culprit op | expression | point | expected | engine | replay |",
                   "|---:|---|---|---|---|---:|---:|---|"]
         for i, f in enumerate(r.discrepancies, 1):
-            point = point_text(f.point, 6)
+            point = point_text(f.point, 6, f.shapes)
             lines.append(f"| {i} | {f.kind} | {f.culprit_op or '—'} ({f.blame}) | {_code(f.expression)} | {point} "
                          f"| {_g(f.expected)} | {_g(f.actual)} | {_code(f.replay) if f.replay else '—'} |")
         lines += [""] + [f"{i}. {f.message}" for i, f in enumerate(r.discrepancies, 1)]

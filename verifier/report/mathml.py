@@ -64,9 +64,28 @@ def _right(part: tuple[str, int], at_least: int) -> str:
     return m if strength >= at_least and strength != NEG else _paren(m)
 
 
-def _call(name: str, args: list[tuple[str, int]]) -> str:
-    inner = _mo(",").join(a for a, _ in args)
+def _call(name: str, args: list[tuple[str, int]], params: tuple = ()) -> str:
+    # a tensor op's keyword parameters follow its arguments: softmax(z, axis = 0)
+    inner = _mo(",").join([a for a, _ in args] + [_row(_mi(k), _mo("="), f"<mn>{escape(str(v))}</mn>")
+                                                  for k, v in params])
     return _row(_mi(name), "<mo>&#x2061;</mo>", _paren(inner))   # U+2061: function application
+
+
+def _matrix(n: Node) -> tuple[str, int]:
+    """A tensor constant (the cotangent W): a row for a vector, a matrix up to rank 2,
+    and beyond that its flat values with the shape, as numpy would print no better."""
+    shape, flat = n.arg
+    if not shape:
+        return _number(flat[0])
+    if len(shape) > 2:
+        return _call("reshape", [(_matrix_rows([flat]), ATOM)], (("shape", tuple(shape)),)), ATOM
+    cols = shape[-1]
+    return _matrix_rows([flat[i:i + cols] for i in range(0, len(flat), cols)]), ATOM
+
+
+def _matrix_rows(rows) -> str:
+    cells = "".join("<mtr>" + "".join(f"<mtd>{_number(v)[0]}</mtd>" for v in row) + "</mtr>" for row in rows)
+    return _row('<mo fence="true">[</mo>', f"<mtable>{cells}</mtable>", '<mo fence="true">]</mo>')
 
 
 def _node(n: Node, args: list[tuple[str, int]]) -> tuple[str, int]:
@@ -91,10 +110,13 @@ def _node(n: Node, args: list[tuple[str, int]]) -> tuple[str, int]:
         return _row('<mo fence="true">|</mo>', args[0][0], '<mo fence="true">|</mo>'), ATOM
     if op in ("maximum", "minimum"):
         return _call(op[:3], args), ATOM
-    return _call(_FUNC.get(op, op), args), ATOM
+    params = n.arg if isinstance(n.arg, tuple) else ()
+    return _call(_FUNC.get(op, op), args, params), ATOM
 
 
 def _leaf(n: Node) -> tuple[str, int]:
+    if n.op == "tconst":
+        return _matrix(n)
     return (_mi(n.arg), ATOM) if n.op == "var" else _number(n.arg)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..results import CampaignResult, Finding
 
-__all__ = ["render", "finding_text", "headline", "point_text", "value_text", "lost_text", "lost_headline"]
+__all__ = ["render", "finding_text", "headline", "point_text", "shape_text", "value_text", "lost_text", "lost_headline"]
 
 
 def _g(x) -> str:
@@ -18,8 +18,14 @@ def value_text(v, digits: int = 17) -> str:
     return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
-def point_text(point: dict, digits: int = 17) -> str:
-    return ", ".join(f"{k} = {value_text(v, digits)}" for k, v in point.items())
+def point_text(point: dict, digits: int = 17, shapes: dict | None = None) -> str:
+    """``x = 1.5``; a tensor variable with its shape: ``z (2×1) = [[0], [0]]``."""
+    return ", ".join(f"{k}{shape_text(shapes, k)} = {value_text(v, digits)}" for k, v in point.items())
+
+
+def shape_text(shapes: dict | None, name: str) -> str:
+    shape = (shapes or {}).get(name)
+    return "" if shape is None else f" ({'×'.join(map(str, shape)) or 'scalar'})"
 
 
 def headline(r: CampaignResult) -> str:
@@ -33,7 +39,7 @@ def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
     where = f" in {f.culprit_op}" if f.culprit_op else ""
     lines = [f"{i}. {f.kind}{where} ({f.blame}): {f.message}",
              f"   expression: {f.expression}   [{f.nodes} node{'s' if f.nodes != 1 else ''}]",
-             f"   at: {point_text(f.point)}"]
+             f"   at: {point_text(f.point, shapes=f.shapes)}"]
     if f.expected is not None or f.actual is not None:
         what = "value" if f.variable is None else f"d/d{f.variable}"
         lines.append(f"   {what}: engine {_g(f.actual)}, expected {_g(f.expected)}, bound {_g(f.bound)}")
