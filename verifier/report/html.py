@@ -70,7 +70,7 @@ def _lost(r: CampaignResult) -> str:
             f"{esc(lost_headline(r))}. The discrepancies a lost chunk had found are kept (they were on disk as "
             "found) and listed below; re-run one chunk alone with <code>adverify campaign --seed SEED "
             "--examples N</code>.</p></div><table><thead><tr><th>worker</th><th>chunk</th><th>seed</th>"
-            "<th>its examples</th><th>checked before it died</th><th>why</th><th>discrepancies kept</th></tr>"
+            "<th>its examples</th><th>checked before it was lost</th><th>why</th><th>discrepancies kept</th></tr>"
             f"</thead><tbody>{rows}</tbody></table></section>")
 
 

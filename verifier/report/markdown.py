@@ -34,7 +34,7 @@ def render(r: CampaignResult, links: bool = True) -> str:
         lines += ["", "## Lost work", "", f"⚠️ {lost_headline(r)}. The discrepancies a lost chunk had found "
                   "are kept; re-run one alone with `adverify campaign --seed SEED --examples N` (N = its "
                   "examples' count).", "",
-                  "| worker | chunk | seed | its examples | checked before it died | why | discrepancies kept |",
+                  "| worker | chunk | seed | its examples | checked before it was lost | why | discrepancies kept |",
                   "|---:|---:|---:|---|---:|---|---:|"]
         for x in r.lost:
             a, b = x["examples"]
