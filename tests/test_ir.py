@@ -61,3 +61,32 @@ def test_bad_documents_are_refused_with_a_reason(doc, message):
 def test_hostile_json_is_a_format_error(text):
     with pytest.raises(FormatError):
         loads(text)
+
+
+def test_every_op_is_drawn_about_as_often_wherever_it_stands_in_the_list():
+    # Hypothesis makes runs of simplest choices (index 0) on purpose: the op at the head of
+    # the list was drawn 12 times as often as sigmoid, whose bugs then went unfound
+    from benchmarks.op_counts import measure
+    from verifier.ops import SCALAR_OPS
+    ops = tuple(sorted(SCALAR_OPS))
+    for order in (ops, ops[::-1]):
+        counts = measure(300, 0, order)["nodes"]
+        mean = sum(counts.values()) / len(order)
+        assert max(counts.values()) < 2.5 * mean, counts
+        assert min(counts[o] for o in order) > mean / 5, counts   # powv and log: half a domain
+
+
+def test_values_reach_the_magnitudes_where_exp_overflows_and_sigmoid_saturates():
+    from hypothesis import Phase, seed, settings
+    from verifier.strategies import values
+    drawn: list[float] = []
+
+    @seed(0)
+    @settings(max_examples=500, phases=(Phase.generate,), derandomize=False)
+    @given(values())
+    def draw(x):
+        drawn.append(abs(x))
+    draw()
+    # 20 < |x| < 600: exp(-x) flushes, tanh is ±1, e^-x/(1 + e^-x)² overflows below -355
+    assert sum(20 < x < 600 for x in drawn) >= len(drawn) / 20
+    assert sum(0 < x < 1e-4 for x in drawn) >= len(drawn) / 20   # expm1 as exp(x) - 1 loses every digit
