@@ -226,6 +226,46 @@ def test_a_corrupt_log_is_one_line_exit_2(finished, tmp_path, capsys):
     assert "events.jsonl line 2" in err and err.count("\n") == 1
 
 
+def _killed_parallel(finished: Path, top: Path) -> Path:
+    """A parallel run's top folder as its kill left it, by hand: its start and plan records,
+    and one chunk folder (the finished campaign's log, behind the worker record a chunk
+    writes first) holding neither summary."""
+    import shutil
+    lines = (finished / "events.jsonl").read_text().splitlines(keepends=True)
+    start = json.loads(lines[0])
+    plan = {"seed": start["seed"], "examples": 2 * start["options"]["examples"], "workers": 2, "recycle_after": None}
+    chunk = top / "parts" / "w000-c0000"
+    shutil.copytree(finished / "replays", chunk / "replays")
+    worker = {"event": "worker", "pid": 1, "worker": 0, "chunk": 0, "seed": start["seed"],
+              "examples": [0, start["options"]["examples"]], "plan": plan}
+    (chunk / "events.jsonl").write_text(json.dumps(worker) + "\n" + "".join(lines[:-1]))   # no end record
+    (top / "parts" / "w001-c0000").mkdir()             # killed before its campaign began: only its first line
+    (top / "parts" / "w001-c0000" / "events.jsonl").write_text(json.dumps({**worker, "worker": 1}) + "\n")
+    (top / "events.jsonl").write_text(json.dumps(start) + "\n" + json.dumps({"event": "parallel", **plan}) + "\n")
+    return top
+
+
+def test_a_killed_parallel_folder_is_rebuilt_from_its_chunks_logs(finished, tmp_path, capsys):
+    out = _killed_parallel(finished, tmp_path / "rep")
+    assert main(["report", str(out)]) == 1
+    rebuilt, written = load_summary(out / "summary.json"), load_summary(finished / "summary.json")
+    logged = max(e["examples"] for e in _events(out / "parts" / "w000-c0000") if "verdicts" in e)
+    assert rebuilt.stopped == "killed" and rebuilt.examples == logged > 0   # its last logged count
+    assert [f.signature for f in rebuilt.discrepancies] == [f.signature for f in written.discrepancies]
+    assert all(f.replay.startswith("parts/w000-c0000/replays/") and (out / f.replay).is_file()
+               for f in rebuilt.discrepancies)
+    assert [(x["worker"], x["checked"]) for x in rebuilt.parallel["parts"]] == [(0, logged)]
+
+    # a log that points a finding's replay outside the report is refused in one line
+    log = out / "parts" / "w000-c0000" / "events.jsonl"
+    log.write_text(log.read_text().replace('"replay": "replays/', '"replay": "/etc/'))
+    (out / "summary.json").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "outside the report" in err and err.count("\n") == 1
+
+
 # ── reruns ───────────────────────────────────────────────────────────────────────────────
 def test_a_rerun_never_overwrites_an_earlier_report_unless_asked(tmp_path, capsys):
     out = tmp_path / "rep"

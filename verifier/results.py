@@ -429,7 +429,7 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
                 chunk["plan"] = {k: plan_of_chunk.get(k) for k in ("seed", "examples", "workers", "recycle_after")}
         # other records (a merged run's "part", "lost", ...) say nothing a summary needs
     if start is None:
-        raise FormatError(f"{str(path)!r} has no start record")
+        raise _NoStart(f"{str(path)!r} has no start record")
     findings += _orphan_replays(folder, {f.replay for f in findings})
     doc = {k: start.get(k) for k in ("engine", "dtype", "seed", "ops", "options")}
     doc.update(examples=counts.get("examples", 0), verdicts=counts.get("verdicts", {}),
@@ -454,10 +454,8 @@ def _rebuild_parallel(folder: Path, start: CampaignResult, plan: dict) -> Campai
         elif (sub / "events.jsonl").is_file():
             try:
                 r, _, chunk = _read_events(sub)
-            except FormatError as e:
-                if "has no start record" in str(e):
-                    continue   # killed before its campaign began: it checked nothing
-                raise
+            except _NoStart:
+                continue   # killed before its campaign began: it checked nothing
             if chunk is None:
                 raise FormatError(f"{str(sub)!r} is not a chunk of a parallel campaign")
             if not r.parallel:   # written before chunks logged their plan: the campaign's is theirs
@@ -471,8 +469,17 @@ def _rebuild_parallel(folder: Path, start: CampaignResult, plan: dict) -> Campai
     if not parts:
         return replace(start, stopped=stopped, parallel={**plan, "parts": []})
     result, best = combine(parts, stopped=stopped, options=start.options)
-    findings = [replace(f, replay=str((where / f.replay).relative_to(folder))) for f, where in best]
+    findings = []
+    for f, where in best:
+        try:
+            findings.append(replace(f, replay=str((where / f.replay).relative_to(folder))))
+        except ValueError:   # an absolute path in a log: not one this campaign wrote
+            raise FormatError(f"{str(where)!r}: replay path {f.replay[:80]!r} is outside the report") from None
     return replace(result, discrepancies=findings)
+
+
+class _NoStart(FormatError):
+    """A log without its start record (a chunk killed before its campaign began)."""
 
 
 def _orphan_replays(folder: Path, logged: set[str]) -> list[Finding]:
