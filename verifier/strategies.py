@@ -140,11 +140,11 @@ class _Build:
         self.shared: list[tuple[Node, float]] = []
         self.arity = {o: SCALAR_OPS[o].arity - len(SCALAR_OPS[o].params) for o in ops}
 
-    def leaf(self, draw) -> tuple[Node, float]:
+    def leaf(self, draw, constant: bool = True) -> tuple[Node, float]:
         k = draw(st.integers(0, 9))
         if k >= 8 and self.shared:
             return self.shared[draw(st.integers(0, len(self.shared) - 1))]
-        if k >= 6:
+        if k >= 6 and constant:
             c = _draw_constant(draw, self.dtype, self.drawn)
             return const(c), c
         return self.variables[k % len(self.variables)]
@@ -156,15 +156,17 @@ _GROW = st.integers(0, 7)
 
 
 @st.composite
-def _node(draw, b: _Build, cap: int, root: bool = False) -> tuple[Node, float]:
+def _node(draw, b: _Build, cap: int, root: bool = False, constant: bool = True) -> tuple[Node, float]:
     """An expression of at most ``cap`` op nodes. Every node is its own Hypothesis span, and
     its size comes from its own choices — ``cap`` only bounds it — so the shrinker can put a
     descendant in a node's place (abs(abs(x)) → abs(x)) without the choices after it being
     read differently. (A budget split exactly between children made every size change a
-    coordinated edit of several choices, and reproducers stuck at chains like abs(abs(abs(x))).)"""
+    coordinated edit of several choices, and reproducers stuck at chains like abs(abs(abs(x))).)
+    ``constant`` False: this node may not be a constant leaf, since an op on constants alone
+    is no op node (sin(2) is kept as 2: a whole unary chain over a constant came to nothing)."""
     grow = draw(_GROW)          # drawn even at cap 0, so a node reads the same choices at any cap
     if cap == 0 or (grow == 0 and not root):
-        return b.leaf(draw)
+        return b.leaf(draw, constant)
     n = len(b.ops)
     # uniform over every op, rotated by the example's offset: the runs of simplest choices
     # Hypothesis generates (index 0 everywhere) land on a different op in each example, so
@@ -173,10 +175,10 @@ def _node(draw, b: _Build, cap: int, root: bool = False) -> tuple[Node, float]:
     if b.arity[op] == 2:
         k = draw(st.integers(0, cap - 1))
         a = draw(_node(b, k))
-        x2 = a if draw(st.booleans()) else draw(_node(b, cap - 1 - k))   # the same node twice: x*x
+        x2 = a if draw(st.booleans()) else draw(_node(b, cap - 1 - k, constant=a[0].op != "const"))  # x*x
         args = [a, x2]
     else:
-        a = draw(_node(b, cap - 1))
+        a = draw(_node(b, cap - 1, constant=False))
         args = [a, draw(_EXPONENT)]    # the exponent, should the op be pow
     if all(x[0].op == "const" for x in args[:b.arity[op]]):
         return a
