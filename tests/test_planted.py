@@ -65,3 +65,22 @@ def test_float32_precision_loss_is_one_finding_classified_as_precision():
     r = run_campaign(MUTANTS["float32-grads"].make(), Options(examples=300, seed=0))
     precision = [f for f in r.discrepancies if f.blame == "precision"]
     assert len(precision) == 1
+
+
+def test_a_wrong_rule_at_equal_values_is_still_the_rule_not_merged_leaves():
+    # x - y at x == y: sub-sign's d/dy is wrong whether or not the leaves are one variable,
+    # so the merged-leaves explanation (right as one variable, right apart) must not apply
+    from verifier.blame import blame
+    from verifier.checker import Checker
+    from verifier.ir import apply, var
+    from verifier.judge import Case
+    case = Case(apply("sub", var("x"), var("y")), {"x": 2.0, "y": 2.0})
+    with Checker(MUTANTS["sub-sign"].make(), 5.0) as checker:
+        verdict = checker.check(case)
+        assert verdict.is_discrepancy
+        b = blame(case, verdict, checker.check)
+    assert (b.op, b.how) == ("sub", "local-rule"), b
+    with Checker(MUTANTS["interned-leaves"].make(), 5.0) as checker:
+        verdict = checker.check(case)
+        b = blame(case, verdict, checker.check)
+    assert b.how == "composition" and "x and y both hold 2" in b.detail, b

@@ -5,6 +5,13 @@ sub-expression the engine gets wrong has only correct sub-expressions below it, 
 enters at its root op. That op is then checked alone, on fresh variables holding the same
 values: wrong alone means its local rule is wrong; right alone means the engine goes wrong
 when it combines (a shared argument not accumulated, a backward pass out of order).
+
+Two faults pass for others under that test, and are told apart before it answers: an op
+whose backward ignores its upstream gradient is right alone (the upstream there is 1), so
+each op below is also checked under an upstream of 3; and distinct leaves holding the same
+value, merged by the engine into one node, make the op that combines them look wrong alone
+(its fresh variables hold the same values again), so the case is also checked with them as
+one variable and with them moved apart.
 """
 from __future__ import annotations
 

@@ -70,9 +70,9 @@ def _regimes(dtype: str) -> dict[str, st.SearchStrategy[float]]:
             "ordinary": st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False),
             "special": st.sampled_from(_SPECIAL),
             "tiny": _scaled(-decades, -4),
-            # 10 < |x| < 1000: where exp overflows or flushes (float64 from 709 and -745),
-            # tanh and sigmoid saturate and a rule written as e^-x/(1 + e^-x)² overflows
-            # (x < -355): most of it reached by no other regime
+            # 10 < |x| < 1000: where exp overflows or flushes (float64 from 709 and -745,
+            # float32 from 88 and -103), tanh and sigmoid saturate, and a rule written as
+            # e^-x/(1 + e^-x)² overflows (x < -355): most of it reached by no other regime
             "moderate": _signed(st.floats(10.0, 1000.0)),
             "large": _scaled(4, decades),
             "edge": st.floats(edge - 40, edge) | st.floats(-edge, -edge + 40),   # exp / sigmoid overflow
