@@ -6,6 +6,7 @@ in which only the discrepancies docs/findings.md ("Tensor programs") explains ma
 Every test skips cleanly when its engine is not installed; tinygrad compiles a kernel per
 new program, so its tests are marked slow."""
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,3 +244,18 @@ def test_short_tensor_campaign_finds_only_documented_discrepancies(name):
            if not _documented(name, f)]
     assert not new, new
     assert r.verdicts["agree"] > 0.5 * r.examples
+
+
+# ── the documented findings still reproduce ─────────────────────────────────────────────
+_FINDINGS = Path(__file__).resolve().parent.parent / "docs" / "findings"
+TENSOR_FINDINGS = sorted(p.stem for p in _FINDINGS.glob("tensor-*.json"))
+
+
+@pytest.mark.parametrize("finding", [_slow(f) if "tinygrad" in f else f for f in TENSOR_FINDINGS])
+def test_documented_tensor_findings_reproduce(finding):
+    from verifier.checker import Checker
+    from verifier.replay import read_replay
+    rep = read_replay(_FINDINGS / f"{finding}.json")
+    with Checker(_engine(rep.engine), timeout=None, tensor=True) as checker:
+        verdict = checker.check(rep.case)
+    assert verdict.kind == rep.fields["kind"], verdict.reason
