@@ -47,9 +47,10 @@ CORRECT = {"builtin": 200, "torch": 150, "jax": 100, "autograd": 150}
 
 # forward-mode faults of the real engines that docs/findings.md "Forward mode" explains, as
 # (culprit op, kind): torch's JVP of maximum/minimum cancels (other_t + mask·(self_t - other_t)),
-# autograd's JVP of abs overflows (g·x/|x|). Anything else is new.
+# autograd's JVP of abs overflows (g·x/|x|) and its JVP of where takes g.shape of a float
+# tangent. Anything else is new.
 KNOWN_FORWARD = {"torch": {("maximum", "mismatch"), ("minimum", "mismatch")},
-                 "autograd": {("abs", "nonfinite")}}
+                 "autograd": {("abs", "nonfinite"), ("where", "crash")}}
 
 
 @pytest.mark.parametrize("name", list(CORRECT))
@@ -131,6 +132,23 @@ def test_modes_apart_beyond_both_bounds_is_a_forward_mismatch():
     # at a kink each mode may take its own value between the one-sided derivatives
     v = combine_modes(_verdict("kink", 0.0, "kink", low=0.0, high=1.0), _verdict("kink", 1.0, "kink", low=0.0, high=1.0))
     assert v.kind == "kink"
+
+
+def test_a_tangent_outside_the_range_makes_forward_mode_undecided():
+    from verifier.forward import tangents_outside
+    # d sigmoid(-log y) / dy = -1e-308 at y = 1e154: subnormal, which XLA on CPU flushes to
+    # zero; reverse mode never forms it (its adjoints are 1e154 and 1)
+    case = Case(apply("log", apply("sigmoid", apply("neg", apply("log", y)))), {"y": 1e154})
+    assert tangents_outside(case, "float64") == {"y"}
+    assert tangents_outside(CASE, "float64") == set()
+
+    class FlushesTangents(BuiltinEngine):
+        def forward_gradients(self, output, variables):
+            return [0.0 for _ in variables]
+    with Checker(FlushesTangents(), timeout=None, forward=True) as checker:
+        v = checker.check(case)
+        assert v.kind == "undecided" and "tangent" in v.reason
+        assert checker.check(CASE).kind == "mismatch"      # in range: the same answer is a finding
 
 
 def test_forward_value_is_not_judged_twice_and_checks_are_tagged():
@@ -257,3 +275,27 @@ def test_old_summaries_without_the_forward_option_still_load(tmp_path):
     del doc["options"]["forward"]
     (out / "summary.json").write_text(json.dumps(doc))
     assert load_summary(out / "summary.json").options.get("forward") is None
+
+
+# ── the forward-mode findings of docs/findings.md: forward mode still departs there, and
+# reverse mode alone does not ─────────────────────────────────────────────────────────────
+FINDINGS = {"forward-torch-001": "torch", "forward-torch-002": "torch", "forward-torch-003": "torch",
+            "forward-autograd-001": "autograd", "forward-autograd-002": "autograd",
+            "forward-autograd-003": "autograd", "forward-autograd-004": "autograd"}
+
+
+@pytest.mark.parametrize("finding", list(FINDINGS))
+def test_documented_forward_findings_reproduce(finding):
+    from pathlib import Path
+    from verifier.replay import read_replay
+    from verifier.tensor.program import is_tensor_program
+    pytest.importorskip(FINDINGS[finding])
+    rep = read_replay(Path(__file__).resolve().parent.parent / "docs" / "findings" / f"{finding}.json")
+    tensor = is_tensor_program(rep.case.expr, rep.case.point)
+    engine = load_engine(FINDINGS[finding], tensor=tensor)
+    with Checker(engine, timeout=None, tensor=tensor, forward=True) as checker:
+        both = checker.check(rep.case)
+        checker.forward = False
+        reverse = checker.check(rep.case)
+    assert both.kind == rep.fields["kind"] and both.mode == "forward", both.reason
+    assert not reverse.is_discrepancy, reverse.reason

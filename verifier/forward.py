@@ -21,6 +21,12 @@ both modes, in the forked worker, each with its own time limit:
    must still agree with each other. Kinks are left out: there each mode may pick its own
    value between the one-sided derivatives (a convention, not a bug).
 
+Forward mode holds quantities reverse mode never forms: the tangents d node / d v. Where one
+of them leaves the normal range of the dtype (a tangent of 1e-308, which XLA on CPU flushes
+to zero), forward mode cannot hold the computation, just as reverse mode cannot with such an
+adjoint (the reference is then undecided): a forward departure for that variable is
+``undecided``, not a finding.
+
 The verdict's ``mode`` is "forward" when forward mode departs; its reason starts with
 "forward mode:", and a campaign's signature ends in ``:forward``, so a forward and a reverse
 fault in the same op are two findings.
@@ -31,6 +37,8 @@ import math
 from dataclasses import replace
 from typing import Any
 
+from .bounds import PRECISIONS
+from .ir import variables
 from .judge import _RANK, Case, Check, Verdict, judge
 
 __all__ = ["forward_verdict", "combine_modes", "has_forward_mode", "MODE"]
@@ -51,24 +59,60 @@ def forward_verdict(checker: Any, case: Case, ref: Any, reverse: Verdict) -> Ver
     run = checker.executor.run(case.expr, case.point, mode=MODE)
     run = replace(run, value=None)   # the forward value was judged with reverse mode's run
     if checker.tensor:
-        from .tensor.judge import tensor_judge
+        from .tensor.judge import element_label, tensor_judge
         forward = tensor_judge(ref, run)
+        label = {e: element_label(n, i) for n, items in ref.lowered.elements.items() for i, e in items.items()}
     else:
         forward = judge(ref, run)
-    return combine_modes(reverse, forward)
+        label = {}
+    outside: set[str] = set()
+    if forward.kind in ("mismatch", "nonfinite") or any(c.verdict == "undecided" for c in forward.checks):
+        outside = {label.get(v, v) for v in tangents_outside(scalar.case, scalar.dtype)}
+        forward = _undecided_where(forward, outside)
+    return combine_modes(reverse, forward, outside)
+
+
+def tangents_outside(case: Case, dtype: str) -> set[str]:
+    """The variables v for which some tangent d node / d v is outside the normal range of
+    ``dtype`` (the bounds the reference applies to adjoints, values and partials)."""
+    from oracles import paths as paths_oracle
+    from oracles.base import OracleError
+    prec = PRECISIONS[dtype]
+    try:
+        g = paths_oracle.stable_graph(case.expr, case.point)
+    except (OracleError, ArithmeticError):
+        return set()
+    lo, hi = prec.tiny * 2 ** 10, prec.max / 4
+    return {v for v in variables(case.expr)
+            if any(abs(t) > hi or (t != 0 and abs(t) < lo) for t in paths_oracle.tangents(g, v).values())}
+
+
+def _undecided_where(forward: Verdict, outside: set[str]) -> Verdict:
+    """Forward mode's departures for variables whose tangents leave the range: undecided."""
+    if not outside:
+        return forward
+    checks = tuple(replace(c, verdict="undecided") if c.variable in outside and c.verdict in ("mismatch", "nonfinite")
+                   else c for c in forward.checks)
+    worst = max(checks, key=lambda c: _RANK[c.verdict])
+    if worst.verdict == forward.kind:
+        return replace(forward, checks=checks)
+    reason = ("a tangent d node / d variable leaves the normal range of the dtype" if worst.verdict == "undecided"
+              else "")
+    return Verdict(worst.verdict, reason, checks, forward.where)
 
 
 def _tag(checks, mode: str) -> tuple[Check, ...]:
     return tuple(c if c.variable is None else replace(c, mode=mode) for c in checks)
 
 
-def combine_modes(reverse: Verdict, forward: Verdict) -> Verdict:
+def combine_modes(reverse: Verdict, forward: Verdict, outside: set[str] = frozenset()) -> Verdict:
     """One verdict for both modes: forward mode's discrepancy, or the two modes apart by more
-    than their bounds allow, or else the worse of the two verdicts."""
+    than their bounds allow, or else the worse of the two verdicts. Variables in ``outside``
+    (tangents out of range) are not compared: forward mode cannot hold them."""
     checks = _tag(reverse.checks, "reverse") + _tag(forward.checks, MODE)
     if forward.is_discrepancy:
         return Verdict(forward.kind, f"forward mode: {forward.reason}", checks, forward.where, mode=MODE)
-    apart = _apart(reverse.checks, forward.checks)
+    apart = _apart(reverse.checks, tuple(c for c in forward.checks if c.variable not in outside))
     if apart:
         worst = max(apart, key=lambda a: a[0].severity or 0.0)
         return Verdict("mismatch", _apart_reason(*worst), checks + tuple(a[0] for a in apart), mode=MODE)
