@@ -10,7 +10,9 @@ Two more optional methods go past first derivatives, on the same built graph:
   the derivatives of d output / d variables[i] (builtin, torch, jax, autograd);
 - ``forward_gradients(output, variables) -> list[float]``: the gradient by forward mode, one
   JVP per variable with a unit tangent (``torch.autograd.forward_ad``, ``jax.jvp``,
-  ``autograd.make_jvp``), so it can be checked against reverse mode.
+  ``autograd.make_jvp``), so it can be checked against reverse mode (``adverify campaign
+  --forward``, verifier.forward). For tensor programs, one array per variable, of the
+  variable's shape, as ``gradients`` returns (one JVP per element).
 
 The real-engine adapters (``*_engine.py``) are optional extras; each imports its engine
 only when named, and ``describe_adapters`` reports the ones that are not installed.
