@@ -23,6 +23,14 @@ def test_correct_float64_rounding_is_not_flagged_where_the_truth_is_tiny():
     assert verdict(apply("tanh", x), {"x": 20.0}, [0.0]).kind == "agree"
 
 
+def test_a_variable_exponent_rounds_y_minus_1_inside_its_rule():
+    # torch's y·x^(y-1) at x = 1e16, y = 1e-8: y - 1 rounds, and x^(y-1) makes that 37 units
+    e = apply("powv", x, y)
+    ref = reference(Case(e, {"x": 1e16, "y": 1e-8}))
+    assert judge(ref, EngineRun("ok", (1.0000003684136846e-24, ref.truth["y"]))).kind == "agree"
+    assert judge(ref, EngineRun("ok", (1.0000003684136828e-24 * (1 + 1e-13), ref.truth["y"]))).kind == "mismatch"
+
+
 def test_float32_level_error_is_flagged_on_a_well_conditioned_expression():
     e = apply("sin", apply("mul", x, y))
     ref = reference(Case(e, {"x": 0.7, "y": 1.3}))

@@ -222,8 +222,9 @@ def nonlinear(g: LocalGraph, r: Mapping[Node, Any], kinks: list[Node]) -> bool:
 def _inner_rounding(g: LocalGraph, n: Node, i: int) -> Any:
     """Relative error, in units of roundoff, that a rule makes inside itself beyond what its
     inputs carry: pow's c·x^(c-1) rounds c - 1 in absolute terms, and x^(c-1) turns that
-    into a relative error of |c - 1|·|ln x| (c = 1e-8 at x = e^660: 660 units)."""
-    if n.op != "pow" or i != 0:
+    into a relative error of |c - 1|·|ln x| (c = 1e-8 at x = e^660: 660 units). ``powv``'s
+    y·x^(y-1) does the same with a variable exponent (torch, y = 1e-8 at x = 1e16: 37 units)."""
+    if n.op not in ("pow", "powv") or i != 0:
         return 0
     x, c = g.values[n.src[0]], g.values[n.src[1]]
     if float(c).is_integer() or x <= 0:
