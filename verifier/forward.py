@@ -132,7 +132,7 @@ def _apart(reverse: tuple[Check, ...], forward: tuple[Check, ...]) -> list[tuple
         if r is None or f.variable is None or r.actual is None or f.actual is None:
             continue
         if not (r.bound and f.bound) or r.low is not None or f.low is not None:
-            continue   # no bound (shape errors, masked elements), or a kink: nothing to compare
+            continue   # no bound (a gradient of the wrong shape), or a kink: nothing to compare
         if not (math.isfinite(r.actual) and math.isfinite(f.actual)):
             continue   # a non-finite answer where the truth is finite was judged already
         both = r.bound + f.bound
