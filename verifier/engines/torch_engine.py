@@ -119,6 +119,14 @@ class _Torch:
     def forward_gradients(self, output: torch.Tensor, variables: Sequence[torch.Tensor]) -> list[Any]:
         """Forward mode (``torch.autograd.forward_ad``): the ops replayed on dual numbers,
         with a unit tangent on one variable (one element of it) at a time."""
+        def dual(t: torch.Tensor, tangent: torch.Tensor | None = None) -> torch.Tensor:
+            # every leaf gets an explicit tangent (zero but for the one-hot): an op mixing a
+            # dual with a plain tensor runs torch's Python ZeroTensor decompositions, whose
+            # first call imports torch._dynamo — seconds, in each fresh worker, past the
+            # check's time limit. Mathematically the same JVP.
+            t = t.detach()
+            return fwAD.make_dual(t, torch.zeros_like(t) if tangent is None else tangent)
+
         grads = []
         for i, v in enumerate(variables):
             g = np.zeros(tuple(v.shape))
@@ -126,9 +134,8 @@ class _Torch:
                 with fwAD.dual_level():
                     unit = torch.zeros_like(v.detach())
                     unit[k] = 1.0
-                    bound = {id(w): fwAD.make_dual(w.detach(), unit) if j == i else w.detach()
-                             for j, w in enumerate(variables)}
-                    out = replay(output, _step, self.functions, lambda t: bound.get(id(t), t.detach()))
+                    bound = {id(w): dual(w, unit if j == i else None) for j, w in enumerate(variables)}
+                    out = replay(output, _step, self.functions, lambda t: bound[id(t)] if id(t) in bound else dual(t))
                     tangent = fwAD.unpack_dual(out).tangent
                     g[k] = 0.0 if tangent is None else tangent.item()   # None: no dependence
             grads.append(g.item() if g.ndim == 0 else g)
