@@ -84,3 +84,20 @@ def test_a_wrong_rule_at_equal_values_is_still_the_rule_not_merged_leaves():
         verdict = checker.check(case)
         b = blame(case, verdict, checker.check)
     assert b.how == "composition" and "x and y both hold 2" in b.detail, b
+
+
+def test_a_gradient_flushed_by_float32_storage_is_precision_a_rule_that_flushes_is_not():
+    # float32-grads flushes d(x²)/dx = 1.7e-120 to 0: pow fails alone as every op would, and
+    # only the float32 rounding of x*0.1's gradient tells storage from a wrong pow rule;
+    # sigmoid-overflow's rule flushes by itself in float64 and stays a local rule
+    from verifier.blame import blame
+    from verifier.checker import Checker
+    from verifier.ir import apply, const, var
+    from verifier.judge import Case
+    for name, case, how in [
+            ("float32-grads", Case(apply("pow", var("x"), const(2.0)), {"x": 8.646e-121}), "precision"),
+            ("sigmoid-overflow", Case(apply("sigmoid", var("x")), {"x": -500.0}), "local-rule")]:
+        with Checker(MUTANTS[name].make(), 5.0) as checker:
+            verdict = checker.check(case)
+            assert verdict.is_discrepancy and verdict.failing.actual == 0.0
+            assert blame(case, verdict, checker.check).how == how, name
