@@ -1,6 +1,6 @@
 """How often each op appears in generated expressions: the generation distribution, measured.
 
-    python3 benchmarks/op_counts.py                     # 500 examples, seed 0, every scalar op
+    python3 benchmarks/op_counts.py                     # 500 examples, seed 0, the builtin's ops
     python3 benchmarks/op_counts.py --examples 2000 --seed 3 --regimes
 
 An op the strategy seldom draws is an op whose bugs are seldom found: a mutant in it needs
@@ -80,10 +80,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--examples", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ops", help="comma-separated ops (default: every scalar op)")
+    p.add_argument("--ops", help="comma-separated ops, in this order (default: the builtin engine's scalar ops)")
     p.add_argument("--regimes", action="store_true", help="also the magnitudes drawn")
     a = p.parse_args(argv)
-    ops = tuple(a.ops.split(",")) if a.ops else tuple(SCALAR_OPS)
+    if a.ops:
+        ops = tuple(a.ops.split(","))
+    else:   # in the order a campaign gets them: the engine's (sorted), so abs comes first
+        from verifier.engines import engine_ops
+        from verifier.engines.builtin import BuiltinEngine
+        ops = tuple(o for o in engine_ops(BuiltinEngine()) if o in SCALAR_OPS)
     r = measure(a.examples, a.seed, ops)
     total = sum(r["nodes"].values())
     print(f"{r['examples']} examples, {total} op nodes, mean {total / max(1, r['examples']):.1f} per example")
