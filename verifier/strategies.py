@@ -177,8 +177,15 @@ def _node(draw, b: _Build, cap: int, root: bool = False, constant: bool = True) 
     op = b.ops[(b.offset + draw(st.integers(0, n - 1))) % n]
     if b.arity[op] == 2:
         k = draw(st.integers(0, cap - 1))
+        before = len(b.shared)
         a = draw(_node(b, k))
-        x2 = a if draw(st.booleans()) else draw(_node(b, cap - 1 - k, constant=a[0].op != "const"))  # x*x
+        if draw(st.booleans()):
+            # a again (x*x: several paths into one node), or a node inside a (s + f(s): paths
+            # of different lengths, which a backward pass out of order gets wrong)
+            inside = [a] + b.shared[before:-1][::-1] if a[0].op not in ("var", "const") else [a]
+            x2 = inside[draw(st.integers(0, len(inside) - 1))]
+        else:
+            x2 = draw(_node(b, cap - 1 - k, constant=a[0].op != "const"))
         args = [a, x2]
     else:
         a = draw(_node(b, cap - 1, constant=False))
