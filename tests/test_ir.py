@@ -73,7 +73,10 @@ def test_every_op_is_drawn_about_as_often_wherever_it_stands_in_the_list():
         counts = measure(300, 0, order)["nodes"]
         mean = sum(counts.values()) / len(order)
         assert max(counts.values()) < 2.5 * mean, counts
-        assert min(counts[o] for o in order) > mean / 5, counts   # powv and log: half a domain
+        everywhere = ("abs", "add", "atan", "cos", "maximum", "minimum", "mul", "neg", "relu", "sigmoid",
+                      "sin", "sub", "tanh")   # defined on every real: nothing but the draw limits them
+        assert min(counts[o] for o in everywhere) > mean / 4, counts
+        assert min(counts[o] for o in order) > mean / 10, counts   # sqrt, log, powv: half a domain
 
 
 def test_values_reach_the_magnitudes_where_exp_overflows_and_sigmoid_saturates():
