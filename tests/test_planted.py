@@ -28,9 +28,12 @@ def test_planted_bug_is_found_shrunk_and_blamed(name):
     _found_shrunk_and_blamed(name)
 
 
-# Known weaknesses, measured, would be xfails here with their reason (README "Does it find
-# bugs?"); none is left at 500 examples, seed 0.
-KNOWN: dict[str, str] = {}
+# Known weaknesses, measured (README "Does it find bugs?"): not hidden, not counted as passes
+KNOWN = {
+    "sigmoid-overflow": "needs sigmoid applied at x in [-694, -355] (0.8% of generated cases, "
+                        "counted over 6000) with nothing after it that swamps a gradient of 1e-200: "
+                        "found in some 500-example runs, not at seed 0",
+}
 
 
 @pytest.mark.slow
