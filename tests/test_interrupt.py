@@ -177,13 +177,16 @@ def test_a_killed_parallel_campaign_is_reported_from_what_its_workers_did(tmp_pa
 # ── rebuilding from the log, without a subprocess ────────────────────────────────────────
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("done") / "rep"
-    # two distinct findings (the planted tanh rule and a precision one): 80 examples since the
-    # generator draws ops uniformly (commit 236bfea); 40 found only the first
-    result = run_campaign(load_engine("mutant:tanh-rule"), Options(examples=80, seed=0, ops=("tanh", "add", "mul")),
-                          Output(out))
-    assert len(result.discrepancies) >= 2
-    return out
+    # two distinct findings: the planted tanh rule and an incidental second one, which the
+    # generator (still being tuned) reaches with some seeds and not others: take the first seed
+    # that has both, rather than one that the next generator change breaks
+    for seed in range(8):
+        out = tmp_path_factory.mktemp("done") / "rep"
+        result = run_campaign(load_engine("mutant:tanh-rule"),
+                              Options(examples=80, seed=seed, ops=("tanh", "add", "mul")), Output(out))
+        if len(result.discrepancies) >= 2:
+            return out
+    pytest.fail("no seed of 0-7 found two distinct discrepancies in 80 examples")
 
 
 def _copy(src: Path, dst: Path) -> Path:
