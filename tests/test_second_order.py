@@ -55,3 +55,22 @@ def test_order_2_needs_second_derivatives(tmp_path, capsys):
                  "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "second_derivatives" in err and err.count("\n") == 1
+
+
+class _HangingHessian:
+    """The builtin engine whose second derivatives never come back."""
+
+    def __init__(self):
+        self._inner = load_engine("builtin")
+        self.name, self.ops = "hanging-hessian", self._inner.ops
+        self.variable, self.constant, self.gradients = (self._inner.variable, self._inner.constant,
+                                                        self._inner.gradients)
+
+    def second_derivatives(self, output, variables):
+        import time
+        time.sleep(60)
+
+
+def test_a_hanging_second_derivative_is_a_timeout_not_a_stuck_campaign():
+    r = run_campaign(_HangingHessian(), Options(examples=5, seed=0, order=2, check_timeout=0.5, stop_after=1))
+    assert r.discrepancies and r.discrepancies[0].kind == "timeout"

@@ -61,9 +61,8 @@ class Checker:
     def _check(self, case: Case) -> Verdict:
         ref = self.reference(case)
         if self.order == 2:
-            # second derivatives run in this process: the forked worker speaks first order
-            from .second import run_second, second_judge
-            return second_judge(ref, run_second(self.engine, case.expr, case.point))
+            from .second import second_judge
+            return second_judge(ref, self.executor.run(case.expr, case.point, mode="second"))
         run = self.executor.run(case.expr, case.point)
         if self.tensor:
             from .tensor.jacobian import check_rows
