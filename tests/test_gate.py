@@ -22,6 +22,7 @@ from verifier.engines.builtin import BuiltinEngine
 from verifier.gate import GateFailure, collect_regressions, save_regressions
 from verifier.ir import apply, const, var
 from verifier.judge import Case
+from verifier.mutants import MUTANTS
 from verifier.output import Output
 from verifier.replay import replay_doc
 from verifier.serial import FormatError
@@ -111,11 +112,23 @@ def test_a_spec_that_would_not_reproduce_is_never_offered(tmp_path):
     ({"ops": "tanh,frobnicate"}, "unknown op"),
     ({"examples": 0}, "at least 1"),
     ({"engine": "nosuch"}, "unknown engine"),
+    ({"order": 3}, "order must be 1 or 2"),
+    ({"engine": "micrograd", "forward": True}, "no forward mode"),
 ])
 def test_bad_arguments_are_value_errors(tmp_path, kw, fragment):
     engine = kw.pop("engine", "builtin")
     with pytest.raises(ValueError, match=fragment):
         check_engine(engine, out=tmp_path / "rep", **kw)
+
+
+@pytest.mark.parametrize("kw,mutant", [({"tensor": True}, "t-softmax-no-cross"),
+                                       ({"forward": True}, "div-jvp-sign"),
+                                       ({"order": 2}, "second-order-frozen-tanh")])
+def test_the_gate_checks_tensors_forward_mode_and_second_order(tmp_path, kw, mutant):
+    m = MUTANTS[mutant]
+    assert check_engine("builtin", examples=60, ops=m.ops, out=tmp_path / "ok", **kw).examples == 60
+    with pytest.raises(GateFailure):
+        check_engine(f"mutant:{mutant}", examples=300, ops=m.ops, max_nodes=6, out=tmp_path / "bad", **kw)
 
 
 # --- the same seed, the same verdicts: whatever profile or CI variable is around -------------------

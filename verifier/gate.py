@@ -38,7 +38,8 @@ class GateFailure(AssertionError):
 def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | Sequence[str] | None = None,
                  time_budget: float | None = None, max_nodes: int = 12, n_vars: int = 3,
                  check_timeout: float | None = 5.0, regressions: PathLike | Sequence[PathLike] | None = None,
-                 out: PathLike | None = None, reports: PathLike = "reports", overwrite: bool = False):
+                 out: PathLike | None = None, reports: PathLike = "reports", overwrite: bool = False,
+                 tensor: bool = False, order: int = 1, forward: bool = False):
     """Check ``engine`` (an engine object, a class or factory, or a spec string such as
     ``"builtin"``, ``"mutant:tanh-rule"``, ``"mypkg.engine:MyEngine"``) on ``examples``
     random expressions; return the ``CampaignResult`` if every check agrees, raise
@@ -47,7 +48,8 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
     The seed is fixed (0) unless given: the same call gives the same verdicts on every run.
     The report folder is ``out``, or a new folder under ``reports`` (relative to the working
     directory); replay files of ``regressions`` (see ``collect_regressions``) are re-checked
-    first. Bad arguments raise ``ValueError`` with a one-line message."""
+    first. ``tensor``, ``order`` and ``forward`` are the campaign's ``--tensor``, ``--order 2``
+    and ``--forward``. Bad arguments raise ``ValueError`` with a one-line message."""
     __tracebackhide__ = True  # pytest shows the report, not this function's frames
     from .campaign import Options, run_campaign
     from .engines import engine_name, load_engine
@@ -59,10 +61,13 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
     options = Options(examples=int(examples), seed=int(seed), time_budget=time_budget,
                       ops=tuple(check_ops(list(ops))) if ops else None, max_nodes=int(max_nodes),
                       n_vars=int(n_vars), check_timeout=check_timeout,
-                      regressions=collect_regressions(regressions) if regressions else ())
+                      regressions=collect_regressions(regressions) if regressions else (),
+                      tensor=bool(tensor), order=int(order), forward=bool(forward))
     if options.examples < 1:
         raise ValueError(f"examples must be at least 1, got {examples}")
-    loaded = load_engine(engine)
+    if options.order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order}")
+    loaded = load_engine(engine, tensor=options.tensor)
     out_dir = Path(out) if out is not None else default_out(Path(reports), engine_name(loaded))
     result = run_campaign(loaded, options, Output(out_dir, overwrite=overwrite))
     if not result.discrepancies:
