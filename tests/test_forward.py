@@ -266,6 +266,8 @@ def test_cli_forward_finding_is_reported_replayed_and_rerendered(tmp_path, capsy
     assert "forward mode" in md
     (out / "summary.md").unlink()
     assert main(["report", str(out)]) == 1 and (out / "summary.md").read_text() == md
+    if (out / "index.html").exists():   # the HTML renderer is optional: its checks say the mode
+        assert "(forward mode)</small>" in (out / "index.html").read_text()
 
 
 def test_old_summaries_without_the_forward_option_still_load(tmp_path):

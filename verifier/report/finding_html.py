@@ -77,6 +77,8 @@ def _checks_table(f: Finding) -> str:
     for c in f.checks:
         var = c.get("variable")
         name = "value f" if var is None else f"∂f/∂{esc(var)}"
+        if c.get("mode"):   # --forward: the same quantity, asked of forward mode
+            name += f" <small>({esc(c.get('mode'))} mode)</small>"
         err = _error(c.get("actual"), c.get("expected"))
         bound = as_float(c.get("bound"))
         ratio = abs(err) / bound if err is not None and bound else None
