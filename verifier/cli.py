@@ -173,7 +173,6 @@ def _campaign(args) -> int:
         if progress:
             sys.stderr.write("\n")
     print(text.render(result, str(out_dir), args.engine if args.engine != result.engine else None), end="")
-    _print_lost(result)
     print(f"report: {out_dir}/summary.md, {out_dir}/summary.json")
     if args.save_regressions:
         from .gate import save_regressions
@@ -224,12 +223,6 @@ def _run_parallel(args, options, out):
     return result
 
 
-def _print_lost(result) -> None:
-    from .merge import describe_lost
-    for entry in result.lost:
-        print(f"  {describe_lost(entry)}")
-
-
 def _merge(args) -> int:
     from .merge import check_dirs, merge_dirs
     from .output import Output
@@ -238,7 +231,6 @@ def _merge(args) -> int:
     out = Output(args.out, overwrite=args.overwrite, junit=args.junit)
     result = merge_dirs(args.dirs, out)
     print(text.render(result, str(args.out)), end="")
-    _print_lost(result)
     print(f"report: {args.out}/summary.md, {args.out}/summary.json")
     return 1 if result.discrepancies else 0
 
