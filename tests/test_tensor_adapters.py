@@ -224,7 +224,7 @@ DOCUMENTED = {
     "tinygrad": _WHERE_NAN + _TINYGRAD,
     "tinygrad-float64": _WHERE_NAN + _TINYGRAD + ["nonfinite:cos"],
 }
-SHORT = {"torch": 150, "torch-float32": 150, "jax": 60, "jax-float32": 60, "autograd": 100,
+SHORT = {"torch": 80, "torch-float32": 80, "jax": 40, "jax-float32": 40, "autograd": 80,
          "tinygrad": 20, "tinygrad-float64": 20}
 
 
@@ -236,11 +236,15 @@ def _documented(name, finding) -> bool:
     return False
 
 
-@pytest.mark.parametrize("name", [_slow(n) for n in REAL])
+# tinygrad compiles a kernel per program; JAX float32 spends ~30 s in shrinking its finding
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "jax-float32" else _slow(n)
+                                  for n in REAL])
 def test_short_tensor_campaign_finds_only_documented_discrepancies(name):
     engine = _engine(name)
-    timeout = 60.0 if name.startswith("tinygrad") else 10.0
-    r = run_campaign(engine, Options(examples=SHORT[name], seed=3, tensor=True, max_nodes=6, check_timeout=timeout))
+    # in this process (no check timeout, so no forked worker): the tests above have run
+    # torch and JAX here already, and forking a process whose JAX and OpenMP threads are
+    # running can leave the worker stuck — each check then times out
+    r = run_campaign(engine, Options(examples=SHORT[name], seed=3, tensor=True, max_nodes=6, check_timeout=None))
     assert r.examples == SHORT[name]
     new = [f"{f.signature}: {f.expression} at {f.point} ({f.message})" for f in r.discrepancies
            if not _documented(name, f)]
@@ -253,7 +257,8 @@ _FINDINGS = Path(__file__).resolve().parent.parent / "docs" / "findings"
 TENSOR_FINDINGS = sorted(p.stem for p in _FINDINGS.glob("tensor-*.json"))
 
 
-@pytest.mark.parametrize("finding", [_slow(f) if "tinygrad" in f else f for f in TENSOR_FINDINGS])
+@pytest.mark.parametrize("finding", [pytest.param(f, marks=pytest.mark.slow) if "tinygrad" in f else f
+                                     for f in TENSOR_FINDINGS])
 def test_documented_tensor_findings_reproduce(finding):
     from verifier.checker import Checker
     from verifier.replay import read_replay
