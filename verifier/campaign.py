@@ -33,7 +33,7 @@ from .results import EVENTS_FORMAT, EVENTS_VERSION, CampaignResult, Finding, fin
 from .serial import expr_to_json, point_to_json
 from .strategies import cases, check_ops
 
-__all__ = ["Options", "run_campaign", "finding_for", "CampaignError"]
+__all__ = ["Options", "run_campaign", "campaign_ops", "finding_for", "CampaignError"]
 
 
 @dataclass(frozen=True)
@@ -156,17 +156,34 @@ def _deferred_signals():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def run_campaign(engine: Any, options: Options = Options(), out: Output | None = None,
-                 progress: Callable[[int, int, int, float], None] | None = None) -> CampaignResult:
+def campaign_ops(engine: Any, options: Options) -> list[str]:
+    """The ops the campaign will use; a ``CampaignError`` if the options do not fit the
+    engine. The CLI asks before it creates the report folder."""
     available = engine_ops(engine)
     ops = check_ops(options.ops) if options.ops else available
     missing = [o for o in ops if o not in available]
+    name = getattr(engine, "name", "?")
     if missing:
-        raise CampaignError(f"engine {getattr(engine, 'name', '?')!r} does not implement op {missing[0]!r}")
+        raise CampaignError(f"engine {name!r} does not implement op {missing[0]!r}")
     if not ops:
         raise CampaignError("the engine implements none of adverify's ops")
     if options.tensor and not {"mul", "sum"} <= set(available):
         raise CampaignError("tensor mode reduces each program as sum(out * W): the engine needs mul and sum")
+    if options.order == 2 and not hasattr(engine, "second_derivatives"):
+        raise CampaignError(f"engine {name!r} has no second_derivatives(): it cannot be checked at order 2")
+    if options.forward:
+        from .forward import has_forward_mode
+        if not has_forward_mode(engine):
+            raise CampaignError(f"engine {name!r} has no forward mode (forward_gradients): "
+                                "it cannot be checked with --forward")
+        if options.order == 2:
+            raise CampaignError("--forward checks first derivatives: it does not combine with --order 2")
+    return ops
+
+
+def run_campaign(engine: Any, options: Options = Options(), out: Output | None = None,
+                 progress: Callable[[int, int, int, float], None] | None = None) -> CampaignResult:
+    ops = campaign_ops(engine, options)
     start = time.monotonic()
     deadline = start + options.time_budget if options.time_budget else math.inf
     tally = _Tally()
@@ -175,16 +192,6 @@ def run_campaign(engine: Any, options: Options = Options(), out: Output | None =
     known: set[str] = set()
     stopped = "completed"
 
-    if options.order == 2 and not hasattr(engine, "second_derivatives"):
-        raise CampaignError(f"engine {getattr(engine, 'name', '?')!r} has no second_derivatives(): "
-                         "it cannot be checked at order 2")
-    if options.forward:
-        from .forward import has_forward_mode
-        if not has_forward_mode(engine):
-            raise CampaignError(f"engine {getattr(engine, 'name', '?')!r} has no forward mode "
-                                "(forward_gradients): it cannot be checked with --forward")
-        if options.order == 2:
-            raise CampaignError("--forward checks first derivatives: it does not combine with --order 2")
     with Checker(engine, options.check_timeout, tensor=options.tensor, order=options.order,
                  forward=options.forward) as checker:
         def record(case: Case, verdict: Verdict, culprit: Blame, seen_at: float | None = None) -> None:

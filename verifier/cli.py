@@ -137,20 +137,13 @@ def _regressions(paths: list[Path] | None):
 
 
 def _campaign(args) -> int:
-    from .campaign import Options, run_campaign
+    from .campaign import Options, campaign_ops, run_campaign
     from .engines import load_engine
     from .output import Output, default_out
     from .report import text
     from .strategies import check_ops
 
     engine = load_engine(args.engine, tensor=args.tensor)
-    if args.forward:
-        from .forward import has_forward_mode
-        if not has_forward_mode(engine):
-            raise UsageError(f"engine {getattr(engine, 'name', args.engine)!r} has no forward mode "
-                             "(forward_gradients): --forward cannot check it")
-        if args.order == 2:
-            raise UsageError("--forward checks first derivatives: it does not combine with --order 2")
     ops = tuple(check_ops([o.strip() for o in args.ops.split(",") if o.strip()])) if args.ops else None
     seed = args.seed
     if seed is None:  # a gate must not be flaky: CI runs use a fixed seed unless told otherwise
@@ -159,6 +152,7 @@ def _campaign(args) -> int:
                       max_nodes=args.max_nodes or (6 if args.tensor else 12), n_vars=args.vars,
                       check_timeout=args.check_timeout, regressions=_regressions(args.regressions),
                       tensor=args.tensor, order=args.order, forward=args.forward)
+    campaign_ops(engine, options)   # options that do not fit the engine: exit 2 before any folder
     import os
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     out_dir = args.out or default_out(Path("reports"), getattr(engine, "name", args.engine))
