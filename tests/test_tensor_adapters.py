@@ -249,7 +249,8 @@ def test_short_tensor_campaign_finds_only_documented_discrepancies(name):
     new = [f"{f.signature}: {f.expression} at {f.point} ({f.message})" for f in r.discrepancies
            if not _documented(name, f)]
     assert not new, new
-    assert r.verdicts["agree"] > 0.5 * r.examples
+    # most programs get a verdict (a kink is one): not a campaign lost in undecided cases
+    assert r.verdicts["agree"] + r.verdicts["kink"] > 0.5 * r.examples
 
 
 # ── the documented findings still reproduce ─────────────────────────────────────────────
