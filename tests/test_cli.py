@@ -72,3 +72,14 @@ def test_found_replayed_and_rerendered(tmp_path):
     (out / "summary.md").unlink()
     assert main(["report", str(out)]) == 1
     assert (out / "summary.md").read_text() == md
+
+
+def test_a_reader_that_leaves_early_is_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "rep"
+    cmd = (f"{sys.executable} -m verifier.cli campaign --engine mutant:tanh-rule --examples 200 --seed 0 "
+           f"--quiet --out {out} | true")   # the reader is gone before the report is printed
+    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert (out / "summary.json").exists()   # the report was written before the pipe broke

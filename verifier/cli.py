@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import time
@@ -147,13 +148,12 @@ def _campaign(args) -> int:
     ops = tuple(check_ops([o.strip() for o in args.ops.split(",") if o.strip()])) if args.ops else None
     seed = args.seed
     if seed is None:  # a gate must not be flaky: CI runs use a fixed seed unless told otherwise
-        seed = 0 if args.ci else int.from_bytes(__import__("os").urandom(4), "little")
+        seed = 0 if args.ci else int.from_bytes(os.urandom(4), "little")
     options = Options(examples=args.examples, seed=seed, time_budget=args.time_budget, ops=ops,
                       max_nodes=args.max_nodes or (6 if args.tensor else 12), n_vars=args.vars,
                       check_timeout=args.check_timeout, regressions=_regressions(args.regressions),
                       tensor=args.tensor, order=args.order, forward=args.forward)
     campaign_ops(engine, options)   # options that do not fit the engine: exit 2 before any folder
-    import os
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     out_dir = args.out or default_out(Path("reports"), getattr(engine, "name", args.engine))
     parallel = _parallel(args)
@@ -327,6 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("adverify: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `adverify replay F | head -1`: the reader left; the report files are written already.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":
