@@ -14,6 +14,7 @@ magnitudes come first among the regimes, and constants shrink toward 1 and 2.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -41,14 +42,29 @@ def check_ops(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+@functools.lru_cache(maxsize=None)
+def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
+    """``st.integers(lo, hi)``, built once per range: a strategy is validated the first time
+    it is drawn from, and one built afresh at every node paid that each time (a tenth of a
+    campaign's time, profiled). The same strategy, so the same examples for a seed."""
+    return st.integers(lo, hi)
+
+
+def _below(n: int) -> st.SearchStrategy[int]:
+    return _ints(0, n - 1)
+
+
 def _round(x: float, dtype: str) -> float:
     return float(np.float32(x)) if dtype == "float32" else x
 
 
+_MANTISSA = st.floats(1.0, 9.999, allow_nan=False)
+_SIGN = st.sampled_from((1, -1))
+
+
 @st.composite
 def _scaled(draw, lo: int, hi: int) -> float:
-    mantissa = draw(st.floats(1.0, 9.999, allow_nan=False))
-    return mantissa * 10.0 ** draw(st.integers(lo, hi)) * draw(st.sampled_from((1, -1)))
+    return draw(_MANTISSA) * 10.0 ** draw(_ints(lo, hi)) * draw(_SIGN)
 
 
 def _signed(s: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
@@ -61,6 +77,7 @@ _REGIME_NAMES = ("ordinary", "tie", "special", "tiny", "moderate", "large", "edg
 # generated cases, a sigmoid node's argument fell there in 0.8% of cases against 0.33%
 _REGIME = st.sampled_from(_REGIME_NAMES + ("moderate",))
 _NEAR = st.sampled_from((None, math.inf, -math.inf))   # the same value, the next up, the next down
+_BOOL = st.booleans()
 _NICE = st.sampled_from((1.0, 2.0, 0.5, -1.0, 3.0, 10.0, 0.1, -0.5))
 _STRATEGIES: dict[str, dict[str, st.SearchStrategy[float]]] = {}
 
@@ -91,7 +108,7 @@ def draw_value(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> floa
         if not ties:
             regime = "ordinary"
         else:
-            t = ties[draw(st.integers(0, len(ties) - 1))]
+            t = ties[draw(_below(len(ties)))]
             toward = draw(_NEAR)
             return _round(t if toward is None else math.nextafter(t, toward), dtype)
     return _round(draw(_regimes(dtype)[regime]), dtype)
@@ -103,7 +120,7 @@ def values(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> float:
 
 
 def _draw_constant(draw, dtype: str, ties: Sequence[float]) -> float:
-    return draw(_NICE) if draw(st.booleans()) is False else draw_value(draw, dtype, ties)
+    return draw(_NICE) if draw(_BOOL) is False else draw_value(draw, dtype, ties)
 
 
 def _valid(op_name: str, args: list[float], dtype: str) -> bool:
@@ -144,9 +161,9 @@ class _Build:
         self.arity = {o: SCALAR_OPS[o].arity - len(SCALAR_OPS[o].params) for o in ops}
 
     def leaf(self, draw, constant: bool = True) -> tuple[Node, float]:
-        k = draw(st.integers(0, 9))
+        k = draw(_below(10))
         if k >= 8 and self.shared:
-            return self.shared[draw(st.integers(0, len(self.shared) - 1))]
+            return self.shared[draw(_below(len(self.shared)))]
         if k >= 6 and constant:
             c = _draw_constant(draw, self.dtype, self.drawn)
             return const(c), c
@@ -174,16 +191,16 @@ def _node(draw, b: _Build, cap: int, root: bool = False, constant: bool = True) 
     # uniform over every op, rotated by the example's offset: the runs of simplest choices
     # Hypothesis generates (index 0 everywhere) land on a different op in each example, so
     # no op is drawn five times as often as another for being first in the list
-    op = b.ops[(b.offset + draw(st.integers(0, n - 1))) % n]
+    op = b.ops[(b.offset + draw(_below(n))) % n]
     if b.arity[op] == 2:
-        k = draw(st.integers(0, cap - 1))
+        k = draw(_below(cap))
         before = len(b.shared)
         a = draw(_node(b, k))
-        if draw(st.booleans()):
+        if draw(_BOOL):
             # a again (x*x: several paths into one node), or a node inside a (s + f(s): paths
             # of different lengths, which a backward pass out of order gets wrong)
             inside = [a] + b.shared[before:-1][::-1] if a[0].op not in ("var", "const") else [a]
-            x2 = inside[draw(st.integers(0, len(inside) - 1))]
+            x2 = inside[draw(_below(len(inside)))]
         else:
             x2 = draw(_node(b, cap - 1 - k, constant=a[0].op != "const"))
         args = [a, x2]
@@ -210,7 +227,7 @@ def _applicable(draw, b: _Build, op: str, args) -> str | None:
     same = [o for o in b.ops if b.arity[o] == b.arity[op]]
     if _valid_at(op, args, b.dtype):
         return op
-    j = draw(st.integers(0, len(same) - 1))
+    j = draw(_below(len(same)))
     rest = same[j:] + same[:j]     # from the fresh draw on, so no op is everyone's fallback
     return next((o for o in rest if o != op and _valid_at(o, args, b.dtype)), None)
 
@@ -232,7 +249,7 @@ def cases(draw, ops: Sequence[str] = tuple(SCALAR_OPS), max_nodes: int = 12, n_v
           dtype: str = "float64") -> Case:
     """An expression of at most ``max_nodes`` ops over ``n_vars`` variables, and a point."""
     ops = [o for o in check_ops(ops) if o in SCALAR_OPS]
-    offset = draw(st.integers(0, len(ops) - 1))
+    offset = draw(_below(len(ops)))
     names = VAR_NAMES[:max(1, min(n_vars, len(VAR_NAMES)))]
     drawn: list[float] = []
     for name in names:
