@@ -43,6 +43,9 @@ class LocalGraph:
         return self.order[-1]
 
 
+_HUGE = 10 ** 1000   # far past float64's 1.8e308, and past the 700-decade spans we compute at
+
+
 def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
                 bump: Mapping[Node, Any] | None = None) -> LocalGraph:
     """Values and local partials. ``bump`` multiplies chosen nodes' values by (1 + ε) as
@@ -63,6 +66,10 @@ def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
             if not op.domain(*args):
                 raise OracleError(f"outside the domain of {n.op}")
             values[n] = op.forward(m, *args)
+            if abs(values[n]) > _HUGE:
+                # no float engine holds this (the range checks would refuse it anyway), and
+                # mpmath would go on: cos of e^(1e300) wants π to 1e300 digits, forever
+                raise OracleError(f"{n.op} reaches {m.ctx.nstr(values[n], 3)}: beyond any float range")
         exact = values[n]
         if bump and n in bump:
             values[n] *= 1 + bump[n]

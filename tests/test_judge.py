@@ -116,3 +116,10 @@ def test_oracles_agree_with_each_other(case):
         for v, t in ref.truth.items():
             if not ref.unstable[v] and math.isfinite(cs.grad[v]):
                 assert cs.grad[v] == pytest.approx(t, rel=1e-6, abs=1e-6 * (1 + abs(t)))
+
+
+def test_a_value_beyond_any_float_range_is_undecided_at_once():
+    # cos of e^(e^(e^7)) = cos(10^(10^1400)): mpmath would want π to that many digits
+    e = apply("cos", apply("exp", apply("exp", apply("exp", x))))
+    ref = reference(Case(e, {"x": 7.0}))
+    assert ref.status == "undecided" and "beyond any float range" in ref.reason
