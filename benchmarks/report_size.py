@@ -4,7 +4,7 @@ A real campaign rarely finds twenty distinct discrepancies, so the results are s
 from real parts: short campaigns against the planted-bug engines give real findings (each
 with its graph and paths), the float32-grads campaign gives real coverage and severities;
 findings are then re-used round-robin (with a suffix on the signature, so each is its own
-group) and the severity list repeated to the size a 2,000-example campaign records. Every
+group) and the severity counts scaled to a 2,000-example campaign. Every
 number is measured on that result: the rendering in Python, and the page opened from
 file:// in headless Chromium (performance timing's loadEventEnd). ``--real N`` also runs a
 real N-example campaign against mutant:float32-grads and measures its own report.
@@ -35,9 +35,11 @@ SOURCES = ("float32-grads", "tanh-rule", "div-sign", "overwrite", "preorder")
 def synthesize(base: CampaignResult, findings: list, n: int, examples: int = 2000) -> CampaignResult:
     chosen = [replace(f, signature=f.signature + (f"#{k // len(findings)}" if k >= len(findings) else ""))
               for k, f in ((k, findings[k % len(findings)]) for k in range(n))]
-    per_example = len(base.severities) / max(base.examples, 1)
-    want = int(per_example * examples)
-    severities = sorted((base.severities * (want // max(len(base.severities), 1) + 1))[:want])
+    # the severity counts, scaled to the examples asked for (their size no longer grows with them)
+    k = examples / max(base.examples, 1)
+    s = base.severities
+    severities = {**s, "checks": round(s["checks"] * k), "exact": round(s["exact"] * k),
+                  "decades": {d: round(c * k) for d, c in s["decades"].items()}}
     return replace(base, examples=examples, discrepancies=chosen, severities=severities)
 
 

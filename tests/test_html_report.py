@@ -24,7 +24,7 @@ from verifier.mutants import MUTANTS
 from verifier.output import Output
 from verifier.report import html, render_all
 from verifier.report.kit import number
-from verifier.results import dump_summary, load_summary
+from verifier.results import Severities, dump_summary, load_summary
 from verifier.serial import FormatError
 
 CHROME_BINARIES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -299,7 +299,7 @@ def test_the_coverage_section_names_what_was_not_tested(overwrite):
 
 def test_a_clean_result_renders_without_a_discrepancy_section(overwrite):
     _, result = overwrite
-    page = html.render(replace(result, discrepancies=[], verdicts={"agree": 10}, coverage={}, severities=[]))
+    page = html.render(replace(result, discrepancies=[], verdicts={"agree": 10}, coverage={}, severities=Severities().to_json()))
     assert "No discrepancy found" in page and "<article" not in page
     assert "records no coverage" in page and "No judged checks" in page
 

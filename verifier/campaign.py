@@ -29,7 +29,7 @@ from .errors import CampaignError
 from .ir import show, show_steps, size, toposort
 from .judge import DISCREPANCIES, VERDICTS, Case, Verdict
 from .output import Output
-from .results import EVENTS_FORMAT, EVENTS_VERSION, CampaignResult, Finding, finding_to_json
+from .results import EVENTS_FORMAT, EVENTS_VERSION, CampaignResult, Finding, Severities, finding_to_json
 from .serial import expr_to_json, point_to_json
 from .strategies import cases, check_ops
 
@@ -123,7 +123,7 @@ class _Tally:
         self.shrink_checks = 0
         self.verdicts: Counter[str] = Counter({k: 0 for k in VERDICTS})
         self.coverage = Coverage()
-        self.severities: list[float] = []
+        self.severities = Severities()
 
     def add(self, case: Case, verdict: Verdict) -> None:
         self.examples += 1
@@ -131,7 +131,7 @@ class _Tally:
         self.coverage.add(case, verdict)
         for c in verdict.checks:
             if c.severity is not None and math.isfinite(c.severity):
-                self.severities.append(c.severity)
+                self.severities.add(c.severity)
 
 
 LOG_EVERY_S = 2.0   # seconds between verdict-count lines in events.jsonl
@@ -260,7 +260,7 @@ def run_campaign(engine: Any, options: Options = Options(), out: Output | None =
         engine=checker.name, dtype=checker.dtype, seed=options.seed, examples=tally.examples,
         elapsed_s=round(time.monotonic() - start, 3), verdicts=dict(tally.verdicts), discrepancies=findings,
         ops=list(ops), options=options.to_json(), stopped=stopped, shrink_checks=tally.shrink_checks,
-        regressions=regressions, coverage=tally.coverage.to_json(), severities=sorted(tally.severities))
+        regressions=regressions, coverage=tally.coverage.to_json(), severities=tally.severities.to_json())
     if out:
         out.finish(result)
     return result

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .output import Output
-from .results import CampaignResult, Finding, load_summary
+from .results import CampaignResult, Finding, Severities, load_summary
 from .serial import FormatError
 
 __all__ = ["MergeError", "Part", "read_part", "salvage", "combine", "merge", "merge_dirs", "check_dirs", "describe_lost"]
@@ -168,7 +168,7 @@ def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iter
         stopped=stopped or max(stops, key=lambda s: rank.index(s) if s in rank else len(rank)),
         shrink_checks=sum(r.shrink_checks for r in results),
         regressions=[x for r in results for x in r.regressions], coverage=coverage,
-        severities=sorted(s for r in results for s in r.severities), lost=lost)
+        severities=_pooled(r.severities for r in results), lost=lost)
     return result, list(best.values())
 
 
@@ -219,3 +219,10 @@ def merge_dirs(dirs: Sequence[Path], out: Output) -> CampaignResult:
 def describe_lost(x: dict) -> str:
     from .report.text import lost_text   # the words every renderer uses
     return lost_text(x)
+
+
+def _pooled(docs) -> dict:
+    pool = Severities()
+    for doc in docs:
+        pool.pool(doc)
+    return pool.to_json()

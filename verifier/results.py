@@ -8,9 +8,11 @@ of them, and ``load_summary`` reads ``summary.json`` back through a schema check
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .serial import (array_from_json, FormatError, expr_from_json, loads, name_from_json, num, num_from_json,
                      point_to_json, read_json)
@@ -70,7 +72,9 @@ class CampaignResult:
     shrink_checks: int = 0
     regressions: list[dict] = field(default_factory=list)
     coverage: dict[str, Any] = field(default_factory=dict)
-    severities: list[float] = field(default_factory=list)   # error/bound of judged checks
+    # error/bound of the judged checks, counted (``Severities``): a list of every value grew a
+    # 50,000-example chunk's summary past the 1 MiB a summary may have, and merging refused it
+    severities: dict[str, Any] = field(default_factory=lambda: Severities().to_json())
     # a parallel or sharded campaign (verifier.parallel): its plan (seed, examples, workers,
     # recycle_after) and every chunk merged into it (worker, chunk, seed, examples range,
     # checked, elapsed_s, and cpu_s: its process's CPU time, absent from older summaries)
@@ -83,6 +87,63 @@ class CampaignResult:
     @property
     def failed(self) -> bool:
         return bool(self.discrepancies)
+
+
+class Severities:
+    """Error/bound of judged checks as counts: exact answers, and one count per decade
+    (clamped to ±DECADE_RANGE, where the report's histogram piles them up anyway), plus the
+    worst. Bounded whatever the number of examples, and summed exactly when chunks merge."""
+
+    DECADE_RANGE = 17
+
+    def __init__(self) -> None:
+        self.checks, self.exact, self.worst = 0, 0, 0.0
+        self.decades: Counter[int] = Counter()
+
+    def add(self, severity: float) -> None:
+        self.checks += 1
+        self.worst = max(self.worst, severity)
+        if severity == 0:
+            self.exact += 1
+        else:
+            k = self.DECADE_RANGE
+            self.decades[min(max(math.floor(math.log10(severity)), -k), k)] += 1
+
+    def pool(self, doc: Mapping[str, Any]) -> "Severities":
+        self.checks += doc["checks"]
+        self.exact += doc["exact"]
+        self.worst = max(self.worst, doc["worst"])
+        self.decades.update({int(d): c for d, c in doc["decades"].items()})
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checks": self.checks, "exact": self.exact, "worst": self.worst,
+                "decades": {str(d): c for d, c in sorted(self.decades.items())}}
+
+    @classmethod
+    def of(cls, values) -> "Severities":
+        counts = cls()
+        for v in values:
+            counts.add(v)
+        return counts
+
+
+def _severities(doc: Any, where: str) -> dict[str, Any]:
+    if isinstance(doc, list):   # summaries before the counts held every value
+        return Severities.of(num_from_json(x, where) for x in doc).to_json()
+    doc = _dict(doc, where)
+    for key in ("checks", "exact"):
+        _typed(doc.get(key), _INT, f"{where}.{key}")
+    worst = num_from_json(doc.get("worst"), f"{where}.worst")
+    decades = _dict(doc.get("decades"), f"{where}.decades")
+    for d, c in decades.items():
+        _typed(c, _INT, f"{where}.decades[{d!r}]")
+        try:
+            int(d)
+        except ValueError:
+            raise FormatError(f"{where}.decades: {d!r} is not a decade") from None
+    return Severities().pool({"checks": doc["checks"], "exact": doc["exact"], "worst": worst,
+                              "decades": decades}).to_json()
 
 
 _FLOATS = {"expected", "actual", "bound", "severity"}
@@ -351,8 +412,7 @@ def _result(doc: dict, where: str) -> CampaignResult:
         _chunk_record(x, f"{where}.lost[{i}]", {"reason": _STR, "findings": _INT,
                                                   **({"checked": _INT} if isinstance(x, dict) and "checked" in x else {})})
     kw["discrepancies"] = [_finding(d, f"{where}.discrepancies[{i}]") for i, d in enumerate(items)]
-    kw["severities"] = [num_from_json(x, f"{where}.severities")
-                        for x in _list(doc.get("severities", []), f"{where}.severities")]
+    kw["severities"] = _severities(doc.get("severities", []), f"{where}.severities")
     return CampaignResult(**kw)
 
 

@@ -177,12 +177,12 @@ f" (stress looked for in the {esc(stressed)} scalar examples)" if stressed and s
 
 def _severity(r: CampaignResult) -> str:
     s = r.severities
-    if not s:
+    if not s["checks"]:
         return '<section id="severity"><h2>Error / bound</h2><p class="note">No judged checks recorded.</p></section>'
-    over = sum(1 for x in s if x > 1)
-    return (f'<section id="severity"><h2>Error / bound over all {len(s)} judged checks</h2>'
+    over = sum(c for d, c in s["decades"].items() if int(d) >= 0)
+    return (f'<section id="severity"><h2>Error / bound over all {s["checks"]} judged checks</h2>'
             f'<p class="lede">How close the engine came to the per-point bound: {over} check{"s" if over != 1 else ""} '
-            f"beyond it; the median is {number(sorted(s)[len(s) // 2], 2)}, the worst {number(max(s), 3)}.</p>"
+            f"at or beyond it; {s['exact']} exact; the worst {number(s['worst'], 3)}.</p>"
             f"<figure>{severity_histogram(s)}</figure></section>")
 
 

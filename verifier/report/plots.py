@@ -3,7 +3,6 @@ checks concluded, and which parent→child op pairs were generated."""
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 from .kit import esc
 
@@ -20,12 +19,12 @@ def _f(x: float) -> str:
     return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
-def severity_histogram(severities: list[float], lo: int = -17, hi: int = 17) -> str:
-    """Checks per decade of error/bound; exact answers get a bar of their own, decades beyond
-    [lo, hi] pile up at the ends. Counts use a log scale: a handful of failures next to
-    thousands of agreements must still show."""
-    exact = sum(1 for s in severities if s == 0)
-    decades = Counter(min(max(math.floor(math.log10(s)), lo), hi) for s in severities if s > 0 and math.isfinite(s))
+def severity_histogram(severities: dict) -> str:
+    """Checks per decade of error/bound (``results.Severities``); exact answers get a bar of
+    their own. Counts use a log scale: a handful of failures next to thousands of agreements
+    must still show."""
+    exact = severities["exact"]
+    decades = {int(d): c for d, c in severities["decades"].items()}
     first = min([*decades, -3])
     last = max([*decades, 1])
     bins = [("exact", exact, "exact: the engine's value equals the truth")] + [
