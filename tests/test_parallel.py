@@ -225,3 +225,31 @@ def test_dask_backend_counts_like_the_local_workers(tmp_path):
     assert code == (1 if remote.discrepancies else 0)
     assert remote.verdicts == local.verdicts and remote.examples == 30 and not remote.lost
     assert {f.signature for f in remote.discrepancies} == {f.signature for f in local.discrepancies}
+
+
+def test_severity_counts_stay_bounded_and_pool_exactly(tmp_path):
+    from verifier.results import Severities
+    many = Severities.of([0.0, 0.5, 2.0, 1e-30, 7e-3] * 200_000)   # a million judged checks
+    assert many.checks == 1_000_000 and many.exact == 200_000 and many.worst == 2.0
+    assert len(json.dumps(many.to_json())) < 300                 # whatever the count
+    assert many.to_json()["decades"] == {"-17": 200_000, "-3": 200_000, "-1": 200_000, "0": 200_000}
+    halves = Severities().pool(Severities.of([0.5, 3.0]).to_json()).pool(Severities.of([0.0]).to_json())
+    assert halves.to_json() == Severities.of([0.5, 3.0, 0.0]).to_json()
+
+
+def test_old_severity_lists_load_as_counts_and_bad_counts_are_refused(tmp_path):
+    from verifier.campaign import Options, run_campaign
+    from verifier.engines import load_engine
+    from verifier.results import dump_summary, load_summary
+    from verifier.serial import FormatError
+    r = run_campaign(load_engine("builtin"), Options(examples=20, seed=0, check_timeout=None))
+    path = tmp_path / "summary.json"
+    dump_summary(r, path)
+    doc = json.loads(path.read_text())
+    doc["severities"] = [0.0, 0.25, 3.0]                       # the format before the counts
+    path.write_text(json.dumps(doc))
+    assert load_summary(path).severities == {"checks": 3, "exact": 1, "worst": 3.0, "decades": {"-1": 1, "0": 1}}
+    doc["severities"] = {"checks": 3, "exact": 1, "worst": 3.0, "decades": {"ten": 1}}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(FormatError, match="not a decade"):
+        load_summary(path)
