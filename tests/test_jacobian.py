@@ -104,3 +104,13 @@ def test_reports_show_the_shapes_the_cotangent_and_the_tensor_structure(tmp_path
     assert "<mtable>" in page                          # W drawn as a matrix in the formula
     assert "a constant parameter" not in page          # tensor edges are structure, not constants
     assert "No structured expression" not in page
+
+
+def test_a_cotangent_that_broadcasts_against_the_output_gets_no_rows():
+    # sum(softmax(z) * W) with W of shape (2, 2) against an output of shape (2, 1): legal, and
+    # one-hot Ws of that shape are not the output's elements
+    case = Case(reduce_with(tapply("softmax", z, axis=0), np.array([[1.0, -0.5], [2.0, 0.75]])),
+                {"z": np.array([[0.3], [-1.2]])})
+    assert len(row_cases(case)) == 4
+    with Checker(load_engine("builtin", tensor=True), None, tensor=True) as checker:
+        assert checker.check(case).kind == "agree"
