@@ -83,3 +83,23 @@ def test_a_reader_that_leaves_early_is_not_a_traceback(tmp_path):
     done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
     assert (out / "summary.json").exists()   # the report was written before the pipe broke
+
+
+def test_oracle_disagreements_are_logged_with_their_case(tmp_path, monkeypatch):
+    import json
+    from verifier.campaign import DISAGREEMENTS_LOGGED, Options, run_campaign
+    from verifier.checker import Checker
+    from verifier.engines import load_engine
+    from verifier.judge import Verdict
+    from verifier.output import Output
+    from verifier.serial import expr_from_json, point_from_json
+    monkeypatch.setattr(Checker, "check", lambda self, case: Verdict("oracle-disagreement", "symbolic 1 vs paths 2"))
+    r = run_campaign(load_engine("builtin"), Options(examples=30, seed=0, check_timeout=None),
+                     Output(tmp_path / "rep"))
+    assert r.verdicts["oracle-disagreement"] == 30 and not r.discrepancies
+    records = [json.loads(line) for line in (tmp_path / "rep" / "events.jsonl").read_text().splitlines()]
+    logged = [x for x in records if x["event"] == "oracle-disagreement"]
+    assert len(logged) == DISAGREEMENTS_LOGGED < 30
+    assert all(x["reason"] == "symbolic 1 vs paths 2" for x in logged)
+    expr_from_json(logged[0]["expr"], "logged case"), point_from_json(logged[0]["point"])
+    assert main(["report", str(tmp_path / "rep")]) == 0   # the log still reads as a report

@@ -117,17 +117,24 @@ def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, 
            else dict(picture_note="a tensor program: its steps and element index tell where it departs")))
 
 
+DISAGREEMENTS_LOGGED = 20   # oracle disagreements whose case goes into events.jsonl
+
+
 class _Tally:
-    def __init__(self) -> None:
+    def __init__(self, disagreement: Callable[[Case, Verdict], None] | None = None) -> None:
         self.examples = 0
         self.shrink_checks = 0
         self.verdicts: Counter[str] = Counter({k: 0 for k in VERDICTS})
         self.coverage = Coverage()
         self.severities = Severities()
+        self._disagreement = disagreement
 
     def add(self, case: Case, verdict: Verdict) -> None:
         self.examples += 1
         self.verdicts[verdict.kind] += 1
+        if (verdict.kind == "oracle-disagreement" and self._disagreement
+                and self.verdicts[verdict.kind] <= DISAGREEMENTS_LOGGED):
+            self._disagreement(case, verdict)
         self.coverage.add(case, verdict)
         for c in verdict.checks:
             if c.severity is not None and math.isfinite(c.severity):
@@ -186,7 +193,13 @@ def run_campaign(engine: Any, options: Options = Options(), out: Output | None =
     ops = campaign_ops(engine, options)
     start = time.monotonic()
     deadline = start + options.time_budget if options.time_budget else math.inf
-    tally = _Tally()
+    def disagreement(case: Case, verdict: Verdict) -> None:
+        # not a finding against the engine but the verifier's own oracles at odds: its case is
+        # kept (the first DISAGREEMENTS_LOGGED of them), or nobody could ever look into one
+        out.event({"event": "oracle-disagreement", "reason": verdict.reason,
+                   "expr": expr_to_json(case.expr), "point": point_to_json(case.point)})
+
+    tally = _Tally(disagreement if out else None)
     findings: list[Finding] = []
     regressions: list[dict] = []
     known: set[str] = set()
