@@ -87,7 +87,8 @@ def test_a_reader_that_leaves_early_is_not_a_traceback(tmp_path):
 
 def test_oracle_disagreements_are_logged_with_their_case(tmp_path, monkeypatch):
     import json
-    from verifier.campaign import DISAGREEMENTS_LOGGED, Options, run_campaign
+    from verifier.campaign import Options, run_campaign
+    from verifier.results import DISAGREEMENTS_LOGGED
     from verifier.checker import Checker
     from verifier.engines import load_engine
     from verifier.judge import Verdict

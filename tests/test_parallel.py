@@ -253,3 +253,20 @@ def test_old_severity_lists_load_as_counts_and_bad_counts_are_refused(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(FormatError, match="not a decade"):
         load_summary(path)
+
+
+def test_a_merge_keeps_the_parts_logged_oracle_disagreements(tmp_path, monkeypatch):
+    from verifier.checker import Checker
+    from verifier.judge import Verdict
+    from verifier.results import logged_disagreements
+    from verifier.serial import FormatError
+    monkeypatch.setattr(Checker, "check", lambda self, case: Verdict("oracle-disagreement", "symbolic 1 vs paths 2"))
+    for name, seed in (("a", 1), ("b", 2)):
+        assert main(["campaign", "--engine", "builtin", "--examples", "3", "--seed", str(seed), "--quiet",
+                     "--out", str(tmp_path / name)]) == 0
+    assert main(["merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "m")]) == 0
+    merged = logged_disagreements(tmp_path / "m")
+    assert len(merged) == 6 and merged == logged_disagreements(tmp_path / "a") + logged_disagreements(tmp_path / "b")
+    (tmp_path / "a" / "events.jsonl").write_text('{"event": "oracle-disagreement", "reason": "x", "expr": "eval(1)"}\n')
+    with pytest.raises(FormatError):
+        logged_disagreements(tmp_path / "a")    # a hand-edited log is refused, not trusted

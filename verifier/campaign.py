@@ -29,7 +29,8 @@ from .errors import CampaignError
 from .ir import show, show_steps, size, toposort
 from .judge import DISCREPANCIES, VERDICTS, Case, Verdict
 from .output import Output
-from .results import EVENTS_FORMAT, EVENTS_VERSION, CampaignResult, Finding, Severities, finding_to_json
+from .results import (DISAGREEMENTS_LOGGED, EVENTS_FORMAT, EVENTS_VERSION, CampaignResult, Finding, Severities,
+                      finding_to_json)
 from .serial import expr_to_json, point_to_json
 from .strategies import cases, check_ops
 
@@ -115,9 +116,6 @@ def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, 
         kinks=list(ref.kinks), found_after=found_after, found_at_s=round(found_at, 3),
         **(dict(graph=pic.graph, paths=pic.paths, paths_total=pic.paths_total, picture_note=pic.note) if pic
            else dict(picture_note="a tensor program: its steps and element index tell where it departs")))
-
-
-DISAGREEMENTS_LOGGED = 20   # oracle disagreements whose case goes into events.jsonl
 
 
 class _Tally:

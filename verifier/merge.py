@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .output import Output
-from .results import CampaignResult, Finding, Severities, load_summary
+from .results import (DISAGREEMENTS_LOGGED, CampaignResult, Finding, Severities, load_summary,
+                      logged_disagreements)
 from .serial import FormatError
 
 __all__ = ["MergeError", "Part", "read_part", "salvage", "combine", "merge", "merge_dirs", "check_dirs", "describe_lost"]
@@ -192,6 +193,10 @@ def merge(parts: Sequence[Part], out: Output, *, elapsed_s: float | None = None,
         (out.path / path).write_text(src.read_text())
         findings.append(replace(f, replay=path))
     result = replace(result, discrepancies=findings)
+    logged = [x for part in parts if (part.folder / "events.jsonl").is_file()
+              for x in logged_disagreements(part.folder)]
+    for x in logged[:DISAGREEMENTS_LOGGED]:   # the parts' folders may go: their cases stay
+        out.event({"event": "oracle-disagreement", **x})
     for entry in result.parallel.get("parts", []):
         out.event({"event": "part", **entry})
     for entry in result.lost:

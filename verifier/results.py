@@ -14,8 +14,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .serial import (array_from_json, FormatError, expr_from_json, loads, name_from_json, num, num_from_json,
-                     point_to_json, read_json)
+from .serial import (array_from_json, FormatError, expr_from_json, expr_to_json, loads, name_from_json, num,
+                     num_from_json, point_from_json, point_to_json, read_json)
 
 __all__ = ["Finding", "CampaignResult", "SUMMARY_FORMAT", "EVENTS_FORMAT", "dump_summary", "load_summary",
            "load_events", "finding_to_json", "to_json_text"]
@@ -437,9 +437,7 @@ def load_events(folder: str | Path) -> CampaignResult:
     return result
 
 
-def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None]:
-    """The log's campaign; the plan if it is a parallel campaign's top folder; the chunk
-    record (worker, chunk, seed, examples) if it is one chunk's folder."""
+def _event_lines(folder: Path) -> list[bytes]:
     path = folder / "events.jsonl"
     try:
         with path.open("rb") as f:
@@ -451,6 +449,33 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
     lines = data.split(b"\n")
     if lines[-1].strip():   # no newline at the end: a record the kill cut short
         lines = lines[:-1]
+    return lines
+
+
+DISAGREEMENTS_LOGGED = 20   # oracle disagreements a campaign's log keeps the case of
+
+
+def logged_disagreements(folder: Path) -> list[dict[str, Any]]:
+    """The oracle disagreements a campaign logged, each checked and written afresh from
+    what was read (reason, expr, point): a merge carries them into its own log."""
+    out = []
+    for i, line in enumerate(_event_lines(Path(folder)), 1):
+        if b"oracle-disagreement" not in line:
+            continue
+        where = f"events.jsonl line {i}"
+        rec = _dict(loads(line, where), where)
+        if rec.get("event") != "oracle-disagreement":
+            continue
+        _typed(rec.get("reason"), _STR, f"{where}.reason")
+        out.append({"reason": rec["reason"], "expr": expr_to_json(expr_from_json(rec.get("expr"), f"{where}.expr")),
+                    "point": point_to_json(point_from_json(rec.get("point"), f"{where}.point"))})
+    return out
+
+
+def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None]:
+    """The log's campaign; the plan if it is a parallel campaign's top folder; the chunk
+    record (worker, chunk, seed, examples) if it is one chunk's folder."""
+    lines = _event_lines(folder)
     start, counts, end, plan, chunk = None, {}, None, None, None
     findings: list[Finding] = []
     for i, line in enumerate(lines, 1):
