@@ -514,7 +514,7 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
                 chunk["plan"] = {k: plan_of_chunk.get(k) for k in ("seed", "examples", "workers", "recycle_after")}
         # other records (a merged run's "part", "lost", ...) say nothing a summary needs
     if start is None:
-        raise _NoStart(f"{str(path)!r} has no start record")
+        raise _NoStart(f"{str(folder / 'events.jsonl')!r} has no start record")
     findings += _orphan_replays(folder, {f.replay for f in findings})
     doc = {k: start.get(k) for k in ("engine", "dtype", "seed", "ops", "options")}
     doc.update(examples=counts.get("examples", 0), verdicts=counts.get("verdicts", {}),
