@@ -32,6 +32,7 @@ from .output import Output
 from .results import (DISAGREEMENTS_LOGGED, EVENTS_FORMAT, EVENTS_VERSION, CampaignResult, Finding, Severities,
                       finding_to_json)
 from .serial import expr_to_json, point_to_json
+from .stop import STOP
 from .strategies import cases, check_ops
 
 __all__ = ["Options", "run_campaign", "campaign_ops", "finding_for", "CampaignError"]
@@ -235,6 +236,7 @@ def run_campaign(engine: Any, options: Options = Options(), out: Output | None =
 
         try:
             for case in options.regressions:          # old reproducers first: did they come back?
+                STOP.check()
                 verdict = checker.check(case)
                 status = "still failing" if verdict.is_discrepancy else "fixed"
                 regressions.append({"expression": show(case.expr), "point": dict(case.point),
@@ -252,6 +254,7 @@ def run_campaign(engine: Any, options: Options = Options(), out: Output | None =
                 strategy = cases(ops=ops, max_nodes=options.max_nodes, n_vars=options.n_vars, dtype=checker.dtype)
             phase = 0
             while tally.examples < options.examples and stopped == "completed":
+                STOP.check()   # swallowed since the last example (while a finding was recorded)
                 before = tally.examples
                 found, why = _phase(strategy, checker, options, phase, tally, known, deadline, tick,
                                     len(findings))
@@ -336,6 +339,9 @@ def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tal
     @given(strategy)
     def prop(case: Case) -> None:
         nonlocal best, seen_at
+        # an interrupt that was swallowed (verifier.stop) ends the phase here, at the next
+        # example or shrink step: Hypothesis lets a KeyboardInterrupt from the test through
+        STOP.check()
         if time.monotonic() > deadline:
             raise _OutOfTime()
         verdict = checker.check(case)
@@ -378,7 +384,25 @@ def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tal
         return _with_time(best), "time-budget"
     except KeyboardInterrupt:
         return _with_time(best), "interrupted"
+    except Exception as e:
+        # Hypothesis can turn an interrupt into an error of its own while it handles it: one
+        # that lands as a run begins, before its runner exists, fails an assert on the way out
+        # (hypothesis/core.py:2220, 6.155). The interrupt is what ended the phase.
+        if not _raised_handling_interrupt(e):
+            raise
+        return _with_time(best), "interrupted"
     return None, None
+
+
+def _raised_handling_interrupt(e: BaseException) -> bool:
+    seen: set[int] = set()
+    context: BaseException | None = e
+    while context is not None and id(context) not in seen:
+        if isinstance(context, KeyboardInterrupt):
+            return True
+        seen.add(id(context))
+        context = context.__context__
+    return False
 
 
 def _targets(case: Case) -> None:

@@ -303,24 +303,20 @@ def _selftest(args) -> int:
     return selftest([MUTANTS[n] for n in names], args.examples, args.seed, args.time_budget)
 
 
-def _on_sigterm(signum, frame):
-    # the campaign ends as if interrupted and still writes its report; a second SIGTERM
-    # (a supervisor repeating itself) must not cut that report short
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from .errors import CampaignError
     from .engines import EngineError
     from .output import OutputError
     from .ops import UnknownOp
     from .serial import FormatError
+    from .stop import stop_on_signals
     try:
         args = _parser().parse_args(argv)
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        return {"campaign": _campaign, "replay": _replay, "report": _report, "engines": _engines,
-                "selftest": _selftest, "merge": _merge}[args.command](args)
+        # SIGTERM and Ctrl-C end a campaign as interrupted, its report written, even when the
+        # KeyboardInterrupt they raise is swallowed by a library (verifier.stop)
+        with stop_on_signals():
+            return {"campaign": _campaign, "replay": _replay, "report": _report, "engines": _engines,
+                    "selftest": _selftest, "merge": _merge}[args.command](args)
     except (UsageError, EngineError, OutputError, UnknownOp, FormatError, CampaignError) as e:
         print(f"adverify: error: {e}", file=sys.stderr)
         return 2

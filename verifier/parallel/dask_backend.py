@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..stop import STOP
 from .local import Outcome, ParallelError, death
 from .plan import Chunk
 from .worker import PARTIAL
@@ -135,15 +136,26 @@ def run_dask(slots: Sequence[Sequence[tuple[Chunk, dict[str, Any]]]], address: s
         futures = {client.submit(run_remote, job, stop, pure=False, key=f"adverify-{chunk.name}-{stop[-12:]}"):
                    (chunk, Path(job["folder"])) for chunk, job in jobs}
         pending = set(futures)
+        ready = None
         while pending:
             try:
-                for fut in distributed.as_completed(list(pending)):
+                if STOP and not interrupted:
+                    raise KeyboardInterrupt   # one that was swallowed (verifier.stop)
+                # polled, not waited on, so that is seen at once; made afresh after an
+                # interrupt, which may have cut a batch short
+                if ready is None:
+                    ready = distributed.as_completed(list(pending))
+                done = ready.next_batch(block=False)
+                if not done:
+                    time.sleep(0.2)
+                for fut in done:
                     pending.discard(fut)
                     chunk, folder = futures[fut]
                     outcome = _outcome(client, fut, chunk, folder, distributed)
                     if outcome is not None:
                         outcomes.append(outcome)
             except KeyboardInterrupt:
+                ready = None
                 if interrupted:
                     raise
                 interrupted = True

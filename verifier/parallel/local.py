@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import CampaignError
+from ..stop import STOP
 from .plan import Chunk
 from .worker import run_job
 
@@ -151,10 +152,13 @@ def run_local(slots: Sequence[Sequence[tuple[Chunk, dict[str, Any]]]], concurren
         # even while a chunk is being started: every chunk already running is stopped and
         # waited for, so each writes its summary and the merged report is complete
         try:
+            if STOP and not interrupted:
+                raise KeyboardInterrupt   # one that was swallowed (verifier.stop)
             fill()
             if not running:
                 break
-            done, _ = wait(list(running), timeout=1.0 if on_tick else None, return_when=FIRST_COMPLETED)
+            # never unbounded: a swallowed interrupt is seen within a second
+            done, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
             if on_tick:
                 on_tick()
             for fut in done:

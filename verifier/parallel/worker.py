@@ -28,6 +28,7 @@ from ..judge import Case
 from ..output import Output
 from ..results import CampaignResult, Finding, dump_summary
 from ..serial import expr_from_json, expr_to_json, point_from_json, point_to_json
+from ..stop import stop_on_signals
 from .memory import TRIM_EVERY
 from .plan import Chunk, Plan
 
@@ -119,14 +120,6 @@ def _die_with_parent() -> None:
             pass
 
 
-_STOP = []
-
-
-def _on_sigterm(signum, frame):
-    _STOP.append(signum)
-    raise KeyboardInterrupt   # the chunk ends as if interrupted: its summary is still written
-
-
 _CAMPAIGN: list = []   # [pid, pidfd or None, when to look next] of the process that runs the campaign
 
 
@@ -163,12 +156,15 @@ def _campaign_gone() -> bool:
     return False
 
 
+_GONE: list[bool] = []
+
+
 def _stop_check(*progress) -> None:
-    """Called after every example: an interrupt that landed where Python ignores exceptions
-    (a weakref callback, a __del__) is raised again here, where the campaign catches it; and
-    a chunk whose campaign process died stops here."""
-    if _STOP or (_CAMPAIGN and _campaign_gone()):
-        _STOP.append("campaign gone")
+    """Called after every example: a chunk whose campaign process died stops here, as if
+    interrupted. (A SIGTERM that landed where Python ignores exceptions is the campaign's
+    own to see: verifier.stop.)"""
+    if _CAMPAIGN and _campaign_gone():
+        _GONE.append(True)
         raise KeyboardInterrupt
 
 
@@ -176,13 +172,15 @@ def run_job(job: dict[str, Any]) -> str:
     """Run one chunk into its folder; returns the folder."""
     _die_with_parent()
     _watch_campaign(job.get("campaign_pid"))
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    chunk, plan = _chunk(job["chunk"]), Plan.from_json(job["plan"], "job plan")
-    engine = load_engine(job["spec"], tensor=bool(job["options"].get("tensor")))
-    parallel = {**plan.to_json(), "parts": [chunk.to_json()]}
-    out = PartOutput(Path(job["folder"]), engine_name(engine), engine_dtype(engine), parallel)
-    run_campaign(engine, _options(job, chunk), out, progress=_stop_check)
-    if "campaign gone" in _STOP:
+    # SIGTERM (the campaign stopping its chunks) or Ctrl-C: the chunk ends as if interrupted,
+    # its summary still written
+    with stop_on_signals():
+        chunk, plan = _chunk(job["chunk"]), Plan.from_json(job["plan"], "job plan")
+        engine = load_engine(job["spec"], tensor=bool(job["options"].get("tensor")))
+        parallel = {**plan.to_json(), "parts": [chunk.to_json()]}
+        out = PartOutput(Path(job["folder"]), engine_name(engine), engine_dtype(engine), parallel)
+        run_campaign(engine, _options(job, chunk), out, progress=_stop_check)
+    if _GONE:
         # its summary is written; no one is left to take the result, and the pool's loop would
         # wait for its next job on a pipe this process itself holds open: leave now
         os._exit(0)
