@@ -4,8 +4,8 @@
   tableau's own error estimate; the classic gradcheck, done carefully.
 - ``complex_step``: Im f(x + ih) / h — no subtraction, so exact to float64 rounding; valid
   only when every op is analytic (no abs/relu/max), which the op table says.
-- ``mpmath``: ``mpmath.diff`` on the forward evaluated at high precision: the numerical
-  witness used to break a tie when symbolic and paths disagree.
+- ``mpmath``: ``mpmath.diff`` on the forward evaluated at high precision, its step shrunk
+  until two quotients agree: the numerical witness when the symbolic oracle cannot answer.
 """
 from __future__ import annotations
 
@@ -76,32 +76,61 @@ def complex_step(out: Node, point: Mapping[str, float]) -> Estimate:
     return Estimate("complex_step", grads)
 
 
-def mpmath_diff(out: Node, point: Mapping[str, float], dps: int = 50) -> Estimate:
-    m = precise(2 * dps)
+MPMATH_LEVELS = 6          # steps tried per variable, each 10^-(dps/2) times the last
+
+
+def _quotient(out: Node, order: list[Node], point: Mapping[str, float], v: str, dps: int, h_exp: int):
+    """mpmath's central difference in ``v`` with the step 10^-h_exp·min(|x|, 1), at enough
+    digits that x ± h is exact and 2·dps digits are left of f: (estimate, rounding error)."""
+    x0 = point[v]
+    mag = max(0, math.ceil(math.log10(abs(x0)))) if x0 else 0
+    m = precise(2 * dps + mag + max(0, h_exp - dps // 2))
     ctx = m.ctx
+
+    def f(x):
+        values = {}
+        for n in order:
+            if n.op == "var":
+                values[n] = x if n.arg == v else ctx.mpf(point[n.arg])
+            elif n.op == "const":
+                values[n] = ctx.mpf(n.arg)
+            else:
+                values[n] = get_op(n.op).forward(m, *(values[s] for s in n.src))
+        return values[out]
+
+    x = ctx.mpf(x0)
+    h = ctx.mpf(10) ** -h_exp * min(abs(x) or 1, 1)
+    try:
+        d = ctx.diff(f, x, h=h)
+    except TypeError:  # a step left the real domain (mpmath went complex)
+        raise OracleError("mpmath: a step leaves the real domain") from None
+    if not isinstance(d, ctx.mpf):
+        raise OracleError("mpmath: a step leaves the real domain")
+    # what a difference quotient can resolve: rounding of f at m's digits over h
+    return d, ctx.mpf(10) ** (-m.dps) * (abs(f(x)) + 1) / h
+
+
+def mpmath_diff(out: Node, point: Mapping[str, float], dps: int = 50) -> Estimate:
+    """Central differences at high precision, with steps shrunk until two agree.
+
+    No step fits every function: a step relative to |x| (1e-25·|x|) spans 1e273 periods of
+    sin(x) at x = 1e299, and even an absolute one is too long for sin(x/z) in z at x = 4e299,
+    whose period in z is 1e-297 (its scale is set by another variable). So each step is
+    10^-(dps/2) times the previous one (with digits added to match) until two quotients
+    agree to dps/2 digits: two steps both longer than the function's features do not agree
+    by chance, and the error of the shorter one is far below their difference."""
     order = toposort(out)
     grads, errs = {}, {}
+    step = dps // 2
     for v in variables(out):
-        def f(x):
-            values = {}
-            for n in order:
-                if n.op == "var":
-                    values[n] = x if n.arg == v else ctx.mpf(point[n.arg])
-                elif n.op == "const":
-                    values[n] = ctx.mpf(n.arg)
-                else:
-                    values[n] = get_op(n.op).forward(m, *(values[s] for s in n.src))
-            return values[out]
-        x = ctx.mpf(point[v])
-        # step far below any feature of the function, far above 2·dps-digit rounding
-        h = ctx.mpf(10) ** (-dps // 2) * (abs(x) or 1)
-        try:
-            d = ctx.diff(f, x, h=h)
-        except TypeError:  # a step left the real domain (mpmath went complex)
-            raise OracleError("mpmath: a step leaves the real domain") from None
-        if not isinstance(d, ctx.mpf):
-            raise OracleError("mpmath: a step leaves the real domain")
+        prev, prev_rounding = _quotient(out, order, point, v, dps, step)
+        for level in range(1, MPMATH_LEVELS):
+            d, rounding = _quotient(out, order, point, v, dps, step * (level + 1))
+            if abs(d - prev) <= abs(d) * d.context.mpf(10) ** -step + rounding + prev_rounding:
+                break
+            prev, prev_rounding = d, rounding
+        else:
+            raise OracleError(f"mpmath: no two of {MPMATH_LEVELS} steps agree in d/d{v}")
         grads[v] = d
-        # what a difference quotient can resolve: rounding of f at 2·dps digits over h
-        errs[v] = float(ctx.mpf(10) ** (-2 * dps) * (abs(f(x)) + 1) / h)
+        errs[v] = float(rounding)
     return Estimate("mpmath", grads, error=errs)

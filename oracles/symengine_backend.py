@@ -33,9 +33,16 @@ class _Namespace:
     Max = Min = Abs
 
 
-def _pieces(out: Node, point: Mapping[str, float]) -> tuple[int, ...]:
-    """Which side of its kink every kinked node is on at the point (1 right, 0 left)."""
-    m = precise(50)
+def _pieces(out: Node, point: Mapping[str, float], dps: int) -> tuple[int, ...]:
+    """Which side of its kink every kinked node is on at the point (1 right, 0 left).
+
+    Decided at the digits the derivative is then evaluated at (the judge passes the paths
+    oracle's stable precision, which covers the values' dynamic range). At a fixed 50 digits
+    1 + x at x = 1e83 rounds to x, maximum(x, 1 + x) looked like a tie, and its right-hand
+    piece x stood in for 1 + x: not a one-sided derivative but another function, whose
+    cos(x) is an unrelated number; and sin(tan(tan(x/z))) at x = -4e299 came out with the
+    wrong sign, so abs took the wrong piece outright."""
+    m = precise(dps)
     values = evaluate(out, point, m)
     sides = []
     for n in toposort(out):
@@ -124,12 +131,12 @@ def evaluate_symengine(expr, env: Mapping[str, Any], dps: int) -> Any:
 
 
 def gradient(out: Node, point: Mapping[str, float], dps: int = 50) -> Estimate:
-    f, d = derivatives(out, _pieces(out, point))
+    f, d = derivatives(out, _pieces(out, point, dps))
     return Estimate("symbolic", {v: evaluate_symengine(e, point, dps) for v, e in d.items()},
                     value=evaluate_symengine(f, point, dps), note="symengine")
 
 
 def hessian(out: Node, point: Mapping[str, float], dps: int = 50) -> dict[tuple[str, str], Any]:
-    f, d = derivatives(out, _pieces(out, point))
+    f, d = derivatives(out, _pieces(out, point, dps))
     names = variables(out)
     return {(a, b): evaluate_symengine(d[a].diff(se.Symbol(b)), point, dps) for a in names for b in names}
