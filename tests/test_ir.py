@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
@@ -93,3 +94,39 @@ def test_values_reach_the_magnitudes_where_exp_overflows_and_sigmoid_saturates()
     # 20 < |x| < 600: exp(-x) flushes, tanh is ±1, e^-x/(1 + e^-x)² overflows below -355
     assert sum(20 < x < 600 for x in drawn) >= len(drawn) / 20
     assert sum(0 < x < 1e-4 for x in drawn) >= len(drawn) / 20   # expm1 as exp(x) - 1 loses every digit
+
+
+def test_edges_follow_the_dtype():
+    from verifier.strategies import edges
+    for dtype, top in (("float64", 709.78), ("float32", 88.72)):
+        found = edges(dtype, ("exp", "add", "sigmoid", "div"))
+        assert set(found) == {"exp", "sigmoid", "div"}          # add has no edge
+        (lo, hi), = found["exp"]
+        assert hi == pytest.approx(top, abs=0.01) and lo < hi
+        assert (-hi, -hi / 2) in found["sigmoid"]               # where e^-x squared overflows
+        assert all(lo < hi for lo, hi in found["div"])
+        y = found["div"][0][0] * 2                              # just past the edge: y² overflows
+        assert math.isinf(np.square(np.array(y, dtype))) and np.finfo(dtype).max > y
+
+
+def test_a_value_on_an_ops_edge_often_meets_that_op():
+    # sigmoid's rule written as e^-x/(1 + e^-x)² is wrong only for x in [-694, -355]: drawing
+    # such values is not enough if sigmoid, one op in 22, is then rarely applied to them
+    from hypothesis import Phase, seed, settings
+    from verifier.campaign import _no_local_constants
+    from verifier.ir import evaluate
+    from verifier.mathns import F64
+    from verifier.ops import SCALAR_OPS
+    hits: list[bool] = []
+
+    @seed(0)
+    @settings(max_examples=1000, phases=(Phase.generate,), derandomize=False, database=None)
+    @given(cases(ops=tuple(SCALAR_OPS)))
+    def draw(case):
+        with np.errstate(all="ignore"):
+            values = evaluate(case.expr, case.point, F64)
+        hits.append(any(n.op == "sigmoid" and -694 < values[n.src[0]] < -355 for n in values))
+    with _no_local_constants():   # else Hypothesis draws this file's -694 and -355 too
+        draw()
+    # 1% of cases before a value on an op's edge was given to that op, 4% now
+    assert sum(hits) >= len(hits) / 50, sum(hits)

@@ -80,7 +80,7 @@ def test_rows_are_skipped_when_the_random_cotangent_already_failed():
 
 def test_a_campaign_reports_the_row_with_its_own_oracles():
     m = MUTANTS["t-softmax-sparse-cotangent"]
-    r = run_campaign(m.make(), Options(examples=300, seed=0, ops=m.ops, max_nodes=6, stop_after=1, **m.options))
+    r = run_campaign(m.make(), Options(examples=500, seed=0, ops=m.ops, max_nodes=6, stop_after=1, **m.options))
     assert r.discrepancies, "the sparse-cotangent softmax survived"
     f = r.discrepancies[0]
     assert f.culprit_op == "softmax" and f.nodes <= 4
@@ -93,7 +93,7 @@ def test_reports_show_the_shapes_the_cotangent_and_the_tensor_structure(tmp_path
     from verifier.output import Output
     from verifier.report import render_all
     m = MUTANTS["t-softmax-sparse-cotangent"]
-    r = run_campaign(m.make(), Options(examples=300, seed=0, ops=m.ops, max_nodes=6, stop_after=1, **m.options),
+    r = run_campaign(m.make(), Options(examples=500, seed=0, ops=m.ops, max_nodes=6, stop_after=1, **m.options),
                      Output(tmp_path, overwrite=True))
     render_all(r, tmp_path)
     f = r.discrepancies[0]

@@ -53,7 +53,8 @@ TENSOR_MUTANTS = [n for n, m in MUTANTS.items() if m.options.get("tensor")]
 @pytest.mark.parametrize("name", TENSOR_MUTANTS)
 def test_planted_tensor_bug_is_found_small_and_blamed(name):
     m = MUTANTS[name]
-    r = run_campaign(m.make(), Options(examples=400, seed=0, ops=m.ops, max_nodes=6, stop_after=1, **m.options))
+    # the selftest's budget, 500 examples
+    r = run_campaign(m.make(), Options(examples=500, seed=0, ops=m.ops, max_nodes=6, stop_after=1, **m.options))
     assert r.discrepancies, f"{name} survived"
     f = r.discrepancies[0]
     assert f.kind in m.kinds   # wrong shapes may break numpy downstream: crash is allowed by the record

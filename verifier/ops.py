@@ -12,6 +12,7 @@ is what lets a wrong rule here show up as an oracle disagreement instead of hidi
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -53,6 +54,13 @@ class Op:
     # tanh' = 1 - y²). The table's own rule avoids its cancellation; the bound still has
     # to allow for the error that form makes, so the rounding model uses it.
     ans_partials: tuple[Callable[..., Any] | None, ...] | None = None
+    # Where float implementations of the op break: windows of its argument ``edge_arg``, from
+    # the dtype's L = ln(max) (past it e^x overflows) and P = ln(1/eps) (past about P,
+    # 1 - σ(x) rounds to 0; past P/2, 1 - tanh²(x) does). The generator draws values in them
+    # and gives such a value to the op it stresses: a window is a sliver of the line, and a
+    # bug that lives only there is otherwise met once in hundreds of examples.
+    edges: Callable[[float, float], tuple[tuple[float, float], ...]] | None = None
+    edge_arg: int = 0
     doc: str = ""
     params: tuple[int, ...] = field(init=False)
 
@@ -84,7 +92,11 @@ _ARITH = [
        (lambda m, x, y, ans: y, lambda m, x, y, ans: x)),
     Op("div", lambda sp, x, y: x / y, lambda m, x, y: x / y,
        (lambda m, x, y, ans: 1.0 / y, lambda m, x, y, ans: -ans / y),  # d(x/y)/dy = -x/y²
-       domain=lambda x, y: y != 0),
+       domain=lambda x, y: y != 0,
+       # just past where y² overflows or underflows: there x/y² is still a number for most x
+       edges=lambda L, P: tuple(w for lo, hi in ((math.exp(L / 2), math.exp((L + P) / 2)),
+                                                 (math.exp(-(L + P) / 2), math.exp(-L / 2)))
+                                for w in ((lo, hi), (-hi, -lo))), edge_arg=1),
     Op("neg", lambda sp, x: -x, lambda m, x: -x, (lambda m, x, ans: -1.0,)),
     Op("pow", lambda sp, x, c: x ** c, lambda m, x, c: m.pow(x, c),
        (lambda m, x, c, ans: c * m.pow(x, c - 1), None), domain=_pow_domain,
@@ -96,7 +108,8 @@ _ARITH = [
 
 # ── elementary functions ──────────────────────────────────────────────────────────────────
 _ELEMENTARY = [
-    Op("exp", lambda sp, x: sp.exp(x), lambda m, x: m.exp(x), (lambda m, x, ans: ans,)),
+    Op("exp", lambda sp, x: sp.exp(x), lambda m, x: m.exp(x), (lambda m, x, ans: ans,),
+       edges=lambda L, P: ((L - P, L),)),
     Op("log", lambda sp, x: sp.log(x), lambda m, x: m.log(x), (lambda m, x, ans: 1.0 / x,),
        domain=lambda x: x > 0),
     Op("sin", lambda sp, x: sp.sin(x), lambda m, x: m.sin(x), (lambda m, x, ans: m.cos(x),)),
@@ -106,10 +119,13 @@ _ELEMENTARY = [
     Op("tanh", lambda sp, x: sp.tanh(x), lambda m, x: m.tanh(x),
        # d tanh = 1 - tanh² = 1/cosh²; the second form does not cancel for large |x|
        (lambda m, x, ans: 1.0 / (m.cosh(x) * m.cosh(x)),),
-       ans_partials=(lambda m, x, ans: 1.0 - ans * ans,)),
+       ans_partials=(lambda m, x, ans: 1.0 - ans * ans,),
+       edges=lambda L, P: ((P / 2, P), (-P, -P / 2))),
     Op("sigmoid", lambda sp, x: 1 / (1 + sp.exp(-x)), lambda m, x: m.sigmoid(x),
        (lambda m, x, ans: ans * m.sigmoid(-x),),  # σ(x)(1 - σ(x)), without the cancellation
-       ans_partials=(lambda m, x, ans: ans * (1.0 - ans),)),
+       ans_partials=(lambda m, x, ans: ans * (1.0 - ans),),
+       # e^-x squared (the quotient rule's e^-x/(1 + e^-x)²) overflows for x < -L/2
+       edges=lambda L, P: ((-L, -L / 2), (P, 2 * P))),
     Op("sqrt", lambda sp, x: sp.sqrt(x), lambda m, x: m.sqrt(x),
        (lambda m, x, ans: 0.5 / ans,), domain=lambda x: x > 0),
     Op("atan", lambda sp, x: sp.atan(x), lambda m, x: m.atan(x),
@@ -118,7 +134,7 @@ _ELEMENTARY = [
        (lambda m, x, ans: 1.0 / (1.0 + x),), domain=lambda x: x > -1),
     Op("expm1", lambda sp, x: sp.exp(x) - 1, lambda m, x: m.expm1(x),
        (lambda m, x, ans: m.exp(x),),  # not ans + 1: that cancels for x << 0
-       ans_partials=(lambda m, x, ans: ans + 1.0,)),
+       ans_partials=(lambda m, x, ans: ans + 1.0,), edges=lambda L, P: ((L - P, L),)),
 ]
 
 # ── piecewise: continuous, with kinks ─────────────────────────────────────────────────────

@@ -7,7 +7,10 @@ leaf may be an op node built before (which makes a DAG), and a binary op may tak
 node twice (``x*x``): that is how shared sub-expressions and several paths arise.
 
 Ops are drawn uniformly over the engine's ops, values from regimes where engines break
-(ties, special points, tiny, moderate, huge, exp's overflow edge) as well as ordinary ones.
+(ties, special points, tiny, moderate, huge, and the edges the op table declares: exp's
+overflow, sigmoid's and tanh's saturation, the denominators where x/y² leaves the range) as
+well as ordinary ones; a value on an op's edge is given to that op whenever an op of its
+arity is drawn for it.
 Shrinking works on Hypothesis' choice sequence: every node is a span whose size is its own
 choice, so a subtree shrinks to a leaf or to one of its descendants in one step; "ordinary"
 magnitudes come first among the regimes, and constants shrink toward 1 and 2.
@@ -31,7 +34,7 @@ __all__ = ["cases", "values", "VAR_NAMES", "check_ops"]
 VAR_NAMES = ("x", "y", "z", "w", "u", "v", "s", "t")
 _SPECIAL = (0.0, 1.0, -1.0, 0.5, 2.0, -2.0, math.pi / 2, -math.pi / 2, math.pi, 1e-8, -1e-8, 3.0)
 _EXPONENTS = (2.0, 3.0, -1.0, 0.5, -0.5, 1.5, 4.0, -2.0, 1.0 / 3.0, 2.5)
-_LIMITS = {"float64": (300, 700.0), "float32": (30, 80.0)}   # decades, exp overflow edge
+_DECADES = {"float64": 300, "float32": 30}   # the widest magnitudes drawn, in decades
 
 
 def check_ops(names: Sequence[str]) -> list[str]:
@@ -71,11 +74,13 @@ def _signed(s: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
     return st.tuples(s, st.sampled_from((1.0, -1.0))).map(lambda p: p[0] * p[1])
 
 
-_REGIME_NAMES = ("ordinary", "tie", "special", "tiny", "moderate", "large", "edge")
-# ordinary first: it shrinks best. moderate twice: a narrow window of it is where the bugs
-# are (sigmoid' as e^-x/(1 + e^-x)² is wrong only for x in [-694, -355]); counted over 6000
-# generated cases, a sigmoid node's argument fell there in 0.8% of cases against 0.33%
-_REGIME = st.sampled_from(_REGIME_NAMES + ("moderate",))
+# ordinary first: it shrinks best. The edges twice for a scalar: each is a narrow window
+# (sigmoid's e^-x squared overflows only for x in [-694, -355]) and there are several ops'
+# to visit. Once for a tensor's elements: one of a dozen on exp's edge saturates a softmax
+# over all of them, and a softmax that is one-hot hides its backward.
+_REGIMES = ("ordinary", "tie", "special", "tiny", "moderate", "large", "edge")
+_REGIME = st.sampled_from(_REGIMES + ("edge",))
+ELEMENT_REGIME = st.sampled_from(_REGIMES)
 _NEAR = st.sampled_from((None, math.inf, -math.inf))   # the same value, the next up, the next down
 _BOOL = st.booleans()
 _NICE = st.sampled_from((1.0, 2.0, 0.5, -1.0, 3.0, 10.0, 0.1, -0.5))
@@ -85,25 +90,49 @@ _STRATEGIES: dict[str, dict[str, st.SearchStrategy[float]]] = {}
 def _regimes(dtype: str) -> dict[str, st.SearchStrategy[float]]:
     """Built once per dtype: Hypothesis strategies are costly to construct, cheap to draw."""
     if dtype not in _STRATEGIES:
-        decades, edge = _LIMITS[dtype]
+        decades = _DECADES[dtype]
         _STRATEGIES[dtype] = {
             "ordinary": st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False),
             "special": st.sampled_from(_SPECIAL),
             "tiny": _scaled(-decades, -4),
             # 10 < |x| < 1000: where exp overflows or flushes (float64 from 709 and -745,
-            # float32 from 88 and -103), tanh and sigmoid saturate, and a rule written as
-            # e^-x/(1 + e^-x)² overflows (x < -355): most of it reached by no other regime
+            # float32 from 88 and -103), tanh and sigmoid saturate: most of it reached by no
+            # other regime
             "moderate": _signed(st.floats(10.0, 1000.0)),
             "large": _scaled(4, decades),
-            "edge": st.floats(edge - 40, edge) | st.floats(-edge, -edge + 40),   # exp / sigmoid overflow
         }
     return _STRATEGIES[dtype]
 
 
-def draw_value(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> float:
-    """Ordinary numbers first, then the regimes where engines break; ``ties`` are values
-    drawn before, so equal and adjacent values make the kinks of max, abs(x - y), relu(x - c)."""
-    regime = draw(_REGIME)
+@functools.lru_cache(maxsize=None)
+def edges(dtype: str, ops: tuple[str, ...]) -> dict[str, tuple[tuple[float, float], ...]]:
+    """The windows where the float implementations of ``ops`` break (``Op.edges``), at this
+    dtype, by op."""
+    info = np.finfo(dtype)
+    overflow, precision = math.log(float(info.max)), -math.log(float(info.eps))
+    return {name: SCALAR_OPS[name].edges(overflow, precision) for name in ops
+            if name in SCALAR_OPS and SCALAR_OPS[name].edges}
+
+
+@functools.lru_cache(maxsize=None)
+def _edge(dtype: str, ops: tuple[str, ...]) -> st.SearchStrategy[float]:
+    """A value on an edge of one of ``ops``: each op's edges as likely as another's (exp and
+    expm1, which share theirs, count once); where no op has an edge, the extreme
+    magnitudes, where products and squares leave the range."""
+    kinds = sorted(set(edges(dtype, ops).values()))
+    if not kinds:
+        return _regimes(dtype)["large"] | _regimes(dtype)["tiny"]
+    return st.one_of([st.one_of([st.floats(lo, hi) for lo, hi in windows]) for windows in kinds])
+
+
+def draw_value(draw, dtype: str = "float64", ties: Sequence[float] = (),
+               ops: tuple[str, ...] = tuple(SCALAR_OPS), regimes: st.SearchStrategy[str] = _REGIME) -> float:
+    """Ordinary numbers first, then the regimes where engines break, the edges of ``ops``
+    among them; ``ties`` are values drawn before, so equal and adjacent values make the kinks
+    of max, abs(x - y), relu(x - c)."""
+    regime = draw(regimes)
+    if regime == "edge":
+        return _round(draw(_edge(dtype, ops)), dtype)
     if regime == "tie":
         if not ties:
             regime = "ordinary"
@@ -119,8 +148,20 @@ def values(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> float:
     return draw_value(draw, dtype, ties)
 
 
-def _draw_constant(draw, dtype: str, ties: Sequence[float]) -> float:
-    return draw(_NICE) if draw(_BOOL) is False else draw_value(draw, dtype, ties)
+# A constant is a nice number half the time (what shrinks best), exactly a variable's value
+# a quarter of the time: an engine that merges leaves by value (a cache keyed on the number)
+# gives x + c the gradient 2 when c == x, and a value drawn from the regimes ties one
+# exactly only one time in forty
+_CONSTANT = st.sampled_from(("nice",) * 4 + ("drawn",) * 2 + ("variable",) * 2)
+
+
+def _draw_constant(draw, dtype: str, ties: Sequence[float], ops: tuple[str, ...]) -> float:
+    kind = draw(_CONSTANT)
+    if kind == "nice":
+        return draw(_NICE)
+    if kind == "variable" and ties:
+        return ties[draw(_below(len(ties)))]
+    return draw_value(draw, dtype, ties, ops)
 
 
 def _valid(op_name: str, args: list[float], dtype: str) -> bool:
@@ -155,17 +196,25 @@ class _Build:
     """What one example's expression is built from: the ops, the variables at their values,
     the op nodes made so far (reusing one makes a DAG)."""
 
-    def __init__(self, ops: list[str], offset: int, variables_, drawn: list[float], dtype: str):
+    def __init__(self, ops: tuple[str, ...], offset: int, variables_, drawn: list[float], dtype: str):
         self.ops, self.offset, self.variables, self.drawn, self.dtype = ops, offset, variables_, drawn, dtype
         self.shared: list[tuple[Node, float]] = []
         self.arity = {o: SCALAR_OPS[o].arity - len(SCALAR_OPS[o].params) for o in ops}
+        self.edges = [(name, SCALAR_OPS[name].edge_arg, windows) for name, windows in edges(dtype, ops).items()]
+
+    def stress(self, draw, op: str, x: float, arg: int) -> str:
+        """``op``, or an op of its arity with an edge at ``x`` as its argument ``arg``: a value
+        on an op's edge goes to that op, where drawn uniformly one op in 22 would waste it."""
+        stressed = [name for name, at, windows in self.edges if at == arg and self.arity[name] == self.arity[op]
+                    and any(lo <= x <= hi for lo, hi in windows)]
+        return stressed[draw(_below(len(stressed)))] if stressed else op
 
     def leaf(self, draw, constant: bool = True) -> tuple[Node, float]:
         k = draw(_below(10))
         if k >= 8 and self.shared:
             return self.shared[draw(_below(len(self.shared)))]
         if k >= 6 and constant:
-            c = _draw_constant(draw, self.dtype, self.drawn)
+            c = _draw_constant(draw, self.dtype, self.drawn, self.ops)
             return const(c), c
         return self.variables[k % len(self.variables)]
 
@@ -204,9 +253,11 @@ def _node(draw, b: _Build, cap: int, root: bool = False, constant: bool = True) 
         else:
             x2 = draw(_node(b, cap - 1 - k, constant=a[0].op != "const"))
         args = [a, x2]
+        op = b.stress(draw, op, x2[1], 1)
     else:
         a = draw(_node(b, cap - 1, constant=False))
         args = [a, draw(_EXPONENT)]    # the exponent, should the op be pow
+        op = b.stress(draw, op, a[1], 0)
     if all(x[0].op == "const" for x in args[:b.arity[op]]):
         return a
     op = _applicable(draw, b, op, args)
@@ -248,12 +299,12 @@ _EXPONENT = st.sampled_from(_EXPONENTS).map(lambda e: (const(e), e))
 def cases(draw, ops: Sequence[str] = tuple(SCALAR_OPS), max_nodes: int = 12, n_vars: int = 3,
           dtype: str = "float64") -> Case:
     """An expression of at most ``max_nodes`` ops over ``n_vars`` variables, and a point."""
-    ops = [o for o in check_ops(ops) if o in SCALAR_OPS]
+    ops = tuple(o for o in check_ops(ops) if o in SCALAR_OPS)
     offset = draw(_below(len(ops)))
     names = VAR_NAMES[:max(1, min(n_vars, len(VAR_NAMES)))]
     drawn: list[float] = []
     for name in names:
-        drawn.append(draw_value(draw, dtype, drawn))
+        drawn.append(draw_value(draw, dtype, drawn, tuple(ops)))
     point = dict(zip(names, drawn))
     b = _Build(ops, offset, [(var(n), point[n]) for n in names], drawn, dtype)
     # sampled_from is uniform (integers favours 1) and still shrinks toward the first, 1

@@ -16,7 +16,7 @@ from hypothesis import reject, strategies as st
 
 from ..ir import Node, const, var
 from ..judge import Case
-from ..strategies import VAR_NAMES, draw_value
+from ..strategies import ELEMENT_REGIME, VAR_NAMES, draw_value
 from .ops import STRUCTURAL, TENSOR_OPS
 from .program import forward, reduce_with, tapply
 
@@ -85,7 +85,7 @@ def tensor_cases(draw, ops: Sequence[str] = TENSOR_VOCABULARY, max_nodes: int = 
             if k and draw(st.integers(0, 3)) == 3:
                 a[idx] = a.flat[draw(st.integers(0, k - 1))]
             else:
-                a[idx] = draw_value(draw, dtype, drawn)
+                a[idx] = draw_value(draw, dtype, drawn, tuple(elementwise), ELEMENT_REGIME)
             drawn.append(float(a[idx]))
         point[name] = a
     pool: list[tuple[Node, np.ndarray]] = [(var(n), point[n]) for n in names]
