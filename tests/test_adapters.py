@@ -36,7 +36,10 @@ DOCUMENTED = {   # docs/findings.md, campaigns of commit 2d97e58 (the false alar
     "autograd": _DIV_RANGE + ["mismatch:precision"],          # -z/y² with a subnormal y²
     "micrograd": _DIV_RANGE + ["crash:div", ("inconsistent:", "a second identical graph"),
                                "mismatch:precision"],                 # y**-2 subnormal, as autograd's
-    "tinygrad": _TINYGRAD + ["mismatch:powv", "mismatch:pow", "mismatch:exp", "mismatch:add"],
+    # sigmoid: float32's scalar-tinygrad-float64-012 — the rule -g·ret·ret squares a ret below
+    # 1e-19, subnormal in float32 (sigmoid'(-48) off by 3e-4) or 0 (-60), where s·(1 - s) is a
+    # normal float; drawn since the strategies aim at sigmoid's e^-x-squared edge (5b701e4)
+    "tinygrad": _TINYGRAD + ["mismatch:powv", "mismatch:pow", "mismatch:exp", "mismatch:add", "mismatch:sigmoid"],
     "tinygrad-float64": _TINYGRAD + ["crash:sin", "mismatch:sigmoid"],
 }
 
@@ -100,15 +103,25 @@ def test_replay_evaluates_a_shared_node_once_and_keeps_equal_leaves_apart():
     assert calls == ["sin"]
 
 
+def _check_timeout(name):
+    if name.startswith("jax"):
+        # in this process, as test_tensor_adapters' campaigns: a worker forked after JAX ran
+        # here (the tests before this one do) hangs in XLA's first compile — the fork copies
+        # no thread of XLA's pools — and every check with an op not compiled yet times out
+        return None
+    return 60.0 if name.startswith("tinygrad") else 10.0   # a first kernel compile is slow
+
+
 def _campaign(name, examples, seed):
     engine = _engine(name)
-    timeout = 60.0 if name.startswith("tinygrad") else 10.0   # a first kernel compile is slow
-    r = run_campaign(engine, Options(examples=examples, seed=seed, check_timeout=timeout))
+    r = run_campaign(engine, Options(examples=examples, seed=seed, check_timeout=_check_timeout(name)))
     assert r.examples == examples
     new = [f"{f.signature}: {f.expression} at {f.point} ({f.message})" for f in r.discrepancies
            if not documented(name, f)]
     assert not new, new
-    assert r.verdicts["agree"] > 0.5 * r.examples
+    # most examples get a verdict, a kink being one (abs or relu at exactly 0, drawn on
+    # purpose: 3 of tinygrad-float64's 8): not a campaign lost in undecided cases
+    assert r.verdicts["agree"] + r.verdicts["kink"] > 0.5 * r.examples
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("tinygrad") else n
