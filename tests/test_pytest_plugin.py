@@ -45,7 +45,8 @@ def test_loading_the_plugin_imports_nothing_heavy():
             "print(sorted(set(sys.modules) - before))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 0, p.stderr
-    assert eval(p.stdout) == ["verifier", "verifier.pytest_plugin"]
+    # argtypes: the number parsers it shares with the command line, standard library only
+    assert eval(p.stdout) == ["verifier", "verifier.argtypes", "verifier.pytest_plugin"]
 
 
 def test_a_buggy_engine_fails_the_run_with_the_report(pytester):
@@ -107,7 +108,8 @@ def test_the_engine_item_is_collected_and_selected_like_any_test(pytester):
 
 def test_bad_options_are_usage_errors_and_a_bad_engine_fails_in_one_line(pytester):
     bad = run(pytester, "--adverify-examples", "0")
-    assert bad.ret == pytest.ExitCode.USAGE_ERROR and "not a positive number" in bad.stderr.str()
+    # the options parse numbers as `adverify campaign` does (verifier.argtypes), wording included
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR and "0 is out of range (1..∞)" in bad.stderr.str()
     result = run(pytester, "--adverify-engine", "nosuch")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["adverify: error: unknown engine 'nosuch'*"])

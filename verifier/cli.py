@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
+
+from .argtypes import count as _count, seconds as _seconds   # shared with the pytest plugin
 
 __all__ = ["main"]
 
@@ -21,28 +22,6 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not usage + message
         raise UsageError(message)
-
-
-def _count(lo: int, hi: int | None = None):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if v < lo or (hi is not None and v > hi):
-            raise argparse.ArgumentTypeError(f"{v} is out of range ({lo}..{hi if hi is not None else '∞'})")
-        return v
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return v
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,46 +13,25 @@ SymPy, Hypothesis, NumPy behind it) is imported when a check runs.
 """
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import pytest
+
+from .argtypes import count, seconds
 
 __all__ = ["EngineItem"]
 
 _RESULTS = pytest.StashKey[list]()
 
 
-def _positive(kind):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not v > 0 or v != v or v == float("inf"):
-            raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-        return v
-    return parse
-
-
-def _whole(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{v} is negative")
-    return v
-
-
 # option -> check_engine keyword; every default is None, meaning "check_engine's default"
 _OPTIONS = {
-    "examples": ("--adverify-examples", _positive(int), "N", "examples per check (default 300)"),
-    "seed": ("--adverify-seed", _whole, "N", "campaign seed (default 0: the same examples every run)"),
-    "time_budget": ("--adverify-time-budget", _positive(float), "S", "stop each check after S seconds"),
+    "examples": ("--adverify-examples", count(1), "N", "examples per check (default 300)"),
+    "seed": ("--adverify-seed", count(0), "N", "campaign seed (default 0: the same examples every run)"),
+    "time_budget": ("--adverify-time-budget", seconds, "S", "stop each check after S seconds"),
     "ops": ("--adverify-ops", str, "A,B", "only these ops (default: every op the engine has)"),
-    "max_nodes": ("--adverify-max-nodes", _positive(int), "N", "ops per expression at most (default 12)"),
-    "n_vars": ("--adverify-vars", _positive(int), "N", "variables (default 3)"),
+    "max_nodes": ("--adverify-max-nodes", count(1), "N", "ops per expression at most (default 12)"),
+    "n_vars": ("--adverify-vars", count(1), "N", "variables (default 3)"),
 }
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 __all__ = ["Engine", "EngineError", "ADAPTERS", "TENSOR_ADAPTERS", "load_engine", "engine_ops", "engine_dtype", "engine_name",
-           "describe_adapters"]
+           "describe_adapters", "dtype_constructors"]
 
 
 @runtime_checkable
@@ -74,6 +74,22 @@ ADAPTERS: dict[str, str] = {
     "tinygrad-float64": "verifier.engines.tinygrad_engine:float64",
 }
 _REQUIRED = ("ops", "variable", "constant", "gradients")
+
+
+def dtype_constructors(scalar: type, tensor: type) -> tuple[Callable[[], Any], ...]:
+    """``float64, float32, tensor_float64, tensor_float32``: the registry's ``module:attr``
+    targets for an adapter whose scalar and tensor classes take the dtype. They are module
+    functions, named as the registry spells them, so ``load_engine`` and pickle find them
+    by name like any other target."""
+    def constructor(cls: type, dtype: str, name: str) -> Callable[[], Any]:
+        def construct() -> Any:
+            return cls(dtype)
+        construct.__name__ = construct.__qualname__ = name
+        construct.__module__ = cls.__module__
+        construct.__doc__ = f"{cls.__name__}({dtype!r})"
+        return construct
+    return tuple(constructor(cls, dtype, prefix + dtype)
+                 for prefix, cls in (("", scalar), ("tensor_", tensor)) for dtype in ("float64", "float32"))
 
 
 def _import(module: str):

@@ -29,7 +29,7 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 
-from .recipe import Step, exponent, recorders, replay
+from .recipe import Recorded, Step, exponent
 
 __all__ = ["AutogradEngine", "AutogradTensorEngine", "engine", "tensor_engine", "FUNCTIONS", "TENSOR_FUNCTIONS"]
 
@@ -64,45 +64,22 @@ except ImportError:  # autograd.scipy needs SciPy
     pass
 
 
-def _step(s: Step) -> Step:
-    return s
-
-
-def _leaf(v: Any) -> Any:
-    # a float is a numpy float64 scalar, as before tensors; an array stays an array
-    return anp.float64(v) if np.ndim(v) == 0 else np.array(v, dtype=np.float64)
-
-
 def _number(x: Any) -> Any:
     """A 0-d result as a float (scalar programs), anything else as a numpy array."""
     a = np.asarray(x, dtype=np.float64)
     return float(a) if a.ndim == 0 else a.copy()
 
 
-class _Autograd:
+class _Autograd(Recorded):
     """What the scalar and the tensor adapter share: recording, replay, both AD modes."""
     name = "autograd"
     dtype = "float64"
     functions: dict[str, Callable[..., Any]] = FUNCTIONS
 
-    def __init__(self):
-        self.ops = recorders(self.functions)
-
-    def variable(self, v: Any) -> Step:
-        return Step("var", value=v)
-
-    def constant(self, v: Any) -> Step:
-        return Step("const", value=v)
-
-    def _function(self, output: Step, variables: Sequence[Step]) -> Callable[..., Any]:
-        def f(*xs):
-            bound = {id(v): x for v, x in zip(variables, xs)}
-            return replay(output, _step, self.functions, lambda s: bound.get(id(s), _leaf(s.value)))
-        return f
-
     @staticmethod
-    def _args(variables: Sequence[Step]) -> tuple:
-        return tuple(_leaf(v.value) for v in variables)
+    def _leaf(value: Any) -> Any:
+        # a float is a numpy float64 scalar, as before tensors; an array stays an array
+        return anp.float64(value) if np.ndim(value) == 0 else np.array(value, dtype=np.float64)
 
     def value(self, x: Step) -> Any:
         return _number(self._function(x, ())())

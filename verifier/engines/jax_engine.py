@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .recipe import Step, exponent, recorders, replay
+from . import dtype_constructors
+from .recipe import Recorded, Step, exponent
 
 __all__ = ["JaxEngine", "JaxTensorEngine", "float64", "float32", "tensor_float64", "tensor_float32",
            "FUNCTIONS", "TENSOR_FUNCTIONS"]
@@ -72,11 +73,7 @@ def _x64(on: bool):
         return contextlib.nullcontext()
 
 
-def _step(s: Step) -> Step:
-    return s
-
-
-class _Jax:
+class _Jax(Recorded):
     """What the scalar and the tensor adapter share: recording, replay, both AD modes."""
     functions: dict[str, Callable[..., Any]] = FUNCTIONS
 
@@ -84,25 +81,10 @@ class _Jax:
         self.dtype = dtype
         self.name = "jax" if dtype == "float64" else f"jax-{dtype}"
         self._dtype = getattr(jnp, dtype)
-        self.ops = recorders(self.functions)
+        super().__init__()
 
-    def variable(self, v: Any) -> Step:
-        return Step("var", value=v)
-
-    def constant(self, v: Any) -> Step:
-        return Step("const", value=v)
-
-    def _function(self, output: Step, variables: Sequence[Step]) -> Callable[..., Any]:
-        """The recorded expression as a function of the variables' values; other leaves are
-        concrete arrays (so ``pow`` can read its exponent as a Python number)."""
-        def f(*xs):
-            bound = {id(v): x for v, x in zip(variables, xs)}
-            return replay(output, _step, self.functions,
-                          lambda s: bound.get(id(s), jnp.asarray(s.value, self._dtype)))
-        return f
-
-    def _args(self, variables: Sequence[Step]) -> tuple:
-        return tuple(jnp.asarray(v.value, self._dtype) for v in variables)
+    def _leaf(self, value: Any) -> Any:
+        return jnp.asarray(value, self._dtype)
 
     def value(self, x: Step) -> Any:
         with _x64(self.dtype == "float64"):
@@ -154,17 +136,4 @@ class JaxTensorEngine(_Jax):
     functions = TENSOR_FUNCTIONS
 
 
-def float64() -> JaxEngine:
-    return JaxEngine("float64")
-
-
-def float32() -> JaxEngine:
-    return JaxEngine("float32")
-
-
-def tensor_float64() -> JaxTensorEngine:
-    return JaxTensorEngine("float64")
-
-
-def tensor_float32() -> JaxTensorEngine:
-    return JaxTensorEngine("float32")
+float64, float32, tensor_float64, tensor_float32 = dtype_constructors(JaxEngine, JaxTensorEngine)

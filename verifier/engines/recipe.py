@@ -17,9 +17,9 @@ keepdims=False)``): a Step keeps them, and the replay passes them back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-__all__ = ["Step", "recorders", "replay", "exponent"]
+__all__ = ["Step", "Recorded", "recorders", "replay", "exponent"]
 
 
 @dataclass(frozen=True, eq=False)   # identity, not value: two leaves equal in value stay two
@@ -59,6 +59,42 @@ def replay(out: Any, step_of: Callable[[Any], Step], fns: Mapping[str, Callable[
             stack.append((node, True))
             stack.extend((a, False) for a in step.args if id(a) not in done)
     return done[id(out)]
+
+
+class Recorded:
+    """The part of a JAX or autograd adapter that builds nothing in the engine: its values
+    are ``Step``s, and each question turns the recording back into a function of the
+    variables' values for the engine to transform. A subclass names its op table
+    (``functions``) and how a leaf's value becomes the engine's array (``_leaf``)."""
+    functions: Mapping[str, Callable[..., Any]]
+
+    def __init__(self):
+        self.ops = recorders(self.functions)
+
+    def variable(self, v: Any) -> Step:
+        return Step("var", value=v)
+
+    def constant(self, v: Any) -> Step:
+        return Step("const", value=v)
+
+    def _leaf(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def _function(self, output: Step, variables: Sequence[Step]) -> Callable[..., Any]:
+        """The recorded expression as a function of the variables' values; other leaves are
+        concrete arrays (so ``pow`` can read its exponent as a Python number). ``_leaf`` runs
+        when the function does, under whatever setting (JAX's x64) the caller holds then."""
+        def f(*xs):
+            bound = {id(v): x for v, x in zip(variables, xs)}
+            return replay(output, _itself, self.functions, lambda s: bound.get(id(s), self._leaf(s.value)))
+        return f
+
+    def _args(self, variables: Sequence[Step]) -> tuple:
+        return tuple(self._leaf(v.value) for v in variables)
+
+
+def _itself(s: Step) -> Step:
+    return s
 
 
 def exponent(c: float) -> int | float:

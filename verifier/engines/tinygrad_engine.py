@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 from tinygrad import Tensor, dtypes
 
+from . import dtype_constructors
 from .recipe import exponent
 
 __all__ = ["TinygradEngine", "TinygradTensorEngine", "float32", "float64", "tensor_float32", "tensor_float64",
@@ -109,17 +110,4 @@ class TinygradTensorEngine(TinygradEngine):
     functions = TENSOR_FUNCTIONS
 
 
-def float32() -> TinygradEngine:
-    return TinygradEngine("float32")
-
-
-def float64() -> TinygradEngine:
-    return TinygradEngine("float64")
-
-
-def tensor_float32() -> TinygradTensorEngine:
-    return TinygradTensorEngine("float32")
-
-
-def tensor_float64() -> TinygradTensorEngine:
-    return TinygradTensorEngine("float64")
+float64, float32, tensor_float64, tensor_float32 = dtype_constructors(TinygradEngine, TinygradTensorEngine)

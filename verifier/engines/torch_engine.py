@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from . import dtype_constructors
 from .recipe import Step, exponent, replay
 
 __all__ = ["TorchEngine", "TorchTensorEngine", "float64", "float32", "tensor_float64", "tensor_float32",
@@ -168,17 +169,4 @@ class TorchTensorEngine(_Torch):
     functions = TENSOR_FUNCTIONS
 
 
-def float64() -> TorchEngine:
-    return TorchEngine("float64")
-
-
-def float32() -> TorchEngine:
-    return TorchEngine("float32")
-
-
-def tensor_float64() -> TorchTensorEngine:
-    return TorchTensorEngine("float64")
-
-
-def tensor_float32() -> TorchTensorEngine:
-    return TorchTensorEngine("float32")
+float64, float32, tensor_float64, tensor_float32 = dtype_constructors(TorchEngine, TorchTensorEngine)
