@@ -28,14 +28,18 @@ from verifier.replay import replay_doc
 from verifier.serial import FormatError
 
 FEW_OPS = "tanh,add,mul"
-TIMING = {"elapsed_s", "found_at_s"}
+# Wall-clock times, and the number of shrink steps: identical runs (same seed, same
+# findings, same verdicts) were measured to differ by one shrink check in about one run in
+# six, with GC off and PYTHONHASHSEED fixed alike; the order of Hypothesis' shrink attempts
+# moves. What the gate promises (examples, verdicts, findings, reproducers) is compared.
+NOT_COMPARED = {"elapsed_s", "found_at_s", "shrink_checks"}
 
 
 def outcome(summary: dict) -> dict:
     """A summary without wall-clock times: what must not change between identical runs."""
     def strip(x):
         if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k not in TIMING}
+            return {k: strip(v) for k, v in x.items() if k not in NOT_COMPARED}
         if isinstance(x, list):
             return [strip(v) for v in x]
         return x
