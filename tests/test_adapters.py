@@ -209,3 +209,23 @@ def test_second_derivatives_of_a_variable_that_drops_out():
     expr = apply("add", apply("mul", x, x), y)      # d²/dy² = 0, and dy is a constant 1
     out, leaves, _ = _built(engine, expr, {"x": 3.0, "y": 4.0})
     assert engine.second_derivatives(out, leaves) == [[2.0, 0.0], [0.0, 0.0]]
+
+
+def test_a_campaign_after_jax_ran_in_the_process_checks_in_process_not_in_a_hung_fork(tmp_path):
+    # a worker forked after XLA started hangs in its first compile: every check was a false
+    # timeout (a pytest suite that used JAX, then called check_engine)
+    pytest.importorskip("jax")
+    import subprocess
+    script = ("import warnings, jax.numpy as jnp\n"
+              "float(jnp.ones(2).sum())\n"
+              "from verifier.campaign import Options, run_campaign\n"
+              "from verifier.engines import load_engine\n"
+              "with warnings.catch_warnings(record=True) as w:\n"
+              "    warnings.simplefilter('always')\n"
+              "    r = run_campaign(load_engine('jax'), Options(examples=10, seed=0, check_timeout=5))\n"
+              "print(r.verdicts.get('timeout', 0), any('XLA does not survive fork' in str(x.message) for x in w))\n")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
+                       cwd=str(tmp_path), env={**__import__("os").environ,
+                                               "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])})
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.split() == ["0", "True"], p.stdout

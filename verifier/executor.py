@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from typing import Any, Mapping
 
 from .ir import Node
@@ -188,8 +189,24 @@ class Forked:
         self._kill()
 
 
+def _xla_started() -> bool:
+    """JAX has computed in this process. XLA's runtime does not survive fork: a worker forked
+    after that hangs in its first compile (py-spy: backend_compile_and_load), and every check
+    would end as a false ``timeout``."""
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    started = getattr(bridge, "backends_are_initialized", None)
+    try:
+        return bool(started and started())
+    except Exception:   # a JAX without this private function: assume fork is safe, as before
+        return False
+
+
 def make_executor(engine: Any, timeout: float | None):
-    """A forked worker where the platform has fork and a timeout is asked for."""
+    """A forked worker where the platform has fork and a timeout is asked for, and forking
+    is safe."""
     if timeout and hasattr(os, "fork"):
-        return Forked(engine, timeout)
+        if not _xla_started():
+            return Forked(engine, timeout)
+        warnings.warn("adverify: JAX has already run in this process and XLA does not survive fork: "
+                      "checks run in this process, without a time limit", RuntimeWarning, stacklevel=2)
     return InProcess(engine)
