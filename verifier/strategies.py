@@ -75,8 +75,8 @@ def _signed(s: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
 
 
 # ordinary first: it shrinks best. The edges twice for a scalar: each is a narrow window
-# (sigmoid's e^-x squared overflows only for x in [-694, -355]) and there are several ops'
-# to visit. Once for a tensor's elements: one of a dozen on exp's edge saturates a softmax
+# (sigmoid's e^-x squared overflows only for x in [-694, -355]) and several ops' edges
+# share the regime. Once for a tensor's elements: one of a dozen on exp's edge saturates a softmax
 # over all of them, and a softmax that is one-hot hides its backward.
 _REGIMES = ("ordinary", "tie", "special", "tiny", "moderate", "large", "edge")
 _REGIME = st.sampled_from(_REGIMES + ("edge",))
