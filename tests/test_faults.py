@@ -11,18 +11,21 @@ import pytest
 
 from benchmarks import faults as F
 from verifier.checker import Checker
+from verifier.engines import load_engine
 from verifier.executor import InProcess
 from verifier.ir import apply, const, var
 from verifier.judge import Case
 from verifier.runner import run_engine
 
+# engines are loaded (not constructed) so that a fresh process can rebuild them: once JAX has
+# run in this process (an earlier test), the checker's worker is spawned, not forked
 x, y = var("x"), var("y")
 # every op the faults touch (sin: RaisesInOp; pow's constant: RaisesInConstant), a shared node
 CASE = Case(apply("add", apply("mul", apply("sin", x), x), apply("pow", y, const(2.0))), {"x": 0.5, "y": -1.25})
 
 
 def _verdicts(fault: F.Fault, checks: int = 1) -> list[str]:
-    engine = getattr(F, fault.engine)()
+    engine = load_engine(getattr(F, fault.engine))
     saved = {k: os.environ.get(k) for k in fault.env}
     os.environ.update(fault.env)
     try:
@@ -47,7 +50,7 @@ def test_every_fault_gets_its_verdict(fault):
 
 def test_messages_say_what_went_wrong():
     def message(cls, timeout=2.0):
-        with Checker(cls(), timeout=timeout) as checker:
+        with Checker(load_engine(cls), timeout=timeout) as checker:
             return checker.check(CASE).reason
     assert "RuntimeError: backward pass not implemented" in message(F.Raises)
     assert "SystemExit: 3" in message(F.SystemExits)
@@ -64,24 +67,26 @@ def test_messages_say_what_went_wrong():
 
 def test_unbounded_allocation_meets_the_workers_memory_cap(monkeypatch):
     monkeypatch.setenv("ADVERIFY_WORKER_MEMORY", "64")
-    with Checker(F.Hoards(), timeout=10) as checker:
+    with Checker(load_engine(F.Hoards), timeout=10) as checker:
         verdict = checker.check(CASE)
         assert verdict.kind == "crash" and verdict.reason.startswith("MemoryError")
         # the worker freed it all and answers the next check itself (it did not die)
         assert checker.check(Case(apply("cos", x), {"x": 0.5})).reason.startswith("MemoryError")
 
 
+def _spin(a):
+    while True:
+        pass
+
+
+class HangsInSin(F.BuiltinEngine):
+    def __init__(self):
+        super().__init__()
+        self.ops["sin"] = _spin
+
+
 def test_a_stuck_worker_is_replaced_and_the_next_check_runs():
-    def spin(a):
-        while True:
-            pass
-
-    class HangsInSin(F.BuiltinEngine):
-        def __init__(self):
-            super().__init__()
-            self.ops["sin"] = spin
-
-    with Checker(HangsInSin(), timeout=0.3) as checker:
+    with Checker(load_engine(HangsInSin), timeout=0.3) as checker:
         assert checker.check(Case(apply("sin", x), {"x": 0.5})).kind == "timeout"
         assert checker.check(Case(apply("cos", x), {"x": 0.5})).kind == "agree"
         assert checker.check(Case(apply("sin", x), {"x": 0.5})).kind == "timeout"

@@ -105,7 +105,7 @@ CASE = Case(apply("mul", apply("sin", x), y), {"x": 0.5, "y": 2.0})
     (_Hangs, "timeout", "no answer within 0.5 s"),
 ])
 def test_forward_mode_failures_are_findings(engine, kind, phrase):
-    with Checker(engine(), timeout=0.5, forward=True) as checker:
+    with Checker(load_engine(engine), timeout=0.5, forward=True) as checker:   # rebuildable: see test_faults
         v = checker.check(CASE)
         assert v.kind == kind and v.mode == "forward" and v.reason.startswith("forward mode: ")
         assert phrase in v.reason

@@ -73,5 +73,5 @@ class _HangingHessian:
 
 
 def test_a_hanging_second_derivative_is_a_timeout_not_a_stuck_campaign():
-    r = run_campaign(_HangingHessian(), Options(examples=5, seed=0, order=2, check_timeout=0.5, stop_after=1))
+    r = run_campaign(load_engine(_HangingHessian), Options(examples=5, seed=0, order=2, check_timeout=0.5, stop_after=1))
     assert r.discrepancies and r.discrepancies[0].kind == "timeout"

@@ -1,10 +1,13 @@
-"""Where engine code runs: in this process, or in a forked worker that can be abandoned.
+"""Where engine code runs: in this process, or in a worker process that can be abandoned.
 
 An engine under test may hang, exhaust memory or take the interpreter down with it.
-``Forked`` runs each check in a child process forked from this one (so the engine object,
-whatever it is, needs no pickling) and waits at most ``timeout`` seconds: a stuck child is
-killed and replaced, and the check becomes a ``timeout`` finding; a child that dies (a
-segfault, ``os._exit``) becomes a ``crash``. The worker is fenced in:
+``Worker`` runs each check in a child process and waits at most ``timeout`` seconds: a stuck
+child is killed and replaced, and the check becomes a ``timeout`` finding; a child that dies
+(a segfault, ``os._exit``) becomes a ``crash``. The child is forked from this process, so
+the engine object, whatever it is, needs no pickling — except once JAX has run here: XLA's
+runtime does not survive fork, so the child is a fresh interpreter that rebuilds the engine
+(``rebuild_recipe``), and only an engine that cannot be rebuilt runs in this process. The
+worker is fenced in:
 
 - its memory is capped (``RLIMIT_DATA``, ``MEMORY_LIMIT`` bytes above what it starts with;
   ``ADVERIFY_WORKER_MEMORY`` in MiB overrides, 0 turns it off): an engine that allocates
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
 import time
@@ -30,7 +34,7 @@ from typing import Any, Mapping
 from .ir import Node
 from .runner import EngineRun, contain_interrupts, run_engine
 
-__all__ = ["InProcess", "Forked", "make_executor", "MEMORY_LIMIT"]
+__all__ = ["InProcess", "Worker", "make_executor", "rebuild_recipe", "MEMORY_LIMIT"]
 
 MEMORY_LIMIT = 4 << 30     # bytes a worker may allocate beyond its own start
 
@@ -123,6 +127,10 @@ def _serve(engine: Any, conn, parent: int) -> None:
             os._exit(75)
 
 
+def _serve_rebuilt(recipe: bytes, conn, parent: int) -> None:
+    _serve(_rebuild(recipe), conn, parent)
+
+
 def _death(code: int | None) -> str:
     if code is None:
         return "it stopped answering"
@@ -134,15 +142,19 @@ def _death(code: int | None) -> str:
     return f"exit code {code}"
 
 
-class Forked:
-    def __init__(self, engine: Any, timeout: float):
-        self.engine, self.timeout = engine, timeout
-        self._ctx = mp.get_context("fork")
+class Worker:
+    """Checks in a child process: forked with the engine in it, or, given a ``recipe``
+    (``rebuild_recipe``), a fresh interpreter that rebuilds the engine from it."""
+
+    def __init__(self, engine: Any, timeout: float, recipe: bytes | None = None):
+        self.engine, self.timeout, self.recipe = engine, timeout, recipe
+        self._ctx = mp.get_context("fork" if recipe is None else "spawn")
         self._proc = self._conn = None
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_serve, args=(self.engine, child, os.getpid()), daemon=True)
+        target, what = (_serve, self.engine) if self.recipe is None else (_serve_rebuilt, self.recipe)
+        self._proc = self._ctx.Process(target=target, args=(what, child, os.getpid()), daemon=True)
         self._proc.start()
         child.close()
         self._conn = parent
@@ -201,12 +213,56 @@ def _xla_started() -> bool:
         return False
 
 
+def _rebuild(recipe: bytes) -> Any:
+    how, what = pickle.loads(recipe)   # our own bytes, made by rebuild_recipe in the parent
+    if how == "load":
+        from .engines import load_engine
+        return load_engine(*what)
+    return what
+
+
+def _fingerprint(engine: Any) -> tuple:
+    """What a rebuilt engine must share with the original: its class, name and dtype, and
+    per op the code it runs (an op patched after loading has other code, or another object)."""
+    def code(f: Any) -> Any:
+        f = getattr(f, "__func__", f)
+        return getattr(f, "__code__", f)
+    ops = getattr(engine, "ops", {})
+    return (type(engine), getattr(engine, "name", None), getattr(engine, "dtype", None),
+            sorted(((k, id(code(f))) for k, f in ops.items()), key=lambda kv: kv[0]))
+
+
+def rebuild_recipe(engine: Any) -> bytes | None:
+    """Bytes from which a fresh interpreter builds this engine again, or None: the engine
+    itself when it pickles, else what ``load_engine`` was given for it (a name, a
+    ``module:attr``, an importable class or factory), provided that builds the same engine
+    here — one changed after loading has no recipe, and is not silently checked unchanged."""
+    try:
+        return pickle.dumps(("object", engine))
+    except Exception:
+        pass
+    source = getattr(engine, "adverify_source", None)
+    if source is None:
+        return None
+    try:
+        recipe = pickle.dumps(("load", source))
+        same = _fingerprint(_rebuild(recipe)) == _fingerprint(engine)
+    except Exception:
+        return None
+    return recipe if same else None
+
+
 def make_executor(engine: Any, timeout: float | None):
-    """A forked worker where the platform has fork and a timeout is asked for, and forking
-    is safe."""
+    """A worker process where the platform has fork and a timeout is asked for; this process
+    if neither, or if JAX has run here and the engine cannot be rebuilt elsewhere."""
     if timeout and hasattr(os, "fork"):
         if not _xla_started():
-            return Forked(engine, timeout)
-        warnings.warn("adverify: JAX has already run in this process and XLA does not survive fork: "
-                      "checks run in this process, without a time limit", RuntimeWarning, stacklevel=2)
+            return Worker(engine, timeout)
+        recipe = rebuild_recipe(engine)
+        if recipe is not None:
+            return Worker(engine, timeout, recipe)
+        warnings.warn("adverify: JAX has already run in this process and XLA does not survive fork, "
+                      "and this engine cannot be rebuilt in a fresh process (load it by name or "
+                      "module:attr): checks run in this process, without a time limit",
+                      RuntimeWarning, stacklevel=2)
     return InProcess(engine)

@@ -97,7 +97,10 @@ def _import(module: str):
         path = Path(module)
         if not path.is_file():
             raise EngineError(f"engine file {module!r} does not exist")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
+        loaded = sys.modules.get(path.stem)
+        if loaded is not None and getattr(loaded, "__file__", None) == str(path.resolve()):
+            return loaded   # loaded before: one module, so its classes are the same classes
+        spec = importlib.util.spec_from_file_location(path.stem, path.resolve())
         mod = importlib.util.module_from_spec(spec)
         sys.modules.setdefault(path.stem, mod)
         spec.loader.exec_module(mod)  # the user's own engine: running it is the point
@@ -110,8 +113,9 @@ def _import(module: str):
 
 def load_engine(spec: Any, tensor: bool = False) -> Any:
     """A builtin name, ``mutant:NAME``, ``module:attr`` / ``file.py:attr``, or an engine
-    object or factory."""
-    obj = spec
+    object or factory. What it was given stays on the engine as ``adverify_source``, so a
+    fresh process can build it again (``executor.rebuild_recipe``)."""
+    obj = source = spec
     if tensor and isinstance(spec, str) and spec in TENSOR_ADAPTERS:
         spec = TENSOR_ADAPTERS[spec]
     if isinstance(spec, str) and spec.startswith("mutant:"):
@@ -119,7 +123,7 @@ def load_engine(spec: Any, tensor: bool = False) -> Any:
         name = spec.partition(":")[2]
         if name not in MUTANTS:
             raise EngineError(f"unknown mutant {name!r}: use one of {', '.join(MUTANTS)}")
-        return MUTANTS[name].make()
+        return _remember(MUTANTS[name].make(), source, tensor)
     if isinstance(spec, str):
         target = ADAPTERS.get(spec, spec)
         if ":" not in target:
@@ -144,7 +148,15 @@ def load_engine(spec: Any, tensor: bool = False) -> Any:
     missing = [a for a in _REQUIRED if not hasattr(obj, a)]
     if missing:
         raise EngineError(f"engine {spec!r} is not an engine: it lacks {', '.join(missing)}")
-    return obj
+    return obj if obj is source else _remember(obj, source, tensor)
+
+
+def _remember(engine: Any, source: Any, tensor: bool) -> Any:
+    try:
+        engine.adverify_source = (source, tensor)
+    except (AttributeError, TypeError):   # __slots__, or a frozen object: it just has no recipe
+        pass
+    return engine
 
 
 def engine_name(engine: Any) -> str:
