@@ -36,8 +36,8 @@ DOCUMENTED = {   # docs/findings.md, campaigns of commit 2d97e58 (the false alar
     "autograd": _DIV_RANGE + ["mismatch:precision"],          # -z/y² with a subnormal y²
     "micrograd": _DIV_RANGE + ["crash:div", ("inconsistent:", "a second identical graph"),
                                "mismatch:precision"],                 # y**-2 subnormal, as autograd's
-    # sigmoid: float32's scalar-tinygrad-float64-012 — the rule -g·ret·ret squares a ret below
-    # 1e-19, subnormal in float32 (sigmoid'(-48) off by 3e-4) or 0 (-60), where s·(1 - s) is a
+    # sigmoid: scalar-tinygrad-012 and -013 — the rule -g·ret·ret squares a ret below 1e-19,
+    # subnormal in float32 (sigmoid'(-48) off by 3e-4) or 0 (-60), where s·(1 - s) is a
     # normal float; drawn since the strategies aim at sigmoid's e^-x-squared edge (5b701e4)
     "tinygrad": _TINYGRAD + ["mismatch:powv", "mismatch:pow", "mismatch:exp", "mismatch:add", "mismatch:sigmoid"],
     "tinygrad-float64": _TINYGRAD + ["crash:sin", "mismatch:sigmoid"],
