@@ -203,3 +203,21 @@ def test_a_campaign_goes_on_when_sympy_gives_up(sympy_only, monkeypatch):
     monkeypatch.setattr(sympy_only, "TIME_LIMIT", 0.01)
     r = run_campaign(F.BuiltinEngine(), Options(examples=15, seed=3, check_timeout=None))
     assert r.examples == 15 and not r.discrepancies and sum(r.verdicts.values()) == 15
+
+
+# ── a worker that is a fresh interpreter (what JAX having run in this process asks for) ──
+def test_a_fresh_workers_start_is_not_charged_to_the_first_check():
+    import pickle
+    from verifier.executor import Worker, rebuild_recipe
+    engine = load_engine("builtin")
+    worker = Worker(engine, 0.2, rebuild_recipe(engine))   # a fresh interpreter takes longer than 0.2 s
+    try:
+        assert [worker.run(CASE.expr, CASE.point).status for _ in range(2)] == ["ok", "ok"]
+    finally:
+        worker.close()
+    broken = Worker(engine, 5, pickle.dumps(("load", ("no_such_module_here:engine", False))))
+    try:
+        run = broken.run(CASE.expr, CASE.point)
+    finally:
+        broken.close()
+    assert run.status == "crash" and "could not be built in a fresh process: EngineError" in run.message

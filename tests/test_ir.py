@@ -131,3 +131,46 @@ def test_a_value_on_an_ops_edge_often_meets_that_op():
         draw()
     # 1% of cases before a value on an op's edge was given to that op, 4% now
     assert sum(hits) >= len(hits) / 50, sum(hits)
+
+
+# The labels of every strategy a campaign draws from, in a fresh process: Hypothesis' shrinker
+# sorts labels to order some passes, so a label from hash() (strings: PYTHONHASHSEED; None
+# and nested code: memory addresses) made the same seed shrink differently from run to run
+_LABELS = """
+import json, warnings
+warnings.simplefilter("ignore")
+from hypothesis import given, seed, settings, HealthCheck
+from hypothesis.internal.conjecture import data as D
+from verifier.strategies import cases
+from verifier.tensor.strategies import tensor_cases
+labels = set()
+draw = D.ConjectureData.draw
+def recording(self, strategy, *a, **k):
+    labels.add(strategy.label)
+    return draw(self, strategy, *a, **k)
+D.ConjectureData.draw = recording
+for strategy in (cases(), cases(dtype="float32"), tensor_cases()):
+    @seed(0)
+    @settings(max_examples=60, database=None, suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def run(case):
+        pass
+    run()
+print(json.dumps(sorted(labels)))
+"""
+
+
+def test_strategy_labels_do_not_depend_on_the_process():
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])
+    runs = []
+    for hashseed in ("1", "2"):
+        p = subprocess.run([sys.executable, "-c", _LABELS], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONHASHSEED": hashseed, "PYTHONPATH": root})
+        assert p.returncode == 0, p.stderr[-2000:]
+        runs.append(json.loads(p.stdout))
+    assert len(runs[0]) > 10 and runs[0] == runs[1]

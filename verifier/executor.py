@@ -37,6 +37,8 @@ from .runner import EngineRun, contain_interrupts, run_engine
 __all__ = ["InProcess", "Worker", "make_executor", "rebuild_recipe", "MEMORY_LIMIT"]
 
 MEMORY_LIMIT = 4 << 30     # bytes a worker may allocate beyond its own start
+STARTUP_LIMIT = 120.0      # seconds a fresh worker may take to import and build the engine
+_READY = "ready"
 
 
 class InProcess:
@@ -110,8 +112,17 @@ def _fence(parent: int) -> None:
             pass   # no /proc: the timeout is the only fence
 
 
-def _serve(engine: Any, conn, parent: int) -> None:
+def _serve(engine: Any, conn, parent: int, recipe: bytes | None = None) -> None:
     _fence(parent)
+    if recipe is not None:
+        # a fresh interpreter: build the engine, then say so, for the time limit of the first
+        # check not to count the imports (JAX takes seconds)
+        try:
+            engine = _rebuild(recipe)
+        except BaseException as e:
+            conn.send(f"{type(e).__name__}: {e}"[:300])
+            return
+        conn.send(_READY)
     while True:
         try:
             job = conn.recv()
@@ -125,10 +136,6 @@ def _serve(engine: Any, conn, parent: int) -> None:
         except MemoryError:
             # the answer could not even be sent: go, and let the parent report the crash
             os._exit(75)
-
-
-def _serve_rebuilt(recipe: bytes, conn, parent: int) -> None:
-    _serve(_rebuild(recipe), conn, parent)
 
 
 def _death(code: int | None) -> str:
@@ -151,13 +158,25 @@ class Worker:
         self._ctx = mp.get_context("fork" if recipe is None else "spawn")
         self._proc = self._conn = None
 
-    def _start(self) -> None:
+    def _start(self) -> str | None:
+        """Start the worker; for a fresh interpreter, wait until it has built the engine.
+        Returns why it could not start, or None."""
         parent, child = self._ctx.Pipe()
-        target, what = (_serve, self.engine) if self.recipe is None else (_serve_rebuilt, self.recipe)
-        self._proc = self._ctx.Process(target=target, args=(what, child, os.getpid()), daemon=True)
+        engine = self.engine if self.recipe is None else None
+        self._proc = self._ctx.Process(target=_serve, args=(engine, child, os.getpid(), self.recipe), daemon=True)
         self._proc.start()
         child.close()
         self._conn = parent
+        if self.recipe is None:
+            return None
+        try:
+            if not parent.poll(max(STARTUP_LIMIT, self.timeout)):
+                return f"the engine's process did not start within {max(STARTUP_LIMIT, self.timeout):g} s"
+            answer = parent.recv()
+        except (EOFError, OSError):
+            self._proc.join(1)
+            return f"the engine's process died as it started ({_death(self._proc.exitcode)})"
+        return None if answer == _READY else f"the engine could not be built in a fresh process: {answer}"
 
     def _kill(self) -> None:
         if self._proc is not None:
@@ -172,7 +191,11 @@ class Worker:
         its own time limit: a hang in forward mode is reported as forward mode's."""
         if self._proc is None or not self._proc.is_alive():
             self._kill()
-            self._start()
+            began = time.perf_counter()
+            why = self._start()
+            if why is not None:
+                self._kill()
+                return EngineRun("crash", message=why, elapsed=time.perf_counter() - began)
         start = time.perf_counter()
         try:
             self._conn.send((expr, dict(point), mode))

@@ -18,6 +18,7 @@ magnitudes come first among the regimes, and constants shrink toward 1 and 2.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from typing import Sequence
 
@@ -29,7 +30,47 @@ from .judge import Case
 from .mathns import F64, precise
 from .ops import SCALAR_OPS, UnknownOp
 
-__all__ = ["cases", "values", "VAR_NAMES", "check_ops"]
+__all__ = ["cases", "values", "VAR_NAMES", "check_ops", "composite", "sampled"]
+
+# Every strategy here has a Hypothesis label that is the same in every process. Hypothesis'
+# shrinker sorts labels to order some of its passes, and a label it computes from Python's
+# hash() moves with PYTHONHASHSEED (strings) or with memory addresses (None before 3.12,
+# code objects): the same seed then shrank in another order from run to run (one check more
+# in one run of two). Hence ``composite`` and ``sampled`` below, in place of Hypothesis' own.
+
+
+class _Named:
+    """A composite strategy's definition whose Hypothesis label comes from its name alone.
+    Hypothesis labels a ``@composite`` function by hash() of its code (strings, and the
+    address of any nested code object), a callable object by its ``__hash__``: this one's
+    is its qualified name's digest."""
+
+    def __init__(self, f):
+        self.f = f
+        functools.update_wrapper(self, f)
+        self._hash = int.from_bytes(hashlib.sha256(f"{f.__module__}.{f.__qualname__}".encode()).digest()[:8], "big")
+
+    def __call__(self, *args, **kwargs):
+        return self.f(*args, **kwargs)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+
+def composite(f):
+    """``hypothesis.strategies.composite``, with a label the same in every process."""
+    return st.composite(_Named(f))
+
+
+def sampled(options: Sequence) -> st.SearchStrategy:
+    """``st.sampled_from(options)``, with a label the same in every process: Hypothesis
+    labels a sample of strings or None by their hash(), of a range by its bounds. The same
+    choices are drawn (an index) and shrink the same way, toward the first option."""
+    options = tuple(options)
+    return st.sampled_from(range(len(options))).map(options.__getitem__)
 
 VAR_NAMES = ("x", "y", "z", "w", "u", "v", "s", "t")
 _SPECIAL = (0.0, 1.0, -1.0, 0.5, 2.0, -2.0, math.pi / 2, -math.pi / 2, math.pi, 1e-8, -1e-8, 3.0)
@@ -62,16 +103,16 @@ def _round(x: float, dtype: str) -> float:
 
 
 _MANTISSA = st.floats(1.0, 9.999, allow_nan=False)
-_SIGN = st.sampled_from((1, -1))
+_SIGN = sampled((1, -1))
 
 
-@st.composite
+@composite
 def _scaled(draw, lo: int, hi: int) -> float:
     return draw(_MANTISSA) * 10.0 ** draw(_ints(lo, hi)) * draw(_SIGN)
 
 
 def _signed(s: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
-    return st.tuples(s, st.sampled_from((1.0, -1.0))).map(lambda p: p[0] * p[1])
+    return st.tuples(s, sampled((1.0, -1.0))).map(lambda p: p[0] * p[1])
 
 
 # ordinary first: it shrinks best. The edges twice for a scalar: each is a narrow window
@@ -79,11 +120,11 @@ def _signed(s: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
 # share the regime. Once for a tensor's elements: one of a dozen on exp's edge saturates a softmax
 # over all of them, and a softmax that is one-hot hides its backward.
 _REGIMES = ("ordinary", "tie", "special", "tiny", "moderate", "large", "edge")
-_REGIME = st.sampled_from(_REGIMES + ("edge",))
-ELEMENT_REGIME = st.sampled_from(_REGIMES)
-_NEAR = st.sampled_from((None, math.inf, -math.inf))   # the same value, the next up, the next down
+_REGIME = sampled(_REGIMES + ("edge",))
+ELEMENT_REGIME = sampled(_REGIMES)
+_NEAR = sampled((None, math.inf, -math.inf))   # the same value, the next up, the next down
 _BOOL = st.booleans()
-_NICE = st.sampled_from((1.0, 2.0, 0.5, -1.0, 3.0, 10.0, 0.1, -0.5))
+_NICE = sampled((1.0, 2.0, 0.5, -1.0, 3.0, 10.0, 0.1, -0.5))
 _STRATEGIES: dict[str, dict[str, st.SearchStrategy[float]]] = {}
 
 
@@ -93,7 +134,7 @@ def _regimes(dtype: str) -> dict[str, st.SearchStrategy[float]]:
         decades = _DECADES[dtype]
         _STRATEGIES[dtype] = {
             "ordinary": st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False),
-            "special": st.sampled_from(_SPECIAL),
+            "special": sampled(_SPECIAL),
             "tiny": _scaled(-decades, -4),
             # 10 < |x| < 1000: where exp overflows or flushes (float64 from 709 and -745,
             # float32 from 88 and -103), tanh and sigmoid saturate: most of it reached by no
@@ -143,7 +184,7 @@ def draw_value(draw, dtype: str = "float64", ties: Sequence[float] = (),
     return _round(draw(_regimes(dtype)[regime]), dtype)
 
 
-@st.composite
+@composite
 def values(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> float:
     return draw_value(draw, dtype, ties)
 
@@ -152,7 +193,7 @@ def values(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> float:
 # a quarter of the time: an engine that merges leaves by value (a cache keyed on the number)
 # gives x + c the gradient 2 when c == x, and a value drawn from the regimes ties one
 # exactly only one time in forty
-_CONSTANT = st.sampled_from(("nice",) * 4 + ("drawn",) * 2 + ("variable",) * 2)
+_CONSTANT = sampled(("nice",) * 4 + ("drawn",) * 2 + ("variable",) * 2)
 
 
 def _draw_constant(draw, dtype: str, ties: Sequence[float], ops: tuple[str, ...]) -> float:
@@ -224,7 +265,7 @@ class _Build:
 _GROW = st.integers(0, 7)
 
 
-@st.composite
+@composite
 def _node(draw, b: _Build, cap: int, root: bool = False, constant: bool = True) -> tuple[Node, float]:
     """An expression of at most ``cap`` op nodes. Every node is its own Hypothesis span, and
     its size comes from its own choices — ``cap`` only bounds it — so the shrinker can put a
@@ -292,10 +333,10 @@ def _valid_at(op: str, args, dtype: str) -> bool:
     return _valid(op, [x[1] for x in _args(op, args)], dtype)
 
 
-_EXPONENT = st.sampled_from(_EXPONENTS).map(lambda e: (const(e), e))
+_EXPONENT = sampled(_EXPONENTS).map(lambda e: (const(e), e))
 
 
-@st.composite
+@composite
 def cases(draw, ops: Sequence[str] = tuple(SCALAR_OPS), max_nodes: int = 12, n_vars: int = 3,
           dtype: str = "float64") -> Case:
     """An expression of at most ``max_nodes`` ops over ``n_vars`` variables, and a point."""

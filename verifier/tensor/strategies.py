@@ -16,7 +16,7 @@ from hypothesis import reject, strategies as st
 
 from ..ir import Node, const, var
 from ..judge import Case
-from ..strategies import ELEMENT_REGIME, VAR_NAMES, draw_value
+from ..strategies import ELEMENT_REGIME, VAR_NAMES, composite, draw_value, sampled
 from .ops import STRUCTURAL, TENSOR_OPS
 from .program import forward, reduce_with, tapply
 
@@ -48,25 +48,25 @@ def _elementwise_ok(name: str, xs: list[np.ndarray], dtype: str) -> np.ndarray |
     return ans
 
 
-@st.composite
+@composite
 def _shape(draw) -> tuple:
-    rank = draw(st.sampled_from((1, 0, 2, 3)))
+    rank = draw(sampled((1, 0, 2, 3)))
     dims = []
     for _ in range(rank):
-        dims.append(draw(st.sampled_from((2, 1, 3, 4))))
+        dims.append(draw(sampled((2, 1, 3, 4))))
         if math.prod(dims) > _MAX_SIZE:
             dims[-1] = 1
     return tuple(dims)
 
 
-@st.composite
+@composite
 def _variant(draw, base: tuple) -> tuple:
     """A shape that broadcasts against ``base``: leading axes dropped, some axes set to 1."""
     drop = draw(st.integers(0, len(base)))
     return tuple(1 if draw(st.booleans()) and draw(st.booleans()) else d for d in base[drop:])
 
 
-@st.composite
+@composite
 def tensor_cases(draw, ops: Sequence[str] = TENSOR_VOCABULARY, max_nodes: int = 6, n_vars: int = 2,
                  dtype: str = "float64") -> Case:
     ops = [o for o in ops if o in TENSOR_OPS]
@@ -99,12 +99,12 @@ def tensor_cases(draw, ops: Sequence[str] = TENSOR_VOCABULARY, max_nodes: int = 
     def step() -> None:
         # the kind first: structural ops are a third of the vocabulary, and where engines break
         family = structural if structural and (not elementwise or draw(st.booleans())) else elementwise
-        name = draw(st.sampled_from(family))
+        name = draw(sampled(family))
         a = pick()
         spec = TENSOR_OPS[name]
         if spec.scalar is not None:
             if spec.scalar.params:
-                args = [a, (const(c := draw(st.sampled_from(_EXPONENTS))), np.asarray(c))]
+                args = [a, (const(c := draw(sampled(_EXPONENTS))), np.asarray(c))]
             elif spec.arity == 2:
                 # another node, most often: two shapes that broadcast are where engines break
                 b = a if draw(st.integers(0, 3)) == 0 else pick(lambda v: _broadcasts(v.shape, a[1].shape), a)
@@ -118,7 +118,7 @@ def tensor_cases(draw, ops: Sequence[str] = TENSOR_VOCABULARY, max_nodes: int = 
         rank = a[1].ndim
         params: dict = {}
         if name in ("sum", "mean", "max_reduce", "logsumexp"):
-            params = {"axis": draw(st.sampled_from((None, *range(rank)))), "keepdims": draw(st.booleans())}
+            params = {"axis": draw(sampled((None, *range(rank)))), "keepdims": draw(st.booleans())}
             args = [a]
         elif name == "softmax":
             if rank == 0:
@@ -130,9 +130,9 @@ def tensor_cases(draw, ops: Sequence[str] = TENSOR_VOCABULARY, max_nodes: int = 
             args = [a]
         elif name == "reshape":
             size = a[1].size
-            params, args = {"shape": draw(st.sampled_from(((size,), (1, size), (size, 1))))}, [a]
+            params, args = {"shape": draw(sampled(((size,), (1, size), (size, 1))))}, [a]
         elif name == "broadcast_to":
-            params, args = {"shape": (draw(st.sampled_from((2, 3))),) + a[1].shape}, [a]
+            params, args = {"shape": (draw(sampled((2, 3))),) + a[1].shape}, [a]
         elif name == "matmul":
             if rank != 2:
                 a = pick(lambda v: v.ndim == 2)
@@ -152,7 +152,7 @@ def tensor_cases(draw, ops: Sequence[str] = TENSOR_VOCABULARY, max_nodes: int = 
             guarded = [o for o in ("sqrt", "log") if o in ops]
             if guarded and draw(st.booleans()):
                 # where(c, sqrt(c), b): NaN where c <= 0, and no gradient may come from there
-                poisoned = tapply(draw(st.sampled_from(guarded)), c[0])
+                poisoned = tapply(draw(sampled(guarded)), c[0])
                 with np.errstate(all="ignore"):
                     pv = TENSOR_OPS[poisoned.op].forward([c[1]])
                 args = [c, (poisoned, pv), a]
@@ -178,7 +178,7 @@ def tensor_cases(draw, ops: Sequence[str] = TENSOR_VOCABULARY, max_nodes: int = 
         reject()
     w = np.empty(value.shape)
     for idx in np.ndindex(value.shape):
-        w[idx] = draw(st.sampled_from(_COTANGENT))
+        w[idx] = draw(sampled(_COTANGENT))
     program = reduce_with(out, w)
     used = {n.arg for n in _leaves(program) if n.op == "var"}
     return Case(program, {k: v for k, v in point.items() if k in used})
