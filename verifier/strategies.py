@@ -67,10 +67,13 @@ def composite(f):
 
 def sampled(options: Sequence) -> st.SearchStrategy:
     """``st.sampled_from(options)``, with a label the same in every process: Hypothesis
-    labels a sample of strings or None by their hash(), of a range by its bounds. The same
-    choices are drawn (an index) and shrink the same way, toward the first option."""
+    labels a sample of strings or None by their hash(), of a range by its bounds. The range
+    starts at a digest of the options, so that samples of different options keep different
+    labels, as with Hypothesis' own. The same choice is drawn (an index) and shrinks the
+    same way, toward the first option."""
     options = tuple(options)
-    return st.sampled_from(range(len(options))).map(options.__getitem__)
+    k = int.from_bytes(hashlib.sha256(repr(options).encode()).digest()[:4], "big")
+    return st.sampled_from(range(k, k + len(options))).map(lambda i: options[i - k])
 
 VAR_NAMES = ("x", "y", "z", "w", "u", "v", "s", "t")
 _SPECIAL = (0.0, 1.0, -1.0, 0.5, 2.0, -2.0, math.pi / 2, -math.pi / 2, math.pi, 1e-8, -1e-8, 3.0)
