@@ -22,6 +22,8 @@ from .base import Estimate, OracleError
 
 __all__ = ["richardson", "complex_step", "mpmath_diff", "analytic"]
 
+_TINY = float(np.finfo(np.float64).tiny)
+
 
 def analytic(out: Node) -> bool:
     return all(n.is_leaf or get_op(n.op).analytic for n in toposort(out))
@@ -71,7 +73,9 @@ def complex_step(out: Node, point: Mapping[str, float]) -> Estimate:
     with np.errstate(all="ignore"):
         for v in variables(out):
             x = float(point[v])
-            h = 1e-30 * max(abs(x), 1e-200)
+            # 1e-30 of x, so that x + ih rounds to x (a floor of 1e-230 made log'(1e-228)
+            # 3e-5 off); never below the smallest normal float, still 1e-8 of x at 1e-300
+            h = max(1e-30 * abs(x), _TINY) if x else 1e-230
             grads[v] = float(np.imag(_f64(out, point, v)(complex(x, h)))) / h
     return Estimate("complex_step", grads)
 

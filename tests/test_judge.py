@@ -123,3 +123,11 @@ def test_a_value_beyond_any_float_range_is_undecided_at_once():
     e = apply("cos", apply("exp", apply("exp", apply("exp", x))))
     ref = reference(Case(e, {"x": 7.0}))
     assert ref.status == "undecided" and "beyond any float range" in ref.reason
+
+
+def test_the_complex_step_is_exact_at_tiny_arguments():
+    # a step floored at 1e-230 was 1e-2 of x = 1e-228: log' came out 0.99997e228
+    from oracles.numeric import complex_step
+    for x0 in (1e-228, 1e-300, 1e-3, 1e300):
+        assert complex_step(apply("log", x), {"x": x0}).grad["x"] == pytest.approx(1 / x0, rel=1e-14)
+    assert complex_step(apply("exp", x), {"x": 0.0}).grad["x"] == 1.0
