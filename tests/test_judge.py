@@ -131,3 +131,14 @@ def test_the_complex_step_is_exact_at_tiny_arguments():
     for x0 in (1e-228, 1e-300, 1e-3, 1e300):
         assert complex_step(apply("log", x), {"x": x0}).grad["x"] == pytest.approx(1 / x0, rel=1e-14)
     assert complex_step(apply("exp", x), {"x": 0.0}).grad["x"] == 1.0
+    # numpy's complex log1p is log(1 + z): its real part at 1e-12 was 9e-5 off, and log of it
+    # carried that into the derivative
+    d = complex_step(apply("log", apply("log1p", x)), {"x": 1e-12}).grad["x"]
+    assert d == pytest.approx(1 / (math.log1p(1e-12) * (1 + 1e-12)), rel=1e-14)
+    d = complex_step(apply("log", apply("expm1", x)), {"x": 1e-12}).grad["x"]
+    assert d == pytest.approx(math.exp(1e-12) / math.expm1(1e-12), rel=1e-14)
+    # c/(x + ih) with c = 8e-295: at h = 1e-30·x the imaginary part underflowed to 0 inside
+    # numpy's complex division (it stays subnormal at 1e-20·x: 1e-10 off)
+    c, x0 = 7.808227841123445e-295, 2.8164664734862657e-156
+    d = complex_step(apply("div", const(c), x), {"x": x0}).grad["x"]
+    assert d == pytest.approx(-c / x0 ** 2, rel=1e-8)
