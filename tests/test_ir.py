@@ -112,6 +112,19 @@ def test_edges_follow_the_dtype():
             assert math.isinf(np.square(np.array(y, dtype))) and np.finfo(dtype).max > y
 
 
+def test_log1p_and_expm1_edges_are_where_their_textbook_forms_cancel():
+    from verifier.strategies import _edge, edges
+    found = edges("float64", ("exp", "expm1", "log1p"))
+    eps = float(np.finfo("float64").eps)
+    for lo, hi in found["log1p"]:
+        x = math.copysign(math.sqrt(lo * hi), lo)   # mid-window, 1.6e-10: half the digits gone
+        assert abs(math.log(1 + x) - math.log1p(x)) > 1e6 * eps * abs(math.log1p(x))
+    assert set(found["expm1"]) == set(found["exp"]) | set(found["log1p"])
+    # expm1's edges are exp's and log1p's: two kinds to draw from, not three
+    assert len(_edge("float64", ("exp", "expm1", "log1p")).original_strategies) == 2
+    assert len(_edge("float64", ("expm1",)).original_strategies) == 3   # alone: its own windows
+
+
 def test_a_value_on_an_ops_edge_often_meets_that_op():
     # sigmoid's rule written as e^-x/(1 + e^-x)² is wrong only for x in [-694, -355]: drawing
     # such values is not enough if sigmoid, one op in 22, is then rarely applied to them
@@ -123,7 +136,7 @@ def test_a_value_on_an_ops_edge_often_meets_that_op():
     hits: list[bool] = []
 
     @seed(0)
-    @settings(max_examples=1000, phases=(Phase.generate,), derandomize=False, database=None)
+    @settings(max_examples=3000, phases=(Phase.generate,), derandomize=False, database=None)
     @given(cases(ops=tuple(SCALAR_OPS)))
     def draw(case):
         with np.errstate(all="ignore"):
@@ -131,7 +144,8 @@ def test_a_value_on_an_ops_edge_often_meets_that_op():
         hits.append(any(n.op == "sigmoid" and -694 < values[n.src[0]] < -355 for n in values))
     with _no_local_constants():   # else Hypothesis draws this file's -694 and -355 too
         draw()
-    # 1% of cases before a value on an op's edge was given to that op, 4% now
+    # 1% of cases before a value on an op's edge was given to that op; now 2.5% at this seed
+    # (1.7-4.4% at seeds 0-3 over 1,000 cases: too few to hold a 2% floor, hence 3,000)
     assert sum(hits) >= len(hits) / 50, sum(hits)
 
 

@@ -106,6 +106,11 @@ _ARITH = [
        domain=lambda x, y: x > 0, doc="x ** y, both differentiable"),
 ]
 
+def _small(P: float) -> tuple[tuple[float, float], ...]:
+    """|x| from eps to eps^(1/4): where 1 + x keeps few of x's digits."""
+    return ((math.exp(-P), math.exp(-P / 4)), (-math.exp(-P / 4), -math.exp(-P)))
+
+
 # ── elementary functions ──────────────────────────────────────────────────────────────────
 _ELEMENTARY = [
     Op("exp", lambda sp, x: sp.exp(x), lambda m, x: m.exp(x), (lambda m, x, ans: ans,),
@@ -130,11 +135,14 @@ _ELEMENTARY = [
        (lambda m, x, ans: 0.5 / ans,), domain=lambda x: x > 0),
     Op("atan", lambda sp, x: sp.atan(x), lambda m, x: m.atan(x),
        (lambda m, x, ans: 1.0 / (1.0 + x * x),)),
+    # both exist for small |x|, where their textbook forms log(1 + x) and e^x - 1 cancel:
+    # between eps and eps^(1/4) they keep from none to three quarters of the digits
     Op("log1p", lambda sp, x: sp.log(1 + x), lambda m, x: m.log1p(x),
-       (lambda m, x, ans: 1.0 / (1.0 + x),), domain=lambda x: x > -1),
+       (lambda m, x, ans: 1.0 / (1.0 + x),), domain=lambda x: x > -1,
+       edges=lambda L, P: _small(P)),
     Op("expm1", lambda sp, x: sp.exp(x) - 1, lambda m, x: m.expm1(x),
        (lambda m, x, ans: m.exp(x),),  # not ans + 1: that cancels for x << 0
-       ans_partials=(lambda m, x, ans: ans + 1.0,), edges=lambda L, P: ((L - P, L),)),
+       ans_partials=(lambda m, x, ans: ans + 1.0,), edges=lambda L, P: ((L - P, L),) + _small(P)),
 ]
 
 # ── piecewise: continuous, with kinks ─────────────────────────────────────────────────────

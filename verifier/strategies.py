@@ -160,10 +160,16 @@ def edges(dtype: str, ops: tuple[str, ...]) -> dict[str, tuple[tuple[float, floa
 
 @functools.lru_cache(maxsize=None)
 def _edge(dtype: str, ops: tuple[str, ...]) -> st.SearchStrategy[float]:
-    """A value on an edge of one of ``ops``: each op's edges as likely as another's (exp and
-    expm1, which share theirs, count once); where no op has an edge, the extreme
-    magnitudes, where products and squares leave the range."""
-    kinds = sorted(set(edges(dtype, ops).values()))
+    """A value on an edge of one of ``ops``: each op's edges as likely as another's; edges
+    shared count once, and an op whose edges are all others' adds none (expm1 has exp's
+    overflow and log1p's small |x|). Where no op has an edge, the extreme magnitudes, where
+    products and squares leave the range."""
+    found = set(edges(dtype, ops).values())
+
+    def covered(windows) -> bool:
+        others = {w for o in found if o != windows and set(o) <= set(windows) for w in o}
+        return others == set(windows)
+    kinds = sorted(k for k in found if not covered(k))
     if not kinds:
         return _regimes(dtype)["large"] | _regimes(dtype)["tiny"]
     return st.one_of([st.one_of([st.floats(lo, hi) for lo, hi in windows]) for windows in kinds])
