@@ -31,7 +31,10 @@ def test_op_table_hessian_matches_symengine(case):
 
 
 def test_correct_builtin_engine_at_order_2():
-    r = run_campaign(load_engine("builtin"), Options(examples=200, seed=1, order=2))
+    # 400 examples: about a third are undecided at order 2 (only first-order-sound points are
+    # judged), and over 200 the share agreed moved between 58% and 73% with the generator's
+    # stream alone (seed 1, two generators), too close to the floor; 63.5% over 400
+    r = run_campaign(load_engine("builtin"), Options(examples=400, seed=1, order=2))
     assert not r.discrepancies, [(f.expression, f.point) for f in r.discrepancies]
     assert r.verdicts["agree"] > 0.6 * r.examples
 
