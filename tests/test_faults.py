@@ -221,3 +221,14 @@ def test_a_fresh_workers_start_is_not_charged_to_the_first_check():
     finally:
         broken.close()
     assert run.status == "crash" and "could not be built in a fresh process: EngineError" in run.message
+
+
+def test_an_engine_a_fresh_worker_cannot_build_is_checked_here_with_a_warning(monkeypatch):
+    import pickle
+    from verifier import executor
+    monkeypatch.setattr(executor, "_xla_started", lambda: True)
+    monkeypatch.setattr(executor, "rebuild_recipe",
+                        lambda engine: pickle.dumps(("load", ("no_such_module_here:engine", False))))
+    with pytest.warns(RuntimeWarning, match="cannot be checked in a fresh process: the engine could not be built"):
+        chosen = executor.make_executor(load_engine("builtin"), 5)
+    assert isinstance(chosen, InProcess) and chosen.run(CASE.expr, CASE.point).status == "ok"

@@ -282,10 +282,17 @@ def make_executor(engine: Any, timeout: float | None):
         if not _xla_started():
             return Worker(engine, timeout)
         recipe = rebuild_recipe(engine)
+        why = "it cannot be rebuilt there (load it by name or module:attr)"
         if recipe is not None:
-            return Worker(engine, timeout, recipe)
+            # started now: a fresh interpreter that cannot build what this one built (a class
+            # only the parent can import) says so once, instead of every check being a crash
+            worker = Worker(engine, timeout, recipe)
+            failed = worker._start()
+            if failed is None:
+                return worker
+            worker.close()
+            why = failed
         warnings.warn("adverify: JAX has already run in this process and XLA does not survive fork, "
-                      "and this engine cannot be rebuilt in a fresh process (load it by name or "
-                      "module:attr): checks run in this process, without a time limit",
-                      RuntimeWarning, stacklevel=2)
+                      f"and the engine cannot be checked in a fresh process: {why}: checks run in "
+                      "this process, without a time limit", RuntimeWarning, stacklevel=2)
     return InProcess(engine)
