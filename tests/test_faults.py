@@ -5,7 +5,6 @@ The faulty engines and the table live in benchmarks/faults.py, which prints the 
 README quotes; here every row is checked once, fast, through the checker, and a
 representative set runs whole campaigns through the command line (all of them: -m slow)."""
 import os
-import sys
 
 import pytest
 

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
 
 from verifier.ir import apply, const, show, show_steps, size, toposort, var, variables
 from verifier.serial import FormatError, expr_from_json, expr_to_json, loads

@@ -1,11 +1,10 @@
 """Verdicts at the points where naive tolerances go wrong."""
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from oracles import numeric, paths, symbolic
+from oracles import numeric
 from verifier.ir import apply, const, var
 from verifier.judge import Case, judge, reference
 from verifier.runner import EngineRun

@@ -75,6 +75,7 @@ def sampled(options: Sequence) -> st.SearchStrategy:
     k = int.from_bytes(hashlib.sha256(repr(options).encode()).digest()[:4], "big")
     return st.sampled_from(range(k, k + len(options))).map(lambda i: options[i - k])
 
+
 VAR_NAMES = ("x", "y", "z", "w", "u", "v", "s", "t")
 _SPECIAL = (0.0, 1.0, -1.0, 0.5, 2.0, -2.0, math.pi / 2, -math.pi / 2, math.pi, 1e-8, -1e-8, 3.0)
 _EXPONENTS = (2.0, 3.0, -1.0, 0.5, -0.5, 1.5, 4.0, -2.0, 1.0 / 3.0, 2.5)
