@@ -62,9 +62,8 @@ def test_correct_engines_forward_mode_has_no_discrepancy(name):
         # autograd's expit has no JVP rule: every forward check with sigmoid crashes
         # (test_autograd_sigmoid_has_no_forward_rule, docs/findings.md "Forward mode")
         ops = tuple(o for o in load_engine(name).ops if o != "sigmoid")
-    # JAX in this process: a worker forked after JAX ran here hangs (test_adapters._check_timeout)
     r = run_campaign(load_engine(name), Options(examples=CORRECT[name], seed=1, forward=True, ops=ops,
-                                                check_timeout=None if name == "jax" else 20.0))
+                                                check_timeout=20.0))
     assert r.examples == CORRECT[name]
     forward = [(f.signature, f.expression, f.point, f.message) for f in r.discrepancies
                if f.signature.endswith(":forward") and (f.culprit_op, f.kind) not in KNOWN_FORWARD.get(name, ())]
@@ -207,7 +206,7 @@ def test_tensor_adapters_forward_mode_has_no_discrepancy(name):
         pytest.skip(f"the {name} tensor adapter has no forward mode")
     ops = tuple(o for o in engine.ops if o != "sigmoid") if name == "autograd" else None
     r = run_campaign(engine, Options(examples=30, seed=2, tensor=True, forward=True, max_nodes=4, ops=ops,
-                                     check_timeout=None if name == "jax" else 30.0))   # as above
+                                     check_timeout=30.0))
     forward = [(f.signature, f.expression, f.message) for f in r.discrepancies if f.signature.endswith(":forward")
                and (f.culprit_op, f.kind) not in KNOWN_FORWARD.get(name, ())]
     assert not forward, forward
