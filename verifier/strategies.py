@@ -39,6 +39,10 @@ __all__ = ["cases", "values", "VAR_NAMES", "check_ops", "composite", "sampled"]
 # in one run of two). Hence ``composite`` and ``sampled`` below, in place of Hypothesis' own.
 
 
+def _digest(text: str, size: int) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:size], "big")
+
+
 class _Named:
     """A composite strategy's definition whose Hypothesis label comes from its name alone.
     Hypothesis labels a ``@composite`` function by hash() of its code (strings, and the
@@ -48,16 +52,13 @@ class _Named:
     def __init__(self, f):
         self.f = f
         functools.update_wrapper(self, f)
-        self._hash = int.from_bytes(hashlib.sha256(f"{f.__module__}.{f.__qualname__}".encode()).digest()[:8], "big")
+        self._hash = _digest(f"{f.__module__}.{f.__qualname__}", 8)
 
     def __call__(self, *args, **kwargs):
         return self.f(*args, **kwargs)
 
-    def __hash__(self) -> int:
+    def __hash__(self) -> int:   # equality stays identity
         return self._hash
-
-    def __eq__(self, other) -> bool:
-        return self is other
 
 
 def composite(f):
@@ -72,7 +73,7 @@ def sampled(options: Sequence) -> st.SearchStrategy:
     labels, as with Hypothesis' own. The same choice is drawn (an index) and shrinks the
     same way, toward the first option."""
     options = tuple(options)
-    k = int.from_bytes(hashlib.sha256(repr(options).encode()).digest()[:4], "big")
+    k = _digest(repr(options), 4)
     return st.sampled_from(range(k, k + len(options))).map(lambda i: options[i - k])
 
 
