@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from optional import require
+
 from verifier.campaign import Options, run_campaign
 from verifier.engines import ADAPTERS, EngineError, describe_adapters, engine_ops, load_engine
 from verifier.ir import apply, const, var, variables
@@ -60,7 +62,7 @@ SHORT = {"torch": 60, "torch-float32": 60, "jax": 30, "jax-float32": 30, "autogr
 
 
 def _engine(name):
-    pytest.importorskip(REAL[name][0])
+    require(REAL[name][0])
     return load_engine(name)
 
 
@@ -83,7 +85,7 @@ def test_a_missing_engine_is_a_clean_error(monkeypatch):
 
 
 def test_adapters_declare_only_their_engines_own_ops():
-    pytest.importorskip("micrograd")
+    require("micrograd")
     assert engine_ops(load_engine("micrograd")) == ["add", "div", "mul", "neg", "pow", "relu", "sub"]
     if importlib.util.find_spec("autograd"):
         assert "relu" not in engine_ops(load_engine("autograd"))   # no relu primitive in autograd
@@ -212,7 +214,7 @@ def test_after_jax_ran_in_the_process_checks_still_run_in_a_worker_with_a_time_l
     # a worker forked after XLA started hangs in its first compile: every check was a false
     # timeout (a pytest suite that used JAX, then called check_engine). The worker is now a
     # fresh interpreter that loads the engine again, so a real hang is still a timeout
-    pytest.importorskip("jax")
+    require("jax")
     import subprocess
     script = ("import warnings, jax.numpy as jnp\n"
               "float(jnp.ones(2).sum())\n"
@@ -236,7 +238,7 @@ def test_after_jax_ran_in_the_process_checks_still_run_in_a_worker_with_a_time_l
 
 
 def test_an_engine_that_cannot_be_rebuilt_runs_in_process_after_jax_with_a_warning():
-    pytest.importorskip("jax")
+    require("jax")
     import warnings
     import jax.numpy as jnp
     from verifier.engines.builtin import BuiltinEngine

@@ -6,7 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
-import pytest
+import yaml
 
 import verifier.campaign, verifier.gate, verifier.mutants, verifier.report  # noqa: E401,F401 (see test_pytest_plugin)
 from verifier.cli import _parser, main
@@ -79,7 +79,6 @@ def test_the_ci_command_gates_then_passes_and_rechecks_the_old_reproducer(tmp_pa
 
 
 def test_the_workflow_restores_and_always_saves_the_same_cache():
-    yaml = pytest.importorskip("yaml")
     (workflow,) = blocks("yaml")
     steps = yaml.safe_load(workflow)["jobs"]["adverify"]["steps"]
     restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore"))

@@ -5,6 +5,8 @@ import time
 import numpy as np
 import pytest
 
+from optional import require
+
 from verifier.campaign import Options, run_campaign
 from verifier.checker import Checker
 from verifier.cli import main
@@ -56,7 +58,7 @@ KNOWN_FORWARD = {"torch": {("maximum", "mismatch"), ("minimum", "mismatch")},
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "jax" else n for n in CORRECT])
 def test_correct_engines_forward_mode_has_no_discrepancy(name):
     if name != "builtin":
-        pytest.importorskip(name)
+        require(name)
     ops = None
     if name == "autograd":
         # autograd's expit has no JVP rule: every forward check with sigmoid crashes
@@ -72,7 +74,7 @@ def test_correct_engines_forward_mode_has_no_discrepancy(name):
 
 
 def test_autograd_sigmoid_has_no_forward_rule():
-    pytest.importorskip("autograd")
+    require("autograd")
     with Checker(load_engine("autograd"), timeout=20.0, forward=True) as checker:
         v = checker.check(Case(apply("sigmoid", x), {"x": 0.5}))
     assert v.kind == "crash" and v.mode == "forward" and "NotImplementedError" in v.reason
@@ -200,7 +202,7 @@ def test_tensor_forward_slip_is_found_through_the_element_mapping():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["torch", "jax", "autograd"])
 def test_tensor_adapters_forward_mode_has_no_discrepancy(name):
-    pytest.importorskip(name)
+    require(name)
     engine = load_engine(name, tensor=True)
     if not hasattr(engine, "forward_gradients"):
         pytest.skip(f"the {name} tensor adapter has no forward mode")
@@ -292,7 +294,7 @@ def test_documented_forward_findings_reproduce(finding):
     from pathlib import Path
     from verifier.replay import read_replay
     from verifier.tensor.program import is_tensor_program
-    pytest.importorskip(FINDINGS[finding])
+    require(FINDINGS[finding])
     rep = read_replay(Path(__file__).resolve().parent.parent / "docs" / "findings" / f"{finding}.json")
     tensor = is_tensor_program(rep.case.expr, rep.case.point)
     engine = load_engine(FINDINGS[finding], tensor=tensor)

@@ -28,9 +28,9 @@ from verifier.replay import replay_doc
 from verifier.serial import FormatError
 
 FEW_OPS = "tanh,add,mul"
-# Wall-clock times only. The number of shrink checks is compared too: it once moved by one
-# from run to run, while Hypothesis labelled our strategies by hash() (strategies.sampled)
-NOT_COMPARED = {"elapsed_s", "found_at_s"}
+# Wall-clock times, and the folder each run wrote to. The number of shrink checks is compared
+# too: it once moved by one from run to run, while Hypothesis labelled our strategies by hash()
+NOT_COMPARED = {"elapsed_s", "found_at_s", "report_dir"}
 
 
 def outcome(summary: dict) -> dict:
@@ -110,12 +110,19 @@ def test_a_spec_that_would_not_reproduce_is_never_offered(tmp_path):
     assert replay_commands(str(e))[0].endswith("--engine MODULE:ATTR") and "MODULE:ATTR names your engine" in str(e)
 
 
+class ReverseOnly(BuiltinEngine):
+    """Most hand-written engines: reverse mode and nothing else."""
+    name = "reverse-only"
+    forward_gradients = None
+
+
 @pytest.mark.parametrize("kw,fragment", [
     ({"ops": "tanh,frobnicate"}, "unknown op"),
+    ({"ops": "tanh,sum"}, "'sum' is a tensor op: add --tensor"),
     ({"examples": 0}, "at least 1"),
     ({"engine": "nosuch"}, "unknown engine"),
     ({"order": 3}, "order must be 1 or 2"),
-    ({"engine": "micrograd", "forward": True}, "no forward mode"),
+    ({"engine": ReverseOnly, "forward": True}, "no forward mode"),
 ])
 def test_bad_arguments_are_value_errors(tmp_path, kw, fragment):
     engine = kw.pop("engine", "builtin")

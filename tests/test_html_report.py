@@ -1,5 +1,7 @@
 """index.html: a planted bug's report opened in a real browser, checked against the Finding it
-was rendered from; re-rendering is byte-identical; strings from the result are escaped.
+was rendered from; at 800 and 1400 px the page never scrolls sideways, no text is case-transformed,
+and no edge label touches a line or an arrowhead; re-rendering is byte-identical; strings from the
+result are escaped; each number is printed by one rule (exact values, short errors).
 
 The browser checks drive headless Chromium through chromedriver's WebDriver HTTP API with
 the standard library only (no selenium), and skip when Chromium is not installed.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import shutil
 import socket
@@ -17,15 +20,23 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from verifier.campaign import Options, run_campaign
+from verifier.blame import blame
+from verifier.campaign import Options, finding_for, run_campaign
+from verifier.checker import Checker
+from verifier.ir import apply, var
+from verifier.judge import Case
 from verifier.mutants import MUTANTS
 from verifier.output import Output
 from verifier.report import html, render_all
-from verifier.report.kit import number
+from verifier.report.graph import shown
+from verifier.report.kit import error, number, value
+from verifier.report.text import replay_command
 from verifier.results import Severities, dump_summary, load_summary
 from verifier.serial import FormatError
+from verifier.tensor.program import reduce_with, tapply
 
 CHROME_BINARIES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 
@@ -93,9 +104,9 @@ class Browser:
             self.proc.wait(10)
 
 
-def browser_or_skip(tmp: Path) -> Browser:
+def browser_or_skip(tmp: Path, width: int = 1280) -> Browser:
     try:
-        return Browser(tmp / "profile")
+        return Browser(tmp / "profile", width)
     except FileNotFoundError as e:
         pytest.skip(str(e))
 
@@ -203,24 +214,151 @@ def test_the_report_opens_in_chromium_and_shows_the_finding(overwrite, tmp_path)
     finally:
         browser.close()
 
-    assert page["heading"] == f"1 {f.kind} in {f.culprit_op} {f.blame}"
+    assert f.blame == "composition" and page["heading"] == f"1 {f.kind} in the composition of {f.culprit_op}"
     assert page["svg"][0] > 50 and page["svg"][1] > 20 and page["math"] > 10   # laid out, not empty
     assert f.culprit_op in page["culprit"] and page["culpritStroke"] == "rgb(198, 40, 40)"
     culprit_edges = [e for e in f.graph["edges"] if f.culprit_node in (e["src"], e["dst"])]
     assert page["hotEdges"] == len(culprit_edges) > 0
-    assert sorted(page["edgeLabels"]) == sorted(number(e["partial"], 4) for e in f.graph["edges"]
+    assert sorted(page["edgeLabels"]) == sorted(shown(e["partial"]) for e in f.graph["edges"]
                                                 if e["partial"] is not None)
-    # one row per oracle: its value, the engine's, their difference, the bound, the ratio
+    # one row per oracle: its value and the engine's exactly; their difference, the bound and
+    # the ratio as sizes
     rows = {r[0]: r[1:] for r in page["oracles"]}
     assert set(rows) == set(f.oracles)
-    for name, value in f.oracles.items():
-        assert rows[name][:2] == [number(value, 17), number(f.actual, 17)]
-        assert rows[name][2] == number(f.actual - value, 4) and rows[name][3] == number(f.bound, 3)
-        assert rows[name][4] == number(abs(f.actual - value) / f.bound, 3)
-    assert [r[-1] for r in page["paths"]] == [number(p["product"], 10) for p in f.paths]
+    for name, truth in f.oracles.items():
+        assert rows[name][:2] == [value(truth), value(f.actual)]
+        assert rows[name][2] == error(f.actual - truth) and rows[name][3] == error(f.bound)
+        assert rows[name][4] == error(abs(f.actual - truth) / f.bound)
+    assert [r[-1] for r in page["paths"]] == [value(p["product"]) for p in f.paths]
     assert page["failing"] == f"∂f/∂{f.variable}"
-    assert page["replay"] == f"adverify replay {f.replay} --engine mutant:overwrite"
+    assert page["replay"] == replay_command(result, f.replay)   # its words: tests/test_replay_commands.py
     assert shot.stat().st_size > 10_000
+
+
+# ── one page with every kind of finding, at a narrow and a wide window ─────────────────
+def found(mutant: str, case: Case, tensor: bool = False):
+    """One finding, checked, blamed and pictured as a campaign would, without the search."""
+    with Checker(MUTANTS[mutant].make(), tensor=tensor) as checker:
+        verdict = checker.check(case)
+        return finding_for(case, verdict, blame(case, verdict, checker.check), checker)
+
+
+@pytest.fixture(scope="module")
+def mixed(overwrite):
+    """The overwrite campaign's result holding two composition faults (x + x; and sub over a
+    sigmoid reached twice), a local rule, a tensor program, and a reproducer whose text is one
+    200-character word: what a discrepancy table must hold at 800 px."""
+    _, result = overwrite
+    x, y = var("x"), var("y")
+    s = apply("sigmoid", x)
+    order = found("breadth-first", Case(apply("sub", s, apply("sigmoid", s)), {"x": 0.0}))
+    local = found("tanh-rule", Case(apply("tanh", x), {"x": 1.0}))
+    tensor = found("t-softmax-no-cross", Case(reduce_with(tapply("softmax", y, axis=0), np.array([1.0, -0.5])),
+                                               {"y": np.array([0.3, -1.2])}), tensor=True)
+    long = replace(local, expression="tanh(" * 40 + "x" + ")" * 40, signature="mismatch:tanh:long")
+    assert order.blame == "composition" and local.blame == "local-rule" and tensor.shapes
+    return replace(result, discrepancies=[result.discrepancies[0], order, local, tensor, long])
+
+
+# the layout, measured in the page: does the body scroll sideways, which elements change the
+# case of their text, and which edge labels cover a line, or come near an arrowhead (as long
+# as 7 strokes, and 2.8 strokes wide either side of the line: style.py's markers)
+_LAYOUT = """
+const page = document.documentElement;
+const transformed = [...document.querySelectorAll('body *')].filter(e => {
+  const t = getComputedStyle(e).textTransform;
+  return t !== 'none' && t !== 'math-auto';     // math-auto: MathML's italic one-letter <mi>
+}).map(e => e.tagName + '.' + e.getAttribute('class'));
+const touching = [];
+for (const svg of document.querySelectorAll('svg.dag')) {
+  const paths = [...svg.querySelectorAll('path.edge')];
+  for (const label of svg.querySelectorAll('text.elabel')) {
+    const b = label.getBBox();
+    for (const p of paths) {
+      const stroke = parseFloat(getComputedStyle(p).strokeWidth), length = p.getTotalLength();
+      for (let k = 0; k <= 200; k++) {
+        const at = length * k / 200, q = p.getPointAtLength(at);
+        const room = length - at <= 7 * stroke ? 2.8 * stroke : stroke / 2;
+        const dx = Math.max(b.x - q.x, 0, q.x - b.x - b.width), dy = Math.max(b.y - q.y, 0, q.y - b.y - b.height);
+        if (Math.hypot(dx, dy) < room) { touching.push(label.textContent); break; }
+      }
+    }
+  }
+}
+return {scroll: page.scrollWidth, inner: window.innerWidth, transformed: transformed, touching: touching,
+        labels: [...document.querySelectorAll('.repro .label')].map(e => e.innerText),
+        headings: [...document.querySelectorAll('h2.sig')].map(e => e.innerText)};
+"""
+
+
+@pytest.mark.parametrize("width", [800, 1400])
+def test_the_page_fits_its_window_and_keeps_the_case_of_every_letter(mixed, tmp_path, width):
+    (tmp_path / "index.html").write_text(html.render(mixed))
+    browser = browser_or_skip(tmp_path, width)
+    try:
+        browser.open((tmp_path / "index.html").resolve().as_uri())
+        page = browser.run(_LAYOUT)
+        shot = tmp_path / f"mixed-{width}.png"
+        browser.screenshot(shot)
+        print(f"screenshot: {shot}")
+    finally:
+        browser.close()
+    assert page["inner"] == width and page["scroll"] <= page["inner"], "the page scrolls sideways"
+    assert page["transformed"] == []
+    assert page["touching"] == [], "edge labels on a line or an arrowhead"
+    # what a reader sees, case and all: the variable x, not X
+    assert any("at x = 0.0" in t for t in page["labels"]) and any("at y (2) = " in t for t in page["labels"])
+    assert "mismatch · composition of add, sub, sigmoid 2 reproducers" in page["headings"]
+
+
+def test_a_composition_fault_is_blamed_on_its_nodes_not_acquitted_by_its_op(mixed):
+    """Its op is right alone, so its op's record would contradict the finding: the report
+    names what is blamed instead — the ops of the failing sub-expression, and the nodes where
+    the paths from its root meet. Two reproducers with different ops are one signature."""
+    order = mixed.discrepancies[1]
+    assert order.signature == mixed.discrepancies[0].signature == "mismatch:composition"
+    page = html.render(mixed)
+    row = re.search(r'<tr><td><span class="pill v-mismatch">mismatch</span> <a href="#f1">.*?</tr>', page).group(0)
+    assert "the composition of <code>add</code>; reached by several paths: <code>x</code> (2 paths)" in row
+    record = row.split("n/a")[1]         # the op's record would say "0 of 19": not shown
+    assert record.startswith(": <code>add</code> is right alone; the composition is blamed") and " of " not in record
+    art = page[page.index('<article class="finding" id="f2">'):page.index('<article class="finding" id="f3">')]
+    assert "<span>in the composition of <code>sub</code>, <code>sigmoid</code></span>" in art
+    assert ("<code>%3 = sub(%1, %2)</code> is the smallest sub-expression the engine gets wrong" in art
+            and "gradients must add up: <code>%1 sigmoid</code> (2 paths)" in art)
+    shared = re.findall(r'<g class="node ([a-z ]*)"><title>([^<]*)</title>', art)
+    assert [t for c, t in shared if "shared" in c.split()] == ["%1 = sigmoid(…) = 0.5"]
+    local = page[page.index('<article class="finding" id="f3">'):]
+    assert '<span class="blame">local-rule</span>' in local and "Blamed: the composition" not in local
+
+
+def test_each_value_is_printed_one_way_and_each_error_another(mixed):
+    """A derivative or a point exactly (it must read back as the same float), an error or a
+    bound in two digits: the failing derivative is one text wherever the article shows it."""
+    page = html.render(mixed)
+    f = mixed.discrepancies[1]
+    art = page[page.index('<article class="finding" id="f2">'):page.index('<article class="finding" id="f3">')]
+    cells = re.findall(r"<td class=num>([^<]*)</td>", art)
+    exact = {value(v) for v in [f.expected, f.actual, *f.oracles.values(), *(p["product"] for p in f.paths)]}
+    for v in (f.expected, f.actual):    # every cell showing it, or a number within 10⁻⁶ of it
+        near = [c for c in cells if re.fullmatch(r"-?[0-9.e+-]+", c) and math.isclose(float(c), v, rel_tol=1e-6)]
+        assert value(v) in near and set(near) <= exact, near
+    assert cells.count(error(f.bound)) == len(f.oracles) + 1 and number(f.bound, 3) not in cells
+    assert f"x = {value(f.point['x'])}" in art
+    partials = {value(e["partial"]) for e in f.graph["edges"]}
+    for label in re.findall(r'class="elabel[^"]*"[^>]*>([^<]*)<', art):   # exact and short, or marked rounded
+        assert len(label) <= 8 and (label in partials or label.startswith("≈")), label
+    assert "≈0.235" in art and "0.2350037122015945" in art   # rounded on the edge, exact in its tooltip
+    assert f"the worst {error(mixed.severities['worst'])}." in page
+
+
+def test_the_op_pair_matrix_says_what_a_colour_means(overwrite):
+    _, result = overwrite
+    page = html.render(result)
+    legend = re.search(r'<p class="legend">A cell: how many times.*?</p>', page).group(0)
+    top = max(result.coverage["pairs"].values())
+    assert "never" in legend and f"</span>{top}</span>" in legend and "log scale" in legend
+    assert "text-transform" not in page       # no label may turn x into X
 
 
 # ── the pieces, without a browser ────────────────────────────────────────────────────────

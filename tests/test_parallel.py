@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from optional import require
+
 from verifier.campaign import Options, run_campaign
 from verifier.cli import main
 from verifier.engines import load_engine
@@ -214,7 +216,7 @@ def test_recycling_runs_every_chunk_in_a_fresh_process(tmp_path):
 def test_dask_backend_counts_like_the_local_workers(tmp_path):
     """A Dask cluster the test starts on 127.0.0.1 (two worker processes): the same plan,
     the same examples, the same counts as local processes."""
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed")
     args = CAMPAIGN + ["--examples", "30", "--seed", "2", "--workers", "2"]
     main(["campaign", *args, "--out", str(tmp_path / "local")])
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from optional import require
+
 from verifier.campaign import Options, run_campaign
 from verifier.engines import TENSOR_ADAPTERS, describe_adapters, engine_ops, load_engine
 from verifier.ir import var
@@ -33,7 +35,7 @@ def _slow(name):
 
 
 def _engine(name):
-    pytest.importorskip(REAL[name][0])
+    require(REAL[name][0])
     return load_engine(name, tensor=True)
 
 
@@ -210,11 +212,11 @@ def test_where_does_not_differentiate_its_condition_and_selects_where_positive()
 # every engine's own long-standing behaviour, blamed on where or, when the branches share
 # the condition's node, on the composition; scalar findings carry over from
 # tests/test_adapters.py.
-_WHERE_NAN = [("nonfinite:where", "engine nan"), ("nonfinite:composition", "engine nan", "where(")]
+_WHERE_NAN = [("nonfinite:where", "engine NaN"), ("nonfinite:composition", "engine NaN", "where(")]
 _DIV = ["nonfinite:div", "mismatch:div"]     # the y⁻² of x/y's rule leaves the range (scalar findings)
 _TINYGRAD = ["mismatch:atan", "nonfinite:atan", "mismatch:sin", "mismatch:cos", "mismatch:tan", "nonfinite:tan",
              "mismatch:tanh", "mismatch:precision", "mismatch:exp", "mismatch:pow", "mismatch:powv",
-             ("nonfinite:cos", "engine nan", "where(")]   # the where leak, blamed on a cos beside it
+             ("nonfinite:cos", "engine NaN", "where(")]   # the where leak, blamed on a cos beside it
 DOCUMENTED = {
     "torch": _WHERE_NAN, "torch-float32": _WHERE_NAN,
     "jax": _WHERE_NAN + _DIV, "jax-float32": _WHERE_NAN + _DIV,

@@ -23,6 +23,7 @@ import numpy as np
 from .ir import Node, apply, const, evaluate, show, toposort, var, variables
 from .judge import Case, Verdict
 from .mathns import F64
+from .numtext import exact, short
 from .ops import get_op
 from .tensor.program import is_tensor_program
 
@@ -112,8 +113,8 @@ def blame(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> Bla
             and abs(bad.actual - bad.expected) <= PRECISION * abs(bad.expected)):
         rel = abs(bad.actual - bad.expected) / abs(bad.expected)
         return Blame(found.op, found.node, "precision",
-                     f"right to {PRECISION:.0e}, but a relative error of {rel:.1e} is more than "
-                     f"this dtype's rounding allows here (bound {bad.bound / abs(bad.expected):.1e})")
+                     f"right to {short(PRECISION)}, but a relative error of {short(rel)} is more than "
+                     f"this dtype's rounding allows here (relative bound {short(bad.bound / abs(bad.expected))})")
     if (verdict.kind == "mismatch" and bad is not None and bad.expected and bad.actual is not None
             and bad.actual != bad.expected and bad.actual == _in_float32(bad.expected)
             and not is_tensor_program(case.expr, case.point) and _float32_everywhere(check)):
@@ -122,7 +123,7 @@ def blame(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> Bla
         # shrinker kept. A rule that flushes by itself (a square overflowing) leaves x*0.1
         # exact, and stays a local rule.
         return Blame(found.op, found.node, "precision",
-                     f"the engine's {bad.actual:.6g} is the truth {bad.expected:.6g} rounded to "
+                     f"the engine's {exact(bad.actual)} is the truth {exact(bad.expected)} rounded to "
                      f"float32, as its d(0.1·x)/dx is 0.1 in float32: gradients kept in float32")
     return found
 

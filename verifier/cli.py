@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -19,33 +19,76 @@ class UsageError(Exception):
     pass
 
 
+# each command's exit status besides 2 (bad input: one line on stderr, no traceback, from every
+# command); the command's --help and the top-level --help print it from here
+EXIT_STATUS = {
+    "campaign": "0 no discrepancy, 1 discrepancies",
+    "replay": "0 no discrepancy now, 1 the discrepancy is still there",
+    "report": "0 the report holds no discrepancy, 1 it holds discrepancies",
+    "engines": "0",
+    "merge": "0 no discrepancy, 1 discrepancies",
+    "selftest": "0 every planted bug found, 1 one or more missed",
+}
+
+
+def _epilog() -> str:
+    rows = "\n".join(f"  {name:<10} {status}" for name, status in EXIT_STATUS.items())
+    return (f"exit status (every command: 2 on bad input, one line on stderr, no traceback):\n{rows}\n"
+            "An interrupted campaign (Ctrl-C, SIGTERM) writes its report and exits 0 or 1;\n"
+            "130: interrupted before a report was written.")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Every option that has a default says it, once: ``(default: X)``. One whose default is
+    worked out at run time (None in argparse) writes the same words in its own help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        valued = not any(action.default is none for none in (None, False, argparse.SUPPRESS))
+        if action.option_strings and valued and "(default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # one line, not usage + message
         raise UsageError(message)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="adverify", description="Check an autograd engine's derivatives on random "
-                "compositions of its ops, against symbolic, numerical and path-product oracles.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _command(sub, name: str, summary: str, description: str = "") -> argparse.ArgumentParser:
+    epilog = f"exit status: {EXIT_STATUS[name]},\n             2 bad input (one line on stderr, no traceback)"
+    return sub.add_parser(name, help=summary, description=description or summary, epilog=epilog)
 
-    c = sub.add_parser("campaign", help="search for wrong derivatives")
-    c.add_argument("--engine", default="builtin", help="builtin, builtin-paths, an adapter name, or module:attr")
-    c.add_argument("--examples", type=_count(1), default=1000, help="examples to check (default 1000)")
-    c.add_argument("--time-budget", type=_seconds, help="stop after this many seconds, with a full report")
-    c.add_argument("--seed", type=_count(0), default=None, help="seed (default: random, and printed)")
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="adverify", epilog=_epilog(),
+                description="Check an autograd engine's derivatives on random compositions of its ops,\n"
+                            "against symbolic, numerical and path-product oracles.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    c = _command(sub, "campaign", "search for wrong derivatives")
+    c.add_argument("--engine", default="builtin", help="builtin, builtin-paths, an adapter, mutant:NAME, "
+                   "module:attr or ./file.py:Class (`adverify engines` lists them)")
+    c.add_argument("--examples", type=_count(1), default=1000, help="examples to check")
+    c.add_argument("--time-budget", type=_seconds,
+                   help="stop after this many seconds, with a full report (default: no limit)")
+    c.add_argument("--seed", type=_count(0), default=None, help="seed (default: random, and printed; 0 with --ci)")
     c.add_argument("--ops", help="comma-separated ops to use (default: all the engine has)")
     c.add_argument("--max-nodes", type=_count(1, 64), default=None,
-                   help="ops per expression at most (default 12; 6 with --tensor)")
+                   help="ops per expression at most (default: 12; 6 with --tensor)")
     c.add_argument("--order", type=_count(1, 2), default=1,
-                   help="2: check Hessian entries (engines with second_derivatives)")
+                   help="2: check Hessian entries too (engines with second_derivatives)")
     c.add_argument("--tensor", action="store_true",
                    help="tensor programs: broadcasting, reductions, matmul, softmax, where (numpy arrays)")
     c.add_argument("--forward", action="store_true",
                    help="also check forward mode (engines with forward_gradients): against the oracles, "
                         "and against the engine's reverse mode")
-    c.add_argument("--vars", type=_count(1, 8), default=3, help="variables (default 3)")
-    c.add_argument("--check-timeout", type=_seconds, default=5.0, help="seconds one check may take (default 5)")
+    c.add_argument("--vars", type=_count(1, 8), default=3, help="variables")
+    c.add_argument("--check-timeout", type=_seconds, default=5.0, help="seconds one check may take")
     c.add_argument("--out", type=Path, help="report folder (default: a new folder under reports/)")
     c.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
     c.add_argument("--junit", type=Path, help="also write JUnit XML here")
@@ -59,53 +102,84 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     # scale (verifier/parallel): split the examples into independent searches, one report
     c.add_argument("--workers", type=_count(1, 1000), default=None,
-                   help="N processes, each its own search with seed SEED*1000+k on 1/N of the examples "
-                        "(with --backend dask: the number of searches; default: the cluster's threads)")
+                   help="N processes, each its own search with seed SEED*1000+k on 1/N of the examples; "
+                        "with --backend dask, the number of searches (default: 1; with --backend dask, "
+                        "the cluster's threads)")
     c.add_argument("--shard", metavar="K/N", help="run only the K-th of the N searches --workers N would "
                    "run (1-based); merge the N report folders with `adverify merge`")
     c.add_argument("--recycle-after", type=_count(1), metavar="N",
                    help="run each search in chunks of N examples, each in a fresh process (bounded memory)")
     c.add_argument("--backend", choices=("local", "dask"), default="local",
-                   help="local processes (default), or a Dask cluster: pip install 'adverify[dask]'")
+                   help="local processes, or a Dask cluster: pip install 'adverify[dask]'")
     c.add_argument("--address", help="the Dask scheduler, e.g. tcp://10.0.0.1:8786 (default: a local cluster)")
 
-    r = sub.add_parser("replay", help="re-check one saved discrepancy")
-    r.add_argument("file", type=Path)
+    r = _command(sub, "replay", "re-check one saved discrepancy")
+    r.add_argument("file", type=Path, help="a replay file: reports/…/replays/NNN-….json")
     r.add_argument("--engine", help="engine to check (default: the file's, if it is a built-in adapter)")
 
-    rep = sub.add_parser("report", help="re-render every report format from a campaign's summary.json")
-    rep.add_argument("dir", type=Path)
+    rep = _command(sub, "report", "re-render every report format from a campaign's summary.json",
+                   "Re-render summary.md and index.html in a report folder (the folder holding\n"
+                   "summary.json; after a kill, the one holding only events.jsonl).")
+    rep.add_argument("dir", type=Path, metavar="DIR", help="the report folder")
 
-    sub.add_parser("engines", help="list the engine adapters: installed or not, ops, dtype")
+    _command(sub, "engines", "list the engines to name: builtin, adapters (installed or not), mutants")
 
-    m = sub.add_parser("merge", help="merge the report folders of shards (or of whole campaigns) into one")
+    m = _command(sub, "merge", "merge the report folders of shards (or of whole campaigns) into one")
     m.add_argument("dirs", type=Path, nargs="+", metavar="DIR")
     m.add_argument("--out", type=Path, required=True, help="the merged report's folder")
     m.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
     m.add_argument("--junit", type=Path, help="also write JUnit XML here")
 
-    st = sub.add_parser("selftest", help="the planted-bug suite: is every mutant found, shrunk and blamed?")
-    st.add_argument("--examples", type=_count(1), default=500, help="examples per mutant at most (default 500)")
-    st.add_argument("--seed", type=_count(0), default=0, help="seed (default 0)")
+    st = _command(sub, "selftest", "the planted-bug suite: is every mutant found, shrunk and blamed?")
+    st.add_argument("--examples", type=_count(1), default=500, help="examples per mutant at most")
+    st.add_argument("--seed", type=_count(0), default=0, help="seed")
     st.add_argument("--mutants", help="comma-separated mutant names (default: every one)")
-    st.add_argument("--time-budget", type=_seconds, help="seconds per mutant at most")
+    st.add_argument("--time-budget", type=_seconds, help="seconds per mutant at most (default: no limit)")
     return p
 
 
-def _progress(stream):
-    start = time.monotonic()
-    last = [0.0]
+def _progress_bar(args):
+    """The progress callback, as a context: a bar on a person's terminal, else None."""
+    ci = os.environ.get("CI", "").lower() not in ("", "0", "false")
+    # a Dask campaign reports nothing until it merges: a bar would sit empty
+    if ci or args.quiet or args.ci or args.backend == "dask" or not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from .progress import ProgressBar   # rich is imported only when a bar is drawn
+    return ProgressBar(budget=args.time_budget)
 
-    def show(done: int, total: int, found: int, now: float) -> None:
-        if now - last[0] < 0.1 and done < total:
-            return
-        last[0] = now
-        width = 30
-        filled = int(width * done / max(total, 1))
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} examples, "
-                     f"{found} discrepanc{'y' if found == 1 else 'ies'}, {now - start:.1f} s ")
-        stream.flush()
-    return show
+
+def _names(text: str | None, flag: str, example: str) -> list[str] | None:
+    """A comma-separated list: None when the option is not given, an error when it names nothing."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"{flag} names nothing: give a comma-separated list, like {example}")
+    return names
+
+
+def _ops(args) -> tuple[str, ...] | None:
+    from .strategies import check_ops
+    names = _names(args.ops, "--ops", "sin,mul,add")
+    return None if names is None else tuple(check_ops(names, tensor=args.tensor))
+
+
+def _check_written_last(args, out_dir: Path) -> None:
+    """Paths written only when the run is over: a bad one is an error before the work, not after."""
+    junit, keep = args.junit, getattr(args, "save_regressions", None)
+    # Output makes the report folder and its parents: a JUnit file there will have its folder
+    made = junit is not None and out_dir.resolve().is_relative_to(junit.parent.resolve())
+    if junit is not None and (junit.is_dir() or not (junit.parent.is_dir() or made)):
+        where = "is a folder" if junit.is_dir() else f"is in a folder that does not exist ({str(junit.parent)!r})"
+        raise UsageError(f"--junit {str(junit)!r} {where}")
+    if keep is not None and keep.exists() and not keep.is_dir():
+        raise UsageError(f"--save-regressions {str(keep)!r} is a file: it takes a folder")
+
+
+def _report_files(folder: Path, names: tuple[str, ...] = ("summary.md", "summary.json")) -> str:
+    # index.html is written only where the html renderer imports (verifier.report)
+    html = ("index.html",) if (folder / "index.html").exists() else ()
+    return ", ".join(f"{folder}/{name}" for name in (*html, *names))
 
 
 def _regressions(paths: list[Path] | None):
@@ -119,12 +193,12 @@ def _regressions(paths: list[Path] | None):
 def _campaign(args) -> int:
     from .campaign import Options, campaign_ops, run_campaign
     from .engines import load_engine
+    from .engines.spec import spec_of
     from .output import Output, default_out
     from .report import text
-    from .strategies import check_ops
 
+    ops = _ops(args)
     engine = load_engine(args.engine, tensor=args.tensor)
-    ops = tuple(check_ops([o.strip() for o in args.ops.split(",") if o.strip()])) if args.ops else None
     seed = args.seed
     if seed is None:  # a gate must not be flaky: CI runs use a fixed seed unless told otherwise
         seed = 0 if args.ci else int.from_bytes(os.urandom(4), "little")
@@ -135,18 +209,17 @@ def _campaign(args) -> int:
     campaign_ops(engine, options)   # options that do not fit the engine: exit 2 before any folder
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     out_dir = args.out or default_out(Path("reports"), getattr(engine, "name", args.engine))
+    _check_written_last(args, out_dir)
     parallel = _parallel(args)
     out = Output(out_dir, overwrite=args.overwrite, junit=args.junit,
-                 step_summary=Path(summary) if summary else None)
+                 step_summary=Path(summary) if summary else None, engine_spec=spec_of(args.engine))
     if parallel:
         result = _run_parallel(args, options, out)
     else:
-        progress = _progress(sys.stderr) if sys.stderr.isatty() and not (args.quiet or args.ci) else None
-        result = run_campaign(engine, options, out, progress)
-        if progress:
-            sys.stderr.write("\n")
-    print(text.render(result, str(out_dir), args.engine if args.engine != result.engine else None), end="")
-    print(f"report: {out_dir}/summary.md, {out_dir}/summary.json")
+        with _progress_bar(args) as progress:
+            result = run_campaign(engine, options, out, progress)
+    print(text.render(result), end="")
+    print(f"report: {_report_files(out_dir)}")
     if args.save_regressions:
         from .gate import save_regressions
         added = save_regressions(out_dir, args.save_regressions)
@@ -188,12 +261,9 @@ def _run_parallel(args, options, out):
             n = cluster_threads(args.address)
         plan, run = Plan(options.seed, options.examples, n or 1, args.recycle_after), None
     from .parallel import run_parallel
-    progress = _progress(sys.stderr) if sys.stderr.isatty() and not (args.quiet or args.ci) else None
-    result = run_parallel(args.engine, options, plan, out, workers=run, backend=args.backend,
-                          address=args.address, progress=progress)
-    if progress:
-        sys.stderr.write("\n")
-    return result
+    with _progress_bar(args) as progress:
+        return run_parallel(args.engine, options, plan, out, workers=run, backend=args.backend,
+                            address=args.address, progress=progress)
 
 
 def _merge(args) -> int:
@@ -201,10 +271,11 @@ def _merge(args) -> int:
     from .output import Output
     from .report import text
     check_dirs(args.dirs, args.out)
+    _check_written_last(args, args.out)
     out = Output(args.out, overwrite=args.overwrite, junit=args.junit)
     result = merge_dirs(args.dirs, out)
-    print(text.render(result, str(args.out)), end="")
-    print(f"report: {args.out}/summary.md, {args.out}/summary.json")
+    print(text.render(result), end="")
+    print(f"report: {_report_files(args.out)}")
     return 1 if result.discrepancies else 0
 
 
@@ -242,44 +313,111 @@ def _replay(args) -> int:
         return 1
 
 
+def _holds_report(folder: Path) -> bool:
+    return (folder / "summary.json").is_file() or (folder / "events.jsonl").is_file()
+
+
+def _check_report_dir(path: Path) -> None:
+    """`adverify report` takes a folder; given a file in one (summary.json, a replay file), it
+    names the folder to give instead."""
+    if path.is_file():
+        near = next((d for d in path.parents[:2] if _holds_report(d)), None)
+        hint = f"; here: adverify report {near}" if near else ""
+        raise UsageError(f"{str(path)!r} is a file: adverify report takes a report folder (the one "
+                         f"holding summary.json){hint}")
+    if not path.is_dir():
+        raise UsageError(f"report folder {str(path)!r} does not exist")
+    if not _holds_report(path):
+        raise UsageError(f"{str(path)!r} is not a report folder: it holds neither summary.json nor events.jsonl")
+
+
 def _report(args) -> int:
+    from dataclasses import replace
     from .report import render_all
     from .results import dump_summary, load_events, load_summary
+    _check_report_dir(args.dir)
     summary = args.dir / "summary.json"
     try:
         if not summary.exists() and (args.dir / "events.jsonl").exists():
             # killed before it could write its summary (SIGKILL, power): rebuild it from the log
-            result = load_events(args.dir)
+            result = replace(load_events(args.dir), report_dir=str(args.dir))
             dump_summary(result, summary)
             print(f"rebuilt {summary} from events.jsonl: {result.examples} examples, "
                   f"{len(result.discrepancies)} discrepancies, stopped: {result.stopped}")
         else:
-            result = load_summary(summary)
+            # replay commands name the folder as this command line does
+            result = replace(load_summary(summary), report_dir=str(args.dir))
         render_all(result, args.dir)
     except OSError as e:
         raise UsageError(f"cannot write the report in {str(args.dir)!r}: {e.strerror or e}") from None
-    print(f"rendered {args.dir}/summary.md" + (f", {args.dir}/index.html" if (args.dir / 'index.html').exists() else ""))
+    print(f"rendered {_report_files(args.dir, ('summary.md',))}")
     return 1 if result.discrepancies else 0
 
 
 def _engines(args) -> int:
     from .engines import describe_adapters
-    for row in describe_adapters():
-        print(f"{row['name']:<16} {row['status']:<14} {row['dtype']:<8} {row['ops']}")
-        # --tensor: the elementwise ops above, and these structural ones
-        ops = ("+ " + (row["tensor_ops"] or "(not installed)")) if row["tensor"] == "yes" else "no tensor adapter"
-        print(f"{'':<16} {'--tensor':<14} {'':<8} {ops}")
+    rows = describe_adapters()
+    for group, title in (("builtin", "builtin engines"),
+                         ("adapter", "real-engine adapters, each an optional extra")):
+        print(title)
+        for row in rows:
+            if row["group"] == group:
+                _print_adapter(row)
+        print()
+    _print_mutants()
+    print("\nyour own engine: --engine module:attr (an importable module) or --engine ./file.py:Class")
     return 0
+
+
+def _print_adapter(row: dict[str, str]) -> None:
+    if row["install"]:
+        print(f"  {row['name']:<16} {row['status']:<14} {row['install']}")
+        return
+    print(f"  {row['name']:<16} {row['status']:<14} {row['dtype']:<8} {row['ops']}")
+    # --tensor: the elementwise ops above, and these structural ones
+    ops = ("+ " + row["tensor_ops"]) if row["tensor"] == "yes" else "no tensor adapter"
+    print(f"  {'':<16} {'--tensor':<14} {'':<8} {ops}")
+
+
+def _print_mutants() -> None:
+    from .mutants import MUTANTS
+    print("planted bugs, to see what a finding looks like (`adverify selftest` runs them all)")
+    width = max(map(len, MUTANTS)) + len("mutant:")
+    for m in MUTANTS.values():
+        # a mutant that needs campaign options (a tensor bug, a Hessian bug) names their flags
+        flags = " ".join(f"--{k}" if v is True else f"--{k} {v}" for k, v in m.options.items())
+        print(f"  {'mutant:' + m.name:<{width}} {m.description}" + (f" [{flags}]" if flags else ""))
 
 
 def _selftest(args) -> int:
     from .mutants import MUTANTS
     from .selftest import selftest
-    names = [n.strip() for n in args.mutants.split(",") if n.strip()] if args.mutants else list(MUTANTS)
+    names = _names(args.mutants, "--mutants", "tanh-rule,div-sign") or list(MUTANTS)
     unknown = [n for n in names if n not in MUTANTS]
     if unknown:
         raise UsageError(f"unknown mutant {unknown[0]!r} (known: {', '.join(MUTANTS)})")
     return selftest([MUTANTS[n] for n in names], args.examples, args.seed, args.time_budget)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """adverify's own warnings (an engine's unknown ops, checks run without a worker) as one
+    line each on stderr, like its errors; a library's warnings keep their usual form."""
+    import warnings
+    package = os.path.dirname(os.path.abspath(__file__))
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if os.path.abspath(filename).startswith(package + os.sep):
+            print(f"adverify: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,10 +428,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .serial import FormatError
     from .stop import stop_on_signals
     try:
-        args = _parser().parse_args(argv)
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if args.command is None:   # `adverify` alone: a person wants to see what it can do
+            parser.print_help(sys.stderr)
+            return 2
         # SIGTERM and Ctrl-C end a campaign as interrupted, its report written, even when the
         # KeyboardInterrupt they raise is swallowed by a library (verifier.stop)
-        with stop_on_signals():
+        with stop_on_signals(), _warnings_as_lines():
             return {"campaign": _campaign, "replay": _replay, "report": _report, "engines": _engines,
                     "selftest": _selftest, "merge": _merge}[args.command](args)
     except (UsageError, EngineError, OutputError, UnknownOp, FormatError, CampaignError) as e:

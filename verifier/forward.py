@@ -39,6 +39,7 @@ from typing import Any
 
 from .bounds import PRECISIONS
 from .ir import variables
+from .numtext import exact, short
 from .judge import _RANK, Case, Check, Verdict, judge
 
 __all__ = ["forward_verdict", "combine_modes", "has_forward_mode", "MODE"]
@@ -147,7 +148,7 @@ def _apart_reason(c: Check, r: Check, f: Check) -> str:
     if truth is not None and math.isfinite(truth):
         # the mode farther from the exact value is the one that departs
         far = MODE if abs(f.actual - truth) >= abs(r.actual - truth) else "reverse"
-        who = f"; the exact value {truth!r} is nearer {'reverse' if far == MODE else 'forward'} mode"
-    return (f"forward mode: d/d{c.variable}: forward {f.actual!r}, reverse {r.actual!r}, apart by "
-            f"{abs(f.actual - r.actual):.3g} where each may be off by {r.bound:.3g} (the reference alone "
+        who = f"; the exact value {exact(truth)} is nearer {'reverse' if far == MODE else 'forward'} mode"
+    return (f"forward mode: d/d{c.variable}: forward {exact(f.actual)}, reverse {exact(r.actual)}, apart by "
+            f"{short(abs(f.actual - r.actual))} where each may be off by {short(r.bound)} (the reference alone "
             f"cannot decide: rounding moves this gradient by more than 1% of its scale){who}")

@@ -16,10 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from .engines.spec import EngineSpec, spec_of
+from .report import render_all, text
+from .results import dump_summary
 
 __all__ = ["check_engine", "GateFailure", "collect_regressions", "save_regressions", "report_message"]
 
@@ -59,7 +63,7 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
     if isinstance(ops, str):
         ops = [o.strip() for o in ops.split(",") if o.strip()]
     options = Options(examples=int(examples), seed=int(seed), time_budget=time_budget,
-                      ops=tuple(check_ops(list(ops))) if ops else None, max_nodes=int(max_nodes),
+                      ops=tuple(check_ops(list(ops), tensor=bool(tensor))) if ops else None, max_nodes=int(max_nodes),
                       n_vars=int(n_vars), check_timeout=check_timeout,
                       regressions=collect_regressions(regressions) if regressions else (),
                       tensor=bool(tensor), order=int(order), forward=bool(forward))
@@ -69,26 +73,28 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
         raise ValueError(f"order must be 1 or 2, got {order}")
     loaded = load_engine(engine, tensor=options.tensor)
     out_dir = Path(out) if out is not None else default_out(Path(reports), engine_name(loaded))
-    result = run_campaign(loaded, options, Output(out_dir, overwrite=overwrite))
+    spec = spec_of(engine)
+    result = run_campaign(loaded, options, Output(out_dir, overwrite=overwrite, engine_spec=spec))
     if not result.discrepancies:
         return result
-    spec = engine if isinstance(engine, str) else _derive_spec(loaded, result, out_dir)
-    raise GateFailure(report_message(result, out_dir, spec), result, out_dir, spec)
+    if spec is None:
+        spec = _derive_spec(loaded, result, out_dir)
+        if spec is not None:   # the reports were written without a name: write them with it
+            result = replace(result, engine_spec=spec.to_json())
+            dump_summary(result, out_dir / "summary.json")
+            render_all(result, out_dir)
+    raise GateFailure(report_message(result), result, out_dir, spec.text if spec else None)
 
 
-def report_message(result, out_dir: PathLike, spec: str | None) -> str:
-    """The readable report with replay commands that work as printed. Without a spec (an
-    engine object we cannot name), the command says where the user's own spec goes."""
-    from .report.text import render
-    engine_arg = shlex.quote(spec) if spec else "MODULE:ATTR"
-    text = render(result, shlex.quote(str(out_dir)), engine_arg)
-    if not spec:
-        text += ("  (MODULE:ATTR names your engine for the command line: an instance, or a class or "
-                 "factory taking no arguments, e.g. mypkg.engine:MyEngine)\n")
-    return text + f"report: {out_dir}/summary.md\n"
+def report_message(result) -> str:
+    """The readable report, with replay commands that work as printed (or, for an engine
+    object no spec rebuilds, a command that says where the user's own spec goes)."""
+    out = result.report_dir
+    html = f"{out}/index.html, " if (Path(out) / "index.html").is_file() else ""
+    return text.render(result) + f"report: {html}{out}/summary.md\n"
 
 
-def _derive_spec(engine: Any, result, out_dir: Path) -> str | None:
+def _derive_spec(engine: Any, result, out_dir: Path) -> EngineSpec | None:
     """A spec string that rebuilds this engine *and reproduces its findings*: a built-in
     adapter or planted-bug engine of the same name, or ``module:Class`` of its class. A
     candidate is accepted only if every replay file still fails with it — a plausible but
@@ -114,7 +120,7 @@ def _derive_spec(engine: Any, result, out_dir: Path) -> str | None:
         except EngineError:
             continue
         if engine_name(rebuilt) == name and _reproduces(rebuilt, result, out_dir):
-            return spec
+            return spec_of(spec)
     return None
 
 
@@ -157,7 +163,7 @@ def collect_regressions(paths: PathLike | Iterable[PathLike]) -> tuple:
     seen: dict[str, Any] = {}
     for root in paths:
         for f in _replay_files(Path(root)):
-            case = read_replay(f).case
+            case = replace(read_replay(f).case, source=str(f))
             seen.setdefault(_case_key(case), case)
     return tuple(seen.values())
 

@@ -21,6 +21,7 @@ from oracles.numeric import analytic, complex_step, mpmath_diff, richardson
 from .bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_interval, near_kinks,
                      nonlinear, sensitivity, worst_sides)
 from .ir import Node, size, variables
+from .numtext import exact, short
 from .runner import EngineRun
 
 __all__ = ["Case", "Reference", "Check", "Verdict", "reference", "judge", "DISCREPANCIES", "VERDICTS"]
@@ -37,6 +38,9 @@ UNSTABLE = 1e-2        # rounding moves the gradient by >1% of its scale: no hon
 class Case:
     expr: Node
     point: Mapping[str, float]
+    # the replay file it was read from (a regression), for the command that re-runs it;
+    # not part of what the case is
+    source: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -275,7 +279,7 @@ def judge(ref: Reference, run: EngineRun) -> Verdict:
     reason = ""
     if worst.verdict in ("mismatch", "nonfinite"):
         what = "the forward value" if worst.variable is None else f"d/d{worst.variable}"
-        reason = f"{what}: engine {worst.actual!r}, expected {worst.expected!r} (bound {worst.bound:.3g})"
+        reason = f"{what}: engine {exact(worst.actual)}, expected {exact(worst.expected)} (bound {short(worst.bound)})"
     elif worst.verdict == "undecided":
         reason = "ill-conditioned: rounding alone moves the gradient by more than 1% of its scale"
     elif worst.verdict == "kink":

@@ -169,7 +169,7 @@ def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iter
         stopped=stopped or max(stops, key=lambda s: rank.index(s) if s in rank else len(rank)),
         shrink_checks=sum(r.shrink_checks for r in results),
         regressions=[x for r in results for x in r.regressions], coverage=coverage,
-        severities=_pooled(r.severities for r in results), lost=lost)
+        severities=_pooled(r.severities for r in results), lost=lost, engine_spec=first.engine_spec)
     return result, list(best.values())
 
 
@@ -201,8 +201,7 @@ def merge(parts: Sequence[Part], out: Output, *, elapsed_s: float | None = None,
         out.event({"event": "part", **entry})
     for entry in result.lost:
         out.event({"event": "lost", **entry})
-    out.finish(result)
-    return result
+    return out.finish(result)
 
 
 def check_dirs(dirs: Sequence[Path], out: Path) -> None:
@@ -211,6 +210,9 @@ def check_dirs(dirs: Sequence[Path], out: Path) -> None:
     folders = {Path(d).resolve() for d in dirs}
     if len(folders) < len(dirs):
         raise MergeError("a folder is named twice")
+    for d in dirs:
+        if not (Path(d) / "summary.json").is_file():
+            raise MergeError(f"{d} is not a report folder (no summary.json)")
     if Path(out).resolve() in folders:
         raise MergeError(f"--out {out} is one of the folders to merge")
 

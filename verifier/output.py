@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .engines.spec import EngineSpec
 from .judge import Case
 from .replay import replay_doc
 from .results import CampaignResult, Finding, dump_summary
@@ -36,7 +38,7 @@ def default_out(root: Path, engine: str) -> Path:
 
 class Output:
     def __init__(self, path: Path, overwrite: bool = False, junit: Path | None = None,
-                 step_summary: Path | None = None):
+                 step_summary: Path | None = None, engine_spec: EngineSpec | None = None):
         self.path = Path(path)
         if (self.path / "summary.json").exists() or (self.path / "events.jsonl").exists():
             if not overwrite:
@@ -50,6 +52,8 @@ class Output:
         except OSError as e:
             raise OutputError(f"cannot create {self.path}: {e.strerror or e}") from None
         self.junit, self.step_summary = junit, step_summary
+        # what the caller loaded the engine from: every printed replay command names it
+        self.engine_spec = engine_spec.to_json() if engine_spec else {}
 
     def replay_path(self, index: int, signature: str) -> str:
         return f"replays/{index:03d}-{re.sub(r'[^A-Za-z0-9]+', '-', signature).strip('-')}.json"
@@ -63,8 +67,14 @@ class Output:
         with (self.path / "events.jsonl").open("a") as log:
             log.write(json.dumps(record, default=str) + "\n")
 
-    def finish(self, result: CampaignResult) -> None:
+    def stamp(self, result: CampaignResult) -> CampaignResult:
+        """``result`` with where its report is and how its engine is named again."""
+        return replace(result, report_dir=str(self.path), engine_spec=self.engine_spec or result.engine_spec)
+
+    def finish(self, result: CampaignResult) -> CampaignResult:
         from .report import render_all
+        result = self.stamp(result)
         dump_summary(result, self.path / "summary.json")
         render_all(result, self.path, junit=self.junit, step_summary=self.step_summary)
         self.event({"event": "end", "stopped": result.stopped, "examples": result.examples})
+        return result

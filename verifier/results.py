@@ -83,6 +83,11 @@ class CampaignResult:
     # it had checked (its last logged count; optional) and how many discrepancies it had
     # found (those are kept: they were on disk)
     lost: list[dict] = field(default_factory=list)
+    # how to replay a finding from the folder the campaign ran in: the --engine spec and the
+    # PYTHONPATH a fresh process needs (engines.spec.EngineSpec; empty: the engine has no
+    # name a command line can give), and the report folder as that command line named it
+    engine_spec: dict[str, Any] = field(default_factory=dict)
+    report_dir: str = ""
 
     @property
     def failed(self) -> bool:
@@ -384,9 +389,15 @@ def _result(doc: dict, where: str) -> CampaignResult:
     _typed(doc.get("seed"), _OPT_INT, f"{where}.seed")
     _counts(doc["verdicts"], f"{where}.verdicts")
     _typed(doc["ops"], "strs", f"{where}.ops")
-    for key, types in (("stopped", _STR), ("shrink_checks", _INT)):
+    for key, types in (("stopped", _STR), ("shrink_checks", _INT), ("report_dir", _STR)):
         if key in doc:
             _typed(doc[key], types, f"{where}.{key}")
+    spec = _dict(doc.get("engine_spec", {}), f"{where}.engine_spec")
+    if spec:
+        if set(spec) != {"text", "pythonpath"}:
+            raise FormatError(f"{where}.engine_spec must be an object with text and pythonpath")
+        _typed(spec["text"], _STR, f"{where}.engine_spec.text")
+        _typed(spec["pythonpath"], _OPT_STR, f"{where}.engine_spec.pythonpath")
     for k, x in _dict(doc.get("options", {}), f"{where}.options").items():
         if not isinstance(x, _SCALAR) and not (isinstance(x, list) and all(isinstance(i, _SCALAR) for i in x)):
             raise FormatError(f"{where}.options.{_short(k)} has the wrong type")
@@ -516,7 +527,7 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
     if start is None:
         raise _NoStart(f"{str(folder / 'events.jsonl')!r} has no start record")
     findings += _orphan_replays(folder, {f.replay for f in findings})
-    doc = {k: start.get(k) for k in ("engine", "dtype", "seed", "ops", "options")}
+    doc = {k: start[k] for k in ("engine", "dtype", "seed", "ops", "options", "engine_spec") if k in start}
     doc.update(examples=counts.get("examples", 0), verdicts=counts.get("verdicts", {}),
                elapsed_s=counts.get("elapsed_s", 0.0), shrink_checks=counts.get("shrink_checks", 0),
                stopped=end.get("stopped") if isinstance(end, dict) and isinstance(end.get("stopped"), str)

@@ -21,6 +21,7 @@ from oracles.base import OracleError
 
 from .bounds import PRECISIONS
 from .ir import Node, size, variables
+from .numtext import exact, short
 from .judge import AGREE_DIGITS, DEEP_DPS, Case, Reference, Verdict, _check, _f, _RANK, judge, reference
 from .runner import EngineRun, _call, _Failure, build_graph, _scalar
 
@@ -132,6 +133,6 @@ def second_judge(ref: Reference, run: EngineRun) -> Verdict:
     reason = ""
     if worst.verdict in ("mismatch", "nonfinite"):
         v, w = worst.variable.split(",")
-        reason = (f"d²/d{v}d{w}: engine {worst.actual!r}, expected {worst.expected!r} "
-                  f"(bound {worst.bound:.3g})")
+        reason = (f"d²/d{v}d{w}: engine {exact(worst.actual)}, expected {exact(worst.expected)} "
+                  f"(bound {short(worst.bound)})")
     return Verdict(worst.verdict, reason, tuple(checks))

@@ -83,11 +83,17 @@ _EXPONENTS = (2.0, 3.0, -1.0, 0.5, -0.5, 1.5, 4.0, -2.0, 1.0 / 3.0, 2.5)
 _DECADES = {"float64": 300, "float32": 30}   # the widest magnitudes drawn, in decades
 
 
-def check_ops(names: Sequence[str]) -> list[str]:
-    from .tensor.ops import TENSOR_OPS
+def check_ops(names: Sequence[str], tensor: bool = True) -> list[str]:
+    """``names`` without repeats; an ``UnknownOp`` for a name adverify has no record of, or
+    for a tensor op asked of a scalar campaign (it is known: say what turns it on)."""
+    from .tensor.ops import STRUCTURAL, TENSOR_OPS
     unknown = [n for n in names if n not in TENSOR_OPS]
     if unknown:
         raise UnknownOp(f"unknown op {unknown[0]!r} (known: {', '.join(sorted(TENSOR_OPS))})")
+    tensor_only = [n for n in names if n in STRUCTURAL]
+    if tensor_only and not tensor:
+        raise UnknownOp(f"{tensor_only[0]!r} is a tensor op: add --tensor to check tensor programs "
+                        "(tensor=True in Python)")
     return list(dict.fromkeys(names))
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
@@ -107,8 +108,27 @@ def _import(module: str):
         return mod
     try:
         return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module.partition(".")[0] or not _look_in_cwd():
+            raise EngineError(f"cannot import engine module {module!r}: {e}") from None
+    try:
+        return importlib.import_module(module)
     except ImportError as e:
-        raise EngineError(f"cannot import engine module {module!r}: {e}") from None
+        raise EngineError(f"cannot import engine module {module!r}: {e} (looked in the installed "
+                          f"packages and in {os.getcwd()})") from None
+
+
+def _look_in_cwd() -> bool:
+    """Put the current folder last on sys.path, as ``python -m`` puts it first: `adverify
+    campaign --engine myeng:MyEngine` next to myeng.py then works, and so does the replay
+    command it prints, pasted in the same folder. Last, so an installed package of the same
+    name wins. False when the folder was there already (nothing new to look at)."""
+    cwd = os.getcwd()
+    if any(os.path.abspath(p or ".") == cwd for p in sys.path):
+        return False
+    sys.path.append(cwd)
+    importlib.invalidate_caches()
+    return True
 
 
 def load_engine(spec: Any, tensor: bool = False) -> Any:
@@ -128,7 +148,9 @@ def load_engine(spec: Any, tensor: bool = False) -> Any:
         target = ADAPTERS.get(spec, spec)
         if ":" not in target:
             known = ", ".join(sorted(ADAPTERS))
-            raise EngineError(f"unknown engine {spec!r}: use one of {known}, or module:attr")
+            raise EngineError(f"unknown engine {spec!r}: name one of {known}; a planted bug as "
+                              "mutant:NAME; your own as module:attr or ./file.py:Class "
+                              "(`adverify engines` lists them all)")
         module, _, attr = target.rpartition(":")
         try:
             obj = _import(module)
@@ -176,22 +198,27 @@ def engine_ops(engine: Any) -> list[str]:
 
 
 def describe_adapters() -> list[dict[str, str]]:
-    """Every registered adapter: installed or not, its ops and dtype, and whether it has a
-    tensor adapter (``--tensor``) with which structural ops (``adverify engines``)."""
+    """Every registered adapter (``adverify engines``): its group, "builtin" or "adapter" (a
+    real engine, an optional extra); installed or not, and if not, ``install``, the pip line
+    that adds it; its ops and dtype; and whether it has a tensor adapter (``--tensor``) with
+    which structural ops."""
     from ..tensor.ops import STRUCTURAL
     rows = []
     for name in ADAPTERS:
+        builtin = ADAPTERS[name].startswith("verifier.engines.builtin:")
+        row = {"name": name, "group": "builtin" if builtin else "adapter", "install": "",
+               "tensor": "yes" if name in TENSOR_ADAPTERS else "no", "tensor_ops": ""}
         try:
             engine = load_engine(name)
         except EngineError as e:
-            rows.append({"name": name, "status": "not installed", "dtype": "-", "ops": str(e),
-                         "tensor": "yes" if name in TENSOR_ADAPTERS else "no", "tensor_ops": ""})
+            # an adapter's extra is its engine's family name: torch-float32 is adverify[torch]
+            extra = name.partition("-")[0]
+            rows.append({**row, "status": "not installed", "dtype": "-", "ops": str(e),
+                         "install": "" if builtin else f"pip install 'adverify[{extra}]'"})
             continue
-        row = {"name": name, "status": "installed", "dtype": engine_dtype(engine),
-               "ops": " ".join(engine_ops(engine)), "tensor": "no", "tensor_ops": ""}
+        row.update(status="installed", dtype=engine_dtype(engine), ops=" ".join(engine_ops(engine)))
         if name in TENSOR_ADAPTERS:
             tensor = load_engine(name, tensor=True)
-            row["tensor"] = "yes"
             row["tensor_ops"] = " ".join(o for o in engine_ops(tensor) if o in STRUCTURAL)
         rows.append(row)
     return rows

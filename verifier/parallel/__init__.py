@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..campaign import Options
+from ..campaign import Options, warn_unknown_ops
 from ..output import Output
 from ..results import CampaignResult
 from .plan import Chunk, Plan, parse_shard, MAX_WORKERS
@@ -54,10 +54,12 @@ def run_parallel(spec: str, options: Options, plan: Plan, out: Output, *, worker
     # the start record first, as a plain campaign writes it: if this process is killed before
     # it merges, `adverify report OUT` rebuilds the report from it and the chunks' folders
     engine = load_engine(spec, tensor=options.tensor)
+    warn_unknown_ops(engine)
     campaign_options = {**options.to_json(), "seed": plan.seed, "examples": plan.examples}
     out.event({"event": "start", "format": EVENTS_FORMAT, "version": EVENTS_VERSION,
                "engine": engine_name(engine), "dtype": engine_dtype(engine), "seed": plan.seed,
-               "ops": list(options.ops) if options.ops else engine_ops(engine), "options": campaign_options})
+               "ops": list(options.ops) if options.ops else engine_ops(engine), "options": campaign_options,
+               "engine_spec": out.engine_spec})
     out.event({"event": "parallel", "backend": backend, **plan.to_json(), "run": workers})
     if backend == "dask":
         from .dask_backend import run_dask

@@ -18,11 +18,12 @@ import os
 import signal
 import sys
 import time
+import warnings
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..campaign import Options, run_campaign
+from ..campaign import Options, UnknownOpsWarning, run_campaign
 from ..engines import engine_dtype, engine_name, load_engine
 from ..judge import Case
 from ..output import Output
@@ -45,7 +46,7 @@ def job_doc(spec: str, options: Options, plan: Plan, chunk: Chunk, folder: Path 
     opts["ops"] = list(options.ops) if options.ops else None
     # old reproducers are re-checked once per campaign: by its first chunk
     first = chunk.worker == 0 and chunk.index == 0
-    regressions = [{"expr": expr_to_json(c.expr), "point": point_to_json(c.point)}
+    regressions = [{"expr": expr_to_json(c.expr), "point": point_to_json(c.point), "source": c.source}
                    for c in options.regressions] if first else []
     return {"spec": spec, "options": opts, "regressions": regressions, "plan": plan.to_json(),
             "chunk": chunk.to_json(), "folder": str(folder), "deadline": deadline}
@@ -54,7 +55,8 @@ def job_doc(spec: str, options: Options, plan: Plan, chunk: Chunk, folder: Path 
 def _options(job: dict[str, Any], chunk: Chunk) -> Options:
     opts = dict(job["options"])
     opts["ops"] = tuple(opts["ops"]) if opts.get("ops") else None
-    cases = tuple(Case(expr_from_json(r["expr"]), point_from_json(r["point"])) for r in job["regressions"])
+    cases = tuple(Case(expr_from_json(r["expr"]), point_from_json(r["point"]), r.get("source"))
+                  for r in job["regressions"])
     budget = opts.get("time_budget")
     if job.get("deadline") is not None:
         # a chunk with no time left still starts (and stops at once): its report says so
@@ -102,12 +104,14 @@ class PartOutput(Output):
                                  ops=[], stopped="running")
         dump_summary(self._summary(partial), self.path / PARTIAL)   # atomic: replaced whole
 
-    def finish(self, result: CampaignResult) -> None:
+    def finish(self, result: CampaignResult) -> CampaignResult:
         done = self._summary(result)
         parts = [{**done.parallel["parts"][0], "cpu_s": self._cpu_s()}]
-        dump_summary(replace(done, parallel={**done.parallel, "parts": parts}), self.path / "summary.json")
+        done = replace(done, parallel={**done.parallel, "parts": parts})
+        dump_summary(done, self.path / "summary.json")
         (self.path / PARTIAL).unlink(missing_ok=True)
         self.event({"event": "end", "stopped": result.stopped, "examples": result.examples})
+        return done
 
 
 def _die_with_parent() -> None:
@@ -179,7 +183,9 @@ def run_job(job: dict[str, Any]) -> str:
         engine = load_engine(job["spec"], tensor=bool(job["options"].get("tensor")))
         parallel = {**plan.to_json(), "parts": [chunk.to_json()]}
         out = PartOutput(Path(job["folder"]), engine_name(engine), engine_dtype(engine), parallel)
-        run_campaign(engine, _options(job, chunk), out, progress=_stop_check)
+        with warnings.catch_warnings():   # the campaign's own process has said it once
+            warnings.simplefilter("ignore", UnknownOpsWarning)
+            run_campaign(engine, _options(job, chunk), out, progress=_stop_check)
     if _GONE:
         # its summary is written; no one is left to take the result, and the pool's loop would
         # wait for its next job on a pipe this process itself holds open: leave now

@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import re
 
-from ..results import Finding
+from ..results import CampaignResult, Finding
 from ..serial import FormatError, expr_from_json
 from . import graph as dag
-from .kit import as_float, esc, number
+from .kit import as_float, error, esc, number, value
 from .mathml import formula
-from .text import shape_text
+from .text import UNNAMED_ENGINE_NOTE, replay_command, shape_text, value_text
 
-__all__ = ["article", "replay_command"]
+__all__ = ["article", "involved", "blamed", "composition_ops"]
 
-
-def replay_command(f: Finding, engine: str) -> str:
-    """Run from the report folder. The summary holds the engine's name, not the --engine
-    spec it was loaded from: built-in adapters and mutants can be named back, others not."""
-    from ..engines import ADAPTERS
-    from ..mutants import MUTANTS
-    if engine in ADAPTERS:
-        spec = engine
-    elif engine.startswith("mutant-") and engine[len("mutant-"):] in MUTANTS:
-        spec = "mutant:" + engine[len("mutant-"):]
-    else:
-        spec = "SPEC"
-    return f"adverify replay {f.replay} --engine {spec}"
+_LEAVES = ("var", "const", "tconst")
 
 
 _RELATIVE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_./-]*\.json\Z")
@@ -45,6 +33,79 @@ def _math(f: Finding) -> str:
         return '<p class="note">No structured expression in the results: the text form is below.</p>'
 
 
+def involved(f: Finding) -> tuple[list[int], dict[int, int]]:
+    """The nodes a composition fault involves, as ids of ``f.expr``: the op nodes of the
+    failing sub-expression (rooted at the culprit node), and the nodes where paths from its
+    root meet (used twice or more in it), with how many paths reach them: the gradients
+    along them must add up. Empty when the finding holds no usable expression."""
+    root = f.culprit_node
+    try:
+        expr_from_json(f.expr, "finding expression")   # checked: the result may be someone's file
+    except (FormatError, ValueError, KeyError, TypeError, AttributeError):
+        return [], {}
+    nodes = f.expr["nodes"]
+    if not isinstance(root, int) or not 0 <= root < len(nodes):
+        return [], {}
+    paths, uses = {root: 1}, {}
+    for i in range(root, -1, -1):     # ids are topological: a node's users come after it
+        for a in nodes[i].get("args", []) if i in paths else ():
+            paths[a] = paths.get(a, 0) + paths[i]
+            uses[a] = uses.get(a, 0) + 1
+    ops = [i for i in sorted(paths, reverse=True) if nodes[i]["op"] not in _LEAVES]
+    # where paths meet (used twice or more), not every node below such a meeting point
+    shared = {i: paths[i] for i in sorted(uses) if uses[i] > 1 and nodes[i]["op"] not in ("const", "tconst")}
+    return ops, shared
+
+
+def _ssa(f: Finding, i: int) -> int:
+    """The ``%k`` of op node ``i``, as in ``Finding.steps``: op nodes numbered from 1."""
+    return sum(1 for n in f.expr["nodes"][:i + 1] if n["op"] not in _LEAVES)
+
+
+def _name(f: Finding, i: int) -> str:
+    """A node as the steps name it: a variable by its name, an op node as ``%k op``."""
+    n = f.expr["nodes"][i]
+    return str(n["name"]) if n["op"] == "var" else f"%{_ssa(f, i)} {n['op']}"
+
+
+def composition_ops(f: Finding) -> list[str]:
+    """The ops of a composition fault's failing sub-expression, from its root down."""
+    ops, _ = involved(f) if f.blame == "composition" else ([], {})
+    return list(dict.fromkeys(f.expr["nodes"][i]["op"] for i in ops))
+
+
+def _several(f: Finding, shared: dict[int, int]) -> str:
+    return ", ".join(f"<code>{esc(_name(f, i))}</code> ({n} paths)" for i, n in shared.items())
+
+
+def blamed(f: Finding, short: bool = False) -> str:
+    """What the finding blames, as HTML: the culprit op, or for a composition fault (its op
+    right alone) the ops of the failing sub-expression and the nodes reached by several paths.
+    The signature of a composition fault names no op on purpose (campaign.signature: one
+    engine-wide fault, whichever op shows it first); this says where this reproducer shows it."""
+    if f.blame != "composition":
+        return f"<code>{esc(f.culprit_op)}</code>" if f.culprit_op else "—"
+    ops, shared = involved(f)
+    if not ops:
+        return "a composition" + (f" at <code>{esc(f.culprit_op)}</code>" if f.culprit_op else "")
+    text = "the composition of " + ", ".join(f"<code>{esc(op)}</code>" for op in composition_ops(f))
+    return text + (f"; reached by several paths: {_several(f, shared)}" if shared and not short else "")
+
+
+def _blamed_note(f: Finding) -> str:
+    """Why no op is blamed alone: the smallest sub-expression that fails, its root op right alone."""
+    ops, shared = involved(f) if f.blame == "composition" else ([], {})
+    if not ops:
+        return ""
+    k, root = _ssa(f, ops[0]), f.expr["nodes"][ops[0]]["op"]
+    step = next((t for t in f.steps if t.startswith(f"%{k} = ")), f"%{k}")
+    paths = (f"Reached by several paths, whose gradients must add up: {_several(f, shared)}." if shared
+             else "No node in it is reached by two paths.")
+    return (f'<p class="blamed">Blamed: {blamed(f, short=True)}, not one op. <code>{esc(step)}</code> is the '
+            f"smallest sub-expression the engine gets wrong: every sub-expression below it is right, and "
+            f"<code>{esc(root)}</code> is right alone. {paths}</p>")
+
+
 def _error(actual, truth) -> float | None:
     a, t = as_float(actual), as_float(truth)
     return None if a is None or t is None else a - t
@@ -54,18 +115,18 @@ def _oracle_table(f: Finding) -> str:
     bound = as_float(f.bound)
     what = "the value" if f.variable is None else f"∂f/∂{esc(f.variable)}"
     rows = []
-    for name, value in sorted(f.oracles.items()):
-        err = _error(f.actual, value)
+    for name, truth in sorted(f.oracles.items()):
+        err = _error(f.actual, truth)
         ratio = abs(err) / bound if err is not None and bound else None
-        rows.append(f"<tr><th>{esc(name)}</th><td class=num>{number(value, 17)}</td>"
-                    f"<td class=num>{number(f.actual, 17)}</td><td class=num>{number(err, 4)}</td>"
-                    f"<td class=num>{number(f.bound, 3)}</td>"
-                    f'<td class="num {"bad" if ratio is not None and ratio > 1 else ""}">{number(ratio, 3)}</td></tr>')
+        rows.append(f"<tr><th>{esc(name)}</th><td class=num>{value(truth)}</td>"
+                    f"<td class=num>{value(f.actual)}</td><td class=num>{error(err)}</td>"
+                    f"<td class=num>{error(f.bound)}</td>"
+                    f'<td class="num {"bad" if ratio is not None and ratio > 1 else ""}">{error(ratio)}</td></tr>')
     if not rows:
         rows.append(f'<tr><td colspan=6 class=note>No oracle value for this finding ({esc(f.kind)}).</td></tr>')
-    return (f'<table class="oracles"><caption>{what}: every oracle against the engine</caption>'
+    return (f'<div class="wide"><table class="oracles"><caption>{what}: every oracle against the engine</caption>'
             "<thead><tr><th>oracle</th><th>oracle value</th><th>engine</th><th>engine − oracle</th>"
-            "<th>bound</th><th>|error| / bound</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            "<th>bound</th><th>|error| / bound</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
 
 
 def _checks_table(f: Finding) -> str:
@@ -82,15 +143,16 @@ def _checks_table(f: Finding) -> str:
         err = _error(c.get("actual"), c.get("expected"))
         bound = as_float(c.get("bound"))
         ratio = abs(err) / bound if err is not None and bound else None
-        interval = f"<td class=num>[{number(c.get('low'))}, {number(c.get('high'))}]</td>" if kinked else ""
+        interval = f"<td class=num>[{value(c.get('low'))}, {value(c.get('high'))}]</td>" if kinked else ""
         failing = var == f.variable and c.get("verdict") == f.kind
         rows.append(f'<tr class="{"failing" if failing else ""}"><th>{name}</th>'
                     f'<td><span class="pill v-{esc(c.get("verdict"))}">{esc(c.get("verdict"))}</span></td>'
-                    f"<td class=num>{number(c.get('expected'), 10)}</td><td class=num>{number(c.get('actual'), 10)}</td>"
-                    f"<td class=num>{number(c.get('bound'), 3)}</td><td class=num>{number(ratio, 3)}</td>{interval}</tr>")
-    return ('<table class="checks"><caption>Every check of this example</caption><thead><tr><th>quantity</th>'
-            "<th>verdict</th><th>expected</th><th>engine</th><th>bound</th><th>|error| / bound</th>"
-            + ("<th>allowed at the kink</th>" if kinked else "") + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+                    f"<td class=num>{value(c.get('expected'))}</td><td class=num>{value(c.get('actual'))}</td>"
+                    f"<td class=num>{error(c.get('bound'))}</td><td class=num>{error(ratio)}</td>{interval}</tr>")
+    return ('<div class="wide"><table class="checks"><caption>Every check of this example</caption><thead><tr>'
+            "<th>quantity</th><th>verdict</th><th>expected</th><th>engine</th><th>bound</th><th>|error| / bound</th>"
+            + ("<th>allowed at the kink</th>" if kinked else "") + "</tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table></div>")
 
 
 def _picture(f: Finding, uid: str) -> tuple[str, str]:
@@ -108,12 +170,15 @@ def _picture(f: Finding, uid: str) -> tuple[str, str]:
     on_path = {(d, a) for p in paths for d, a in zip(p["nodes"], p["args"])}
     wrt = next((i for i, (op, label) in enumerate(zip(g.ops, g.labels)) if op == "var" and label == f.variable), None)
     culprit = f.culprit_node if isinstance(f.culprit_node, int) and 0 <= f.culprit_node < n else None
-    svg = dag.draw(g, uid, culprit, wrt, on_path)
+    shared = frozenset(i for i in involved(f)[1] if i < n) if f.blame == "composition" else frozenset()
+    svg = dag.draw(g, uid, culprit, wrt, on_path, shared)
     labels = ("Edge labels: the local derivative ∂consumer/∂argument at this point; node values below "
-              "the op names." if f.graph.get("nodes") else "The program's structure only: a tensor op's "
-              "local derivative is a Jacobian, so edges carry no label; W is the cotangent.")
+              "the op names (≈: rounded; hover for the exact value)." if f.graph.get("nodes") else
+              "The program's structure only: a tensor op's local derivative is a Jacobian, so edges carry "
+              "no label; W is the cotangent.")
     legend = ('<figcaption><span class="key hot"></span> the culprit op and its edges '
-              f'<span class="key path"></span> edges on a path from the output to {esc(f.variable or "—")} '
+              + ('<span class="key shared"></span> nodes it reaches by several paths ' if shared - {culprit} else "")
+              + f'<span class="key path"></span> edges on a path from the output to {esc(f.variable or "—")} '
               f'<span class="key off"></span> other edges. {labels}</figcaption>')
     note = f'<p class="note">{esc(f.picture_note)}</p>' if f.picture_note else ""
     figure = f'<figure class="graph"><div class="scroll">{svg}</div>{legend}</figure>{note}'
@@ -134,40 +199,41 @@ def _paths(f: Finding, g: dag.Graph, paths: list[dict], culprit: int | None) -> 
     for k, p in enumerate(paths, 1):
         steps = [chip(p["nodes"][0])]
         for d, a, nxt in zip(p["nodes"], p["args"], p["nodes"][1:]):
-            steps.append(f'<span class="factor">×&#8239;{number(partial.get((d, a)), 4)}</span>{chip(nxt)}')
+            steps.append(f'<span class="factor">×&#8239;{esc(dag.shown(partial.get((d, a))))}</span>{chip(nxt)}')
         via = culprit is not None and culprit in p["nodes"]
         rows.append(f'<tr class="{"via" if via else ""}"><td class=num>{k}</td><td class="chain">{"".join(steps)}</td>'
-                    f"<td class=num>{number(p['product'], 10)}</td></tr>")
+                    f"<td class=num>{value(p['product'])}</td></tr>")
     total = f.paths_total if isinstance(f.paths_total, int) else len(paths)
     more = f" — the {total - len(paths)} smaller ones are not listed" if total > len(paths) else ""
     summed = f.oracles.get("paths")
     foot = (f"<tr><td></td><td>Σ over all {total} path{'s' if total != 1 else ''} = the true derivative"
-            f"{more}</td><td class=num>{number(summed, 10)}</td></tr>"
-            f'<tr class="engine"><td></td><td>the engine says</td><td class=num>{number(f.actual, 10)}</td></tr>')
-    return (f'<table class="paths"><caption>Paths from the output to {esc(f.variable)} '
+            f"{more}</td><td class=num>{value(summed)}</td></tr>"
+            f'<tr class="engine"><td></td><td>the engine says</td><td class=num>{value(f.actual)}</td></tr>')
+    return (f'<div class="wide"><table class="paths"><caption>Paths from the output to {esc(f.variable)} '
             "(the chain rule: each path's product of local derivatives; all paths summed). "
             "Highlighted: paths through the culprit.</caption><thead><tr><th>#</th><th>path</th>"
-            "<th>product</th></tr></thead><tbody>" + "".join(rows) + f"</tbody><tfoot>{foot}</tfoot></table>")
+            "<th>product</th></tr></thead><tbody>" + "".join(rows) + f"</tbody><tfoot>{foot}</tfoot></table></div>")
 
 
-def article(i: int, f: Finding, engine: str) -> str:
-    where = f" in <code>{esc(f.culprit_op)}</code>" if f.culprit_op else ""
-    point = ", ".join(f"<code>{esc(k)}{esc(shape_text(f.shapes, k))} = {number(v, 17)}</code>"
-                      for k, v in f.point.items())
+def article(i: int, f: Finding, r: CampaignResult) -> str:
+    # a composition is named by its ops, and its blame is then said in words below the message
+    where = f" <span>in {blamed(f, short=True)}</span>" if f.culprit_op else ""
+    tag = "" if f.blame == "composition" and f.culprit_op else f'\n<span class="blame">{esc(f.blame)}</span>'
+    point = ", ".join(f"<code>{esc(k)}{esc(shape_text(f.shapes, k))} = "
+                      f"{esc(value_text(v)) if isinstance(v, list) else value(v)}</code>" for k, v in f.point.items())
     figure, paths = _picture(f, f"g{i}")
     steps = "".join(f"<li><code>{esc(s)}</code></li>" for s in f.steps)
-    cmd, href = replay_command(f, engine), _link(f.replay)
+    href = _link(f.replay)
     link = f'; <a href="{esc(href)}">replay file</a>' if href else ""
-    replay = (f'<p class="label">Replay (from the report folder{link})</p>'
-              f'<pre class="cmd">{esc(cmd)}</pre>') if f.replay else ""
-    if f.replay and cmd.endswith("SPEC"):
-        replay += f'<p class="note">SPEC: the <code>--engine</code> given to the campaign (engine {esc(engine)}).</p>'
+    replay = (f'<p class="label">Replay (in the folder the campaign ran in{link})</p>'
+              f'<pre class="cmd">{esc(replay_command(r, f.replay))}</pre>') if f.replay else ""
+    if f.replay and not r.engine_spec:
+        replay += f'<p class="note">{esc(UNNAMED_ENGINE_NOTE)} (engine {esc(r.engine)}).</p>'
     kinks = f'<p class="note">Kinks at this point: {esc(", ".join(f.kinks))}</p>' if f.kinks else ""
     return f"""<article class="finding" id="f{i}">
-<h3><span class="idx">{i}</span> <span class="pill v-{esc(f.kind)}">{esc(f.kind)}</span>{where}
-<span class="blame">{esc(f.blame)}</span></h3>
+<h3><span class="idx">{i}</span> <span class="pill v-{esc(f.kind)}">{esc(f.kind)}</span>{where}{tag}</h3>
 <p class="message">{esc(f.message)}</p>
-<div class="repro"><p class="label">Minimal reproducer · {esc(f.nodes)} op{'s' if f.nodes != 1 else ''} · at {point}</p>
+{_blamed_note(f)}<div class="repro"><p class="label">Minimal reproducer · {esc(f.nodes)} op{'s' if f.nodes != 1 else ''} · at {point}</p>
 {_math(f)}<p class="text"><code>{esc(f.expression)}</code></p></div>
 {figure}<div class="numbers">{_oracle_table(f)}{_checks_table(f)}</div>
 {paths}{kinks}

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .kit import esc, number
+from .kit import esc, number, value
 
-__all__ = ["Graph", "from_picture", "from_expr", "draw", "ssa_names"]
+__all__ = ["Graph", "from_picture", "from_expr", "draw", "ssa_names", "shown"]
 
 GAP_X, GAP_Y, PAD = 96, 22, 16
 CHAR = 7.2                        # width of a 12px character: boxes are sized from their text
@@ -62,11 +62,19 @@ def _const(v: float) -> str:
     return text[:-2] if text.endswith(".0") and abs(v) < 1e16 else text
 
 
+def shown(x) -> str:
+    """A value in the picture: exact when its exact text is short (0.5, -1.0), else marked as
+    rounded (≈0.235): a picture has no room for 17 digits, and the same value must not look
+    like another number there than in the tables. The exact value is in the tooltip."""
+    text = value(x)
+    return text if len(text) <= 8 else "≈" + number(x, 4)
+
+
 def _size(g: Graph, i: int) -> tuple[float, float]:
     if g.ops[i] == "const":
         return max(len(g.labels[i]) * CHAR + 14, 30), 24
     top = g.labels[i] if g.ops[i] == "var" else f"%{len(g.ops)} {g.labels[i]}"   # room for any %k
-    return max(len(top), len(number(g.values[i], 4))) * CHAR + 20, 38
+    return max(len(top), len(shown(g.values[i])) * 0.9) * CHAR + 20, 38
 
 
 def ssa_names(g: Graph) -> dict[int, int]:
@@ -163,33 +171,95 @@ def _point(seg, t: float) -> tuple[float, float]:
     return tuple(u ** 3 * a + 3 * u * u * t * b + 3 * u * t * t * c + t ** 3 * d for a, b, c, d in zip(p0, p1, p2, p3))
 
 
-_TRIES = (0.6, 0.45, 0.75, 0.3, 0.88, 0.15)   # along a segment, nearest the consumer's end first
+STROKE = {"hot": 2.6, "path": 1.7, "off": 1.2}   # as in style.py; an arrowhead is 7 strokes long
+_TRIES = (0.5, 0.62, 0.38, 0.74, 0.26, 0.85, 0.15)   # along a segment, from its middle outward
 
 
-def _place(segments: list, text: str, taken: list) -> tuple[float, float]:
-    """Where an edge's label goes: the first spot along the edge (from the consumer back)
-    whose box overlaps no node and no label placed before; else the first spot."""
+def _tangent(seg, t: float) -> tuple[float, float]:
+    p0, p1, p2, p3 = seg
+    u = 1 - t
+    return tuple(3 * u * u * (b - a) + 6 * u * t * (c - b) + 3 * t * t * (d - c) for a, b, c, d in zip(p0, p1, p2, p3))
+
+
+def _samples(segments: list) -> list[tuple[float, float]]:
+    """Points along an edge, about 3 px apart: what a label must not cover."""
+    pts = []
+    for seg in segments:
+        reach = sum(((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2) ** 0.5 for a, b in zip(seg, seg[1:]))
+        n = max(8, int(reach / 3))
+        pts += [_point(seg, k / n) for k in range(n + 1)]
+    return pts
+
+
+def _obstacles(routes: list) -> list[tuple[float, float, float]]:
+    """(x, y, clearance) for every edge: its line, and its arrowhead near the consumer, which
+    is wider than the line and must keep its label at a distance."""
+    out = []
+    for kind, segments, _ in routes:
+        pts = _samples(segments)
+        tip, head = pts[-1], 7 * STROKE[kind]
+        for x, y in pts:
+            near = ((x - tip[0]) ** 2 + (y - tip[1]) ** 2) ** 0.5 <= head + 4
+            out.append((x, y, 0.45 * head + 4 if near else STROKE[kind] / 2 + 2))
+    return out
+
+
+def _place(segments: list, text: str, taken: list, lines: list, stroke: float) -> tuple[float, float]:
+    """Where an edge's label goes (its centre): beside the edge, not on it, at the first spot
+    from the middle of the segment nearest the consumer outward, above the line and then below,
+    whose box covers no node, no label placed before, no line and no arrowhead; if there is
+    none, the spot that covers the fewest."""
     w, h = len(text) * 6.4 + 4, 12
-    spots = [_point(seg, t) for seg in reversed(segments) for t in _TRIES]
-    for x, y in spots:
-        box = (x - w / 2, y - h - 2, x + w / 2, y - 2)
-        if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
-            taken.append(box)
-            return x, y
-    x, y = spots[0]
-    taken.append((x - w / 2, y - h - 2, x + w / 2, y - 2))
-    return x, y
+    best = None
+    for seg in reversed(segments):
+        for t in _TRIES:
+            (x, y), (dx, dy) = _point(seg, t), _tangent(seg, t)
+            norm = (dx * dx + dy * dy) ** 0.5 or 1.0
+            nx, ny = -dy / norm, dx / norm
+            if ny > 0 or (ny == 0 and nx < 0):
+                nx, ny = -nx, -ny                # the normal that points up
+            # the box's reach along the normal, the line's half width, and 3 px
+            gap = abs(nx) * w / 2 + abs(ny) * h / 2 + stroke / 2 + 3
+            for side in (1, -1):
+                cx, cy = x + side * nx * gap, y + side * ny * gap
+                box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+                hits = sum(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken)
+                hits += sum(box[0] - r < px < box[2] + r and box[1] - r < py < box[3] + r for px, py, r in lines)
+                if hits == 0:
+                    taken.append(box)
+                    return cx, cy
+                if best is None or hits < best[0]:
+                    best = (hits, cx, cy, box)
+    _, cx, cy, box = best
+    taken.append(box)
+    return cx, cy
+
+
+def _ports(g: Graph, pos: dict, chains: list) -> dict[int, float]:
+    """Per edge, where it enters its consumer: one port per argument, ordered by where the
+    edges come from (top to bottom), so two edges never cross at the arrowheads; the tooltip
+    and the label say which argument an edge is."""
+    into: dict[int, list[int]] = {}
+    for k, (_, d, _, _) in enumerate(g.edges):
+        into.setdefault(d, []).append(k)
+    offset = {}
+    for ks in into.values():
+        ranked = sorted(ks, key=lambda k: (pos[chains[k][-2]][1], g.edges[k][2]))
+        offset.update({k: (r - (len(ks) - 1) / 2) * 12 for r, k in enumerate(ranked)})
+    return offset
 
 
 def draw(g: Graph, uid: str, culprit: int | None = None, wrt: int | None = None,
-         on_path: set[tuple[int, int]] = frozenset()) -> str:
+         on_path: set[tuple[int, int]] = frozenset(), shared: frozenset[int] = frozenset()) -> str:
     """The SVG element. ``uid`` keeps marker ids unique in a page with several graphs;
-    ``on_path`` holds (consumer, argument) of edges on an output→``wrt`` path."""
+    ``on_path`` holds (consumer, argument) of edges on an output→``wrt`` path; ``shared``:
+    nodes a composition fault involves (reached by several paths), outlined."""
     pos, chains, width, height = _layout(g)
     out = len(g.ops) - 1
     twins: dict[tuple[int, int], list[int]] = {}
     for k, (s, d, _, _) in enumerate(g.edges):
         twins.setdefault((s, d), []).append(k)
+    ports = _ports(g, pos, chains)
     parts = [f'<svg class="dag" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_fmt(width)} {_fmt(height)}" '
              f'width="{_fmt(width)}" height="{_fmt(height)}" role="img" aria-label="the expression as a graph">',
              "<defs>" + "".join(
@@ -200,9 +270,8 @@ def draw(g: Graph, uid: str, culprit: int | None = None, wrt: int | None = None,
     for k, (s, d, arg, partial) in enumerate(g.edges):
         kind = "hot" if culprit is not None and culprit in (s, d) else "path" if (d, arg) in on_path else "off"
         pts = [pos[v] for v in chains[k]]
-        arity = sum(1 for e in g.edges if e[1] == d)
         start = (pts[0][0] + _size(g, s)[0] / 2, pts[0][1])
-        end = (pts[-1][0] - _size(g, d)[0] / 2 - 2, pts[-1][1] + (arg - (arity - 1) / 2) * 12)  # a port per argument
+        end = (pts[-1][0] - _size(g, d)[0] / 2 - 2, pts[-1][1] + ports[k])
         pts = [start] + pts[1:-1] + [end]
         mates = twins[(s, d)]
         bulge = (mates.index(k) - (len(mates) - 1) / 2) * 34 if len(mates) > 1 else 0   # x + x: two edges
@@ -216,7 +285,7 @@ def draw(g: Graph, uid: str, culprit: int | None = None, wrt: int | None = None,
         if partial == BARE:
             tip, partial = f"argument {arg + 1} of %{ssa[d]} {g.labels[d]}: {g.labels[s]}", None
         else:
-            tip += f" = {number(partial, 17)}" if partial is not None else ": a constant parameter"
+            tip += f" = {value(partial)}" if partial is not None else ": a constant parameter"
         parts.append(f'<path class="edge {kind}" d="{path}" marker-end="url(#{uid}-{kind})"{dash}>'
                      f"<title>{esc(tip)}</title></path>")
         routes.append((kind, segments, partial))
@@ -225,13 +294,14 @@ def draw(g: Graph, uid: str, culprit: int | None = None, wrt: int | None = None,
         x, y = pos[("n", i)]
         w, h = _size(g, i)
         taken.append((x - w / 2, y - h / 2, x + w / 2, y + h / 2))
+    lines = _obstacles(routes)
     labels = [None] * len(routes)
     for k in sorted(range(len(routes)), key=lambda k: ("hot", "path", "off").index(routes[k][0])):
         kind, segments, partial = routes[k]   # the culprit's labels choose their spots first
         if partial is not None:
-            text = number(partial, 4)
-            x, y = _place(segments, text, taken)
-            labels[k] = (f'<text class="elabel {kind}" x="{_fmt(x)}" y="{_fmt(y - 3)}" '
+            text = shown(partial)
+            x, y = _place(segments, text, taken, lines, STROKE[kind])
+            labels[k] = (f'<text class="elabel {kind}" x="{_fmt(x)}" y="{_fmt(y + 3.5)}" '
                          f'text-anchor="middle">{esc(text)}</text>')
     parts += [t for t in labels if t]
     for i, op in enumerate(g.ops):
@@ -239,20 +309,22 @@ def draw(g: Graph, uid: str, culprit: int | None = None, wrt: int | None = None,
         w, h = _size(g, i)
         cls = "node " + ("const" if op == "const" else "var" if op == "var" else "op")
         cls += " culprit" if i == culprit else ""
+        cls += " shared" if i in shared and i != culprit else ""
         cls += " wrt" if i == wrt else ""
         cls += " out" if i == out else ""
         rx = h / 2 if op == "var" else 6
-        value = "" if g.values[i] is None else f" = {number(g.values[i], 17)}"
+        exact = "" if g.values[i] is None else f" = {value(g.values[i])}"
         name = g.labels[i] if op in ("var", "const") else f"%{ssa[i]} = {g.labels[i]}(…)"
-        parts.append(f'<g class="{cls}"><title>{esc(name + value)}</title>'
+        parts.append(f'<g class="{cls}"><title>{esc(name + exact)}</title>'
                      f'<rect x="{_fmt(x - w / 2)}" y="{_fmt(y - h / 2)}" width="{_fmt(w)}" height="{_fmt(h)}" rx="{_fmt(rx)}"/>')
         if op == "const":
             parts.append(f'<text x="{_fmt(x)}" y="{_fmt(y + 4)}" text-anchor="middle">{esc(g.labels[i])}</text></g>')
             continue
         head = (f'<tspan class="ssa">%{ssa[i]} </tspan><tspan class="opname">{esc(g.labels[i])}</tspan>'
                 if op != "var" else f'<tspan class="opname">{esc(g.labels[i])}</tspan>')
-        parts.append(f'<text x="{_fmt(x)}" y="{_fmt(y - 3)}" text-anchor="middle">{head}</text>'
+        top = y - 3 if g.values[i] is not None else y + 4   # no value below: the name in the middle
+        parts.append(f'<text x="{_fmt(x)}" y="{_fmt(top)}" text-anchor="middle">{head}</text>'
                      f'<text class="nvalue" x="{_fmt(x)}" y="{_fmt(y + 12)}" text-anchor="middle">'
-                     f"{esc(number(g.values[i], 4)) if g.values[i] is not None else ''}</text></g>")
+                     f"{esc(shown(g.values[i])) if g.values[i] is not None else ''}</text></g>")
     parts.append("</svg>")
     return "".join(parts)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from ..ops import SCALAR_OPS
 from ..results import CampaignResult, Finding
-from .finding_html import article
-from .kit import esc, number
+from .finding_html import article, blamed, composition_ops
+from .kit import error, esc
 from .text import lost_headline
-from .plots import VERDICT_COLOURS, pair_matrix, severity_histogram, verdict_bars
+from .plots import VERDICT_COLOURS, pair_legend, pair_matrix, severity_histogram, verdict_bars
 from .style import CSS
 
 __all__ = ["render"]
@@ -69,9 +69,9 @@ def _lost(r: CampaignResult) -> str:
     return ('<section id="lost"><h2>Lost work</h2><div class="gaps"><p>'
             f"{esc(lost_headline(r))}. The discrepancies a lost chunk had found are kept (they were on disk as "
             "found) and listed below; re-run one chunk alone with <code>adverify campaign --seed SEED "
-            "--examples N</code>.</p></div><table><thead><tr><th>worker</th><th>chunk</th><th>seed</th>"
+            "--examples N</code>.</p></div><div class=wide><table><thead><tr><th>worker</th><th>chunk</th><th>seed</th>"
             "<th>its examples</th><th>checked before it was lost</th><th>why</th><th>discrepancies kept</th></tr>"
-            f"</thead><tbody>{rows}</tbody></table></section>")
+            f"</thead><tbody>{rows}</tbody></table></div></section>")
 
 
 def _regressions(r: CampaignResult) -> str:
@@ -79,8 +79,8 @@ def _regressions(r: CampaignResult) -> str:
         return ""
     rows = "".join(f"<tr><td><code>{esc(x.get('expression'))}</code></td><td>{esc(x.get('verdict'))}</td>"
                    f"<td>{esc(x.get('status'))}</td></tr>" for x in r.regressions)
-    return ('<section id="regressions"><h2>Regressions re-checked</h2><table><thead><tr><th>expression</th>'
-            f"<th>verdict</th><th>status</th></tr></thead><tbody>{rows}</tbody></table></section>")
+    return ('<section id="regressions"><h2>Regressions re-checked</h2><div class="wide"><table><thead><tr>'
+            f"<th>expression</th><th>verdict</th><th>status</th></tr></thead><tbody>{rows}</tbody></table></div></section>")
 
 
 def _groups(r: CampaignResult) -> list[tuple[str, list[tuple[int, Finding]]]]:
@@ -90,11 +90,33 @@ def _groups(r: CampaignResult) -> list[tuple[str, list[tuple[int, Finding]]]]:
     return list(groups.items())
 
 
-def _op_record(r: CampaignResult, op: str | None) -> str:
-    seen = r.coverage.get("op_verdicts", {}).get(op, {}) if op else {}
+def _op_record(r: CampaignResult, f: Finding) -> str:
+    """How the culprit op fared over the campaign: its nodes in discrepant examples, of all
+    its nodes. Not for a composition fault: its op is right alone, and its record would
+    seem to acquit it — the cell says what is blamed instead."""
+    if f.blame == "composition":
+        return ('<td class="note">n/a: ' + (f"<code>{esc(f.culprit_op)}</code> is right alone; " if f.culprit_op else "")
+                + "the composition is blamed</td>")
+    seen = r.coverage.get("op_verdicts", {}).get(f.culprit_op, {}) if f.culprit_op else {}
     total = sum(seen.values())
     bad = sum(v for k, v in seen.items() if k in _DISCREPANT)
-    return f"{bad} of {total}" if total else "—"
+    return f"<td class=num>{bad} of {total}</td>" if total else "<td class=num>—</td>"
+
+
+def _heading(sig: str, items: list[tuple[int, Finding]]) -> str:
+    """A group's signature for a person: ``mismatch · tanh``. A composition fault's key names
+    no op (one engine-wide fault, whichever ops show it): its heading names the ops of the
+    group's reproducers instead."""
+    kind, _, where = sig.partition(":")
+    head, _, rest = where.partition(":")
+    rest = f" · {esc(rest)}" if rest else ""
+    f = items[0][1]
+    ops = list(dict.fromkeys(op for _, g in items for op in composition_ops(g)))
+    if head == "composition" and ops:
+        return f"{esc(kind)} · composition of " + ", ".join(f"<code>{esc(op)}</code>" for op in ops) + rest
+    if head == "precision" and f.culprit_op:
+        return f"{esc(kind)} · precision, seen in <code>{esc(f.culprit_op)}</code>{rest}"
+    return f"{esc(kind)} · {esc(where)}"
 
 
 def _discrepancies(r: CampaignResult) -> str:
@@ -105,23 +127,24 @@ def _discrepancies(r: CampaignResult) -> str:
     rows = []
     for sig, items in groups:
         i, f = items[0]
-        rows.append(f'<tr><td><a href="#f{i}"><code>{esc(sig)}</code></a></td>'
-                    f'<td><span class="pill v-{esc(f.kind)}">{esc(f.kind)}</span></td>'
-                    f"<td>{esc(f.culprit_op or '—')}</td><td>{esc(f.blame)}</td><td class=num>{len(items)}</td>"
-                    f"<td class=num>{_op_record(r, f.culprit_op)}</td><td class=num>{number(f.severity, 3)}</td>"
+        more = f"<small>{len(items)} reproducers</small>" if len(items) > 1 else ""
+        rows.append(f'<tr><td><span class="pill v-{esc(f.kind)}">{esc(f.kind)}</span> '
+                    f'<a href="#f{i}"><code>{esc(sig)}</code></a>{more}</td>'
+                    f"<td>{blamed(f)}{'' if f.blame == 'composition' else f'<small>{esc(f.blame)}</small>'}</td>"
+                    f"{_op_record(r, f)}<td class=num>{error(f.severity)}</td>"
                     f"<td><code>{esc(f.expression)}</code></td></tr>")
-    table = ('<table class="overview"><thead><tr><th>signature</th><th>kind</th><th>culprit op</th><th>blame</th>'
-             '<th>reproducers</th><th title="examples using the culprit op that were discrepancies, of all that '
-             'used it">discrepant uses of the op</th><th>error / bound</th><th>reproducer</th></tr></thead><tbody>'
-             + "".join(rows) + "</tbody></table>")
+    table = ('<div class="wide"><table class="overview"><thead><tr><th>signature</th><th>blamed</th>'
+             '<th title="nodes of the culprit op in examples that were discrepancies, of all its nodes generated">'
+             "discrepant uses of the op</th><th>error / bound</th><th>reproducer</th></tr>"
+             "</thead><tbody>" + "".join(rows) + "</tbody></table></div>")
     body = []
     for sig, items in groups:
-        kind, _, where = sig.partition(":")
-        body.append(f'<section class="group"><h2 class="sig">{esc(kind)} · {esc(where)} '
+        body.append(f'<section class="group"><h2 class="sig">{_heading(sig, items)} '
                     f'<small>{len(items)} reproducer{"s" if len(items) != 1 else ""}</small></h2>'
-                    + "".join(article(i, f, r.engine) for i, f in items) + "</section>")
+                    + "".join(article(i, f, r) for i, f in items) + "</section>")
     return (f'<section id="discrepancies"><h2>Discrepancies</h2><p class="lede">Grouped by signature: the kind '
-            "and the op to blame. Each group shows its smallest reproducer.</p>"
+            "and the op to blame; a fault in how the engine combines ops that are each right alone is one signature, "
+            "<code>composition</code>, whichever ops show it. Each group shows its smallest reproducer.</p>"
             f'{table}</section>{"".join(body)}')
 
 
@@ -167,10 +190,11 @@ def _coverage(r: CampaignResult) -> str:
 {esc(cov.get("shared_subexpressions", 0))} of {esc(r.examples)} examples reuse a sub-expression (several paths to one node)</p>
 <div class="cols"><figure><figcaption>Verdicts of the examples each op appeared in</figcaption>
 {verdict_bars(cov.get("op_verdicts", {}), ops)}<p class="legend">{legend}</p></figure>
-<figure><figcaption>Op pairs: the row op applied to the column op's result (hover for counts)</figcaption>{pair_matrix(pairs, ops)}</figure></div>
-<div class="cols"><table class="regimes"><caption>Magnitude and stress regimes{
+<figure><figcaption>Op pairs: the row op applied to the column op's result (hover for counts)</figcaption>{pair_matrix(pairs, ops)}
+{pair_legend(pairs)}</figure></div>
+<div class="cols"><div class="wide"><table class="regimes"><caption>Magnitude and stress regimes{
 f" (stress looked for in the {esc(stressed)} scalar examples)" if stressed and stressed != r.examples else ""}</caption><thead><tr><th>regime</th>
-<th>count</th><th>counted</th><th>meaning</th></tr></thead><tbody>{reg_rows}</tbody></table>
+<th>count</th><th>counted</th><th>meaning</th></tr></thead><tbody>{reg_rows}</tbody></table></div>
 {f'<table class="kinks"><caption>Op nodes exactly at their kink</caption><tbody>{kink_rows}</tbody></table>' if kink_rows else ""}
 </div></section>"""
 
@@ -182,7 +206,7 @@ def _severity(r: CampaignResult) -> str:
     over = sum(c for d, c in s["decades"].items() if int(d) >= 0)
     return (f'<section id="severity"><h2>Error / bound over all {s["checks"]} judged checks</h2>'
             f'<p class="lede">How close the engine came to the per-point bound: {over} check{"s" if over != 1 else ""} '
-            f"at or beyond it; {s['exact']} exact; the worst {number(s['worst'], 3)}.</p>"
+            f"at or beyond it; {s['exact']} exact; the worst {error(s['worst'])}.</p>"
             f"<figure>{severity_histogram(s)}</figure></section>")
 
 

@@ -6,19 +6,19 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from ..results import CampaignResult, Finding
-from .text import finding_text, lost_text
+from .text import finding_text, lost_text, replay_command
 
 __all__ = ["render"]
 
 
-def _case(suite: ET.Element, name: str, findings: list[Finding], seconds: float = 0.0) -> None:
+def _case(suite: ET.Element, r: CampaignResult, name: str, findings: list[Finding], seconds: float = 0.0) -> None:
     tc = ET.SubElement(suite, "testcase", classname=f"adverify.{suite.get('name')}", name=name,
                        time=f"{seconds:.3f}")
     for f in findings:
         where = f" in {f.culprit_op}" if f.culprit_op else ""
         failure = ET.SubElement(tc, "failure", type=f.kind,
                                 message=f"{f.kind}{where}: {f.expression} — {f.message}"[:1000])
-        failure.text = finding_text(1, f, f"adverify replay {f.replay}" if f.replay else None)
+        failure.text = finding_text(1, f, replay_command(r, f.replay) if f.replay else None)
 
 
 def render(r: CampaignResult) -> str:
@@ -39,9 +39,9 @@ def render(r: CampaignResult) -> str:
         error = ET.SubElement(tc, "error", type="lost", message=lost_text(x)[:1000])
         error.text = lost_text(x)
     for op in ops:
-        _case(suite, f"op:{op}", [f for f in r.discrepancies if f.culprit_op == op])
+        _case(suite, r, f"op:{op}", [f for f in r.discrepancies if f.culprit_op == op])
     for i, f in enumerate(unowned, 1):
-        _case(suite, f"discrepancy:{i}", [f])
-    _case(suite, f"campaign ({r.examples} examples)", [], r.elapsed_s)
+        _case(suite, r, f"discrepancy:{i}", [f])
+    _case(suite, r, f"campaign ({r.examples} examples)", [], r.elapsed_s)
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 from html import escape
 
-__all__ = ["esc", "number", "as_float", "NONFINITE"]
+from ..numtext import NONFINITE, exact, short
 
-NONFINITE = {"nan": "NaN", "inf": "∞", "-inf": "−∞"}
+__all__ = ["esc", "number", "value", "error", "as_float", "NONFINITE"]
+
 
 
 def esc(x) -> str:
@@ -34,10 +35,21 @@ def number(x, digits: int = 6) -> str:
     v = as_float(x)
     if v is None:
         return "—" if x is None else esc(x)
-    if not math.isfinite(v):
-        return NONFINITE[repr(v)]
     if digits >= 17:       # exact, and the same text as the summary and the replay file
-        return repr(v)
+        return exact(v)
+    if digits == 2 or not math.isfinite(v):
+        return short(v)
     if v == 0:
         return "-0" if math.copysign(1, v) < 0 else "0"
     return f"{v:.{digits}g}"
+
+
+# the rule of verifier.numtext, for the values a result holds (None, or "inf" read back)
+def value(x) -> str:
+    """A value that must round-trip: ``repr`` of the float (17 significant digits at most)."""
+    return number(x, 17)
+
+
+def error(x) -> str:
+    """An error or a bound: two significant digits, ``1.4e-15``."""
+    return number(x, 2)

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 from ..results import CampaignResult
-from .text import lost_headline, point_text
+from .kit import value
+from .text import UNNAMED_ENGINE_NOTE, lost_headline, point_text, replay_command
 
 __all__ = ["render"]
-
-
-def _g(x) -> str:
-    return "—" if x is None else f"{x:.6g}" if isinstance(x, float) else str(x)
 
 
 def _text(s: str) -> str:
@@ -41,16 +38,23 @@ def render(r: CampaignResult, links: bool = True) -> str:
             lines.append(f"| {x['worker']} | {x['chunk']} | {x['seed']} | {a}–{b} ({b - a}) "
                          f"| {x.get('checked', '—')} | {_text(x['reason'])} | {x['findings']} |")
     if r.regressions:
-        lines += ["", "## Regressions re-checked", "", "| expression | verdict | status |", "|---|---|---|"]
-        lines += [f"| {_code(x['expression'])} | {x['verdict']} | {x['status']} |" for x in r.regressions]
+        lines += ["", "## Regressions re-checked", "", "| expression | verdict | status | replay |", "|---|---|---|---|"]
+        lines += [f"| {_code(x['expression'])} | {x['verdict']} | {x['status']} "
+                  f"| {_code(replay_command(r, x['file'], in_report=False)) if x['status'] != 'fixed' and x.get('file') else '—'} |"
+                  for x in r.regressions]
     if r.discrepancies:
         lines += ["", "## Discrepancies", "",
-                  "| # | kind | culprit op | expression | point | expected | engine | replay |",
-                  "|---:|---|---|---|---|---:|---:|---|"]
+                  "| # | kind | culprit op | expression | point | expected | engine |",
+                  "|---:|---|---|---|---|---:|---:|"]
         for i, f in enumerate(r.discrepancies, 1):
-            point = point_text(f.point, 6, f.shapes)
-            lines.append(f"| {i} | {f.kind} | {f.culprit_op or '—'} ({f.blame}) | {_code(f.expression)} | {point} "
-                         f"| {_g(f.expected)} | {_g(f.actual)} | {_code(f.replay) if f.replay else '—'} |")
-        lines += [""] + [f"{i}. {f.message}" for i, f in enumerate(r.discrepancies, 1)]
+            lines.append(f"| {i} | {f.kind} | {f.culprit_op or '—'} ({f.blame}) | {_code(f.expression)} "
+                         f"| {point_text(f.point, shapes=f.shapes)} | {value(f.expected)} | {value(f.actual)} |")
+        lines.append("")
+        for i, f in enumerate(r.discrepancies, 1):
+            lines.append(f"{i}. {f.message}")
+            if f.replay:   # a command to paste: a block of its own, not squeezed into a cell
+                lines += ["", "   ```sh", f"   {replay_command(r, f.replay)}", "   ```"]
+        if any(f.replay for f in r.discrepancies) and not r.engine_spec:
+            lines += ["", UNNAMED_ENGINE_NOTE + "."]
     lines += ["", f"Ops: {', '.join(r.ops)}", ""]
     return "\n".join(lines)

@@ -6,7 +6,7 @@ import math
 
 from .kit import esc
 
-__all__ = ["VERDICT_COLOURS", "severity_histogram", "verdict_bars", "pair_matrix"]
+__all__ = ["VERDICT_COLOURS", "severity_histogram", "verdict_bars", "pair_matrix", "pair_legend"]
 
 # one colour per verdict, everywhere in the report (pills, bars, legends)
 VERDICT_COLOURS = {"agree": "#3b8f5a", "kink": "#4aa3a8", "undecided": "#a7adb5",
@@ -92,6 +92,28 @@ def verdict_bars(op_verdicts: dict[str, dict[str, int]], ops: list[str]) -> str:
     return "".join(parts)
 
 
+PAIR_COLOUR = "#2f6db5"
+
+
+def _shade(n: int, top: int) -> float:
+    """A cell's opacity: log scale, so one pair generated once still shows next to thousands."""
+    return round(0.18 + 0.82 * math.log10(1 + n) / math.log10(1 + top), 2)
+
+
+def pair_legend(pairs: dict[str, int]) -> str:
+    """What a cell's colour means: swatches of the matrix's own shades, with their counts."""
+    top = max((v for k, v in pairs.items() if ">" in k), default=0)
+    mid = round(10 ** (math.log10(1 + top) / 2) - 1)
+    counts = [c for c in dict.fromkeys((1, mid, top)) if 0 < c <= top]
+
+    def key(style: str, text: str) -> str:
+        return f'<span class="item"><span class="key" style="{style}"></span>{esc(text)}</span>'
+    r, g, b = (int(PAIR_COLOUR[i:i + 2], 16) for i in (1, 3, 5))
+    return ('<p class="legend">A cell: how many times the row op took the column op\'s result as an argument '
+            "(colour on a log scale): " + key("background:#f1f3f5;outline:1px solid #e1e5ea", "never")
+            + " " + " ".join(key(f"background:rgba({r},{g},{b},{_shade(c, top)})", f"{c}") for c in counts) + "</p>")
+
+
 def pair_matrix(pairs: dict[str, int], ops: list[str]) -> str:
     """Rows: the consuming op; columns: the op feeding it. Empty cells were never generated."""
     rows = sorted(ops)
@@ -110,9 +132,8 @@ def pair_matrix(pairs: dict[str, int], ops: list[str]) -> str:
             n = counts.get((parent, child), 0)
             x, y = left + j * cell, head + i * cell
             if n:
-                shade = 0.18 + 0.82 * math.log10(1 + n) / math.log10(1 + top)
-                parts.append(f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" fill="#2f6db5" '
-                             f'fill-opacity="{shade:.2f}"><title>{esc(parent)}({esc(child)}(…)): {n}</title></rect>')
+                parts.append(f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" fill="{PAIR_COLOUR}" '
+                             f'fill-opacity="{_shade(n, top):.2f}"><title>{esc(parent)}({esc(child)}(…)): {n}</title></rect>')
             else:
                 parts.append(f'<rect class="gap" x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}">'
                              f"<title>{esc(parent)}({esc(child)}(…)): never generated</title></rect>")

@@ -7,6 +7,9 @@ __all__ = ["CSS"]
 
 _PILLS = "".join(f".v-{k}{{background:{c}}}" for k, c in VERDICT_COLOURS.items())
 
+# No text-transform anywhere: labels hold variable names, points, op and engine names, and
+# case matters in mathematics (X is not x). Tables sit in a .wide box that scrolls on its own,
+# so the page itself never scrolls sideways.
 CSS = """
 :root{--ink:#1d2733;--soft:#52606d;--faint:#8a949e;--line:#e1e5ea;--paper:#fff;--bg:#f5f6f8;
 --red:#c62828;--redbg:#fdecea;--blue:#2f6db5;--green:#2e7d4f;
@@ -19,23 +22,23 @@ main{max-width:1180px;margin:0 auto;padding:28px 28px 60px}
 h1{font-size:28px;margin:2px 0 6px;font-weight:650;letter-spacing:-.01em}
 h1 code{font-size:25px;background:none;padding:0}
 h2{font-size:20px;margin:40px 0 10px;font-weight:650}
-h2.sig{font-size:17px;margin:34px 0 8px;color:var(--soft);text-transform:none}
+h2.sig{font-size:17px;margin:34px 0 8px;color:var(--soft)}
 h2 small{font-weight:400;color:var(--faint);font-size:14px;margin-left:6px}
 h3{font-size:17px;margin:0 0 6px;display:flex;align-items:center;gap:8px;flex-wrap:wrap}
 code,pre,.num{font-family:var(--mono);font-size:13px}
 code{background:#eef1f4;border-radius:4px;padding:1px 5px;overflow-wrap:anywhere}
 a{color:var(--blue)}
 header{background:var(--paper);border:1px solid var(--line);border-radius:12px;padding:22px 26px 16px}
-.kicker,.label{text-transform:uppercase;letter-spacing:.08em;font-size:11.5px;color:var(--faint);margin:0 0 4px;font-weight:600}
+.kicker,.label{font-size:12.5px;color:var(--faint);margin:0 0 4px;font-weight:600}
 .status{font-size:17px;font-weight:600;margin:0 0 12px}
 .status.bad{color:var(--red)}.status.good{color:var(--green)}
 .status.warn{color:#a15c00;font-size:15px}.status.warn a{color:inherit}
 .meta{display:flex;flex-wrap:wrap;gap:6px 30px;margin:0 0 12px}
 .meta div{display:flex;flex-direction:column}
-.meta dt{font-size:11.5px;color:var(--faint);text-transform:uppercase;letter-spacing:.06em}
+.meta dt{font-size:12.5px;color:var(--faint)}
 .meta dd{margin:0;font-weight:600;font-variant-numeric:tabular-nums}
 .options{color:var(--soft);font-size:13px;margin:6px 0}
-nav{border-top:1px solid var(--line);margin-top:12px;padding-top:10px;display:flex;gap:22px}
+nav{border-top:1px solid var(--line);margin-top:12px;padding-top:10px;display:flex;flex-wrap:wrap;gap:4px 22px}
 nav a{text-decoration:none;font-weight:600;font-size:14px}
 .pill{display:inline-block;color:#fff;border-radius:999px;padding:1px 9px;font-size:12.5px;font-weight:600;
 margin:0 5px 5px 0;white-space:nowrap}
@@ -47,13 +50,18 @@ margin:0 5px 5px 0;white-space:nowrap}
 table{border-collapse:collapse;background:var(--paper);font-size:13.5px;margin:0 0 14px}
 caption{text-align:left;font-weight:600;font-size:13px;color:var(--soft);padding:0 0 6px;caption-side:top}
 th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-thead th{font-size:11.5px;text-transform:uppercase;letter-spacing:.05em;color:var(--faint);font-weight:600;
+thead th{font-size:12.5px;color:var(--faint);font-weight:600;
 border-bottom:1.5px solid #cfd5dc}
 tbody th{font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.bad{color:var(--red);font-weight:700}
 tr.failing{background:var(--redbg)}
-table.overview{width:100%;border:1px solid var(--line);border-radius:10px}
+.wide{max-width:100%;overflow-x:auto;margin:0 0 14px}
+.wide>table{margin:0}
+table.overview{width:100%;border:1px solid var(--line)}
+table.overview td:not(:last-child) code{white-space:nowrap;overflow-wrap:normal}
+table.overview td:last-child{min-width:12em}
+table.overview small{display:block;color:var(--soft);font-size:12px}
 .finding{background:var(--paper);border:1px solid var(--line);border-left:4px solid var(--red);border-radius:12px;
 padding:20px 24px;margin:0 0 18px}
 .idx{display:inline-flex;align-items:center;justify-content:center;width:26px;height:26px;border-radius:50%;
@@ -65,12 +73,14 @@ background:var(--ink);color:#fff;font-size:13px}
 .formula math{font-size:22px;font-family:"DejaVu Math TeX Gyre","STIX Two Math","Cambria Math",math}
 .repro .text{margin:6px 0 6px;color:var(--soft)}
 .numbers{display:flex;flex-wrap:wrap;gap:0 28px;align-items:flex-start;margin:14px 0 4px}
-.numbers>table{flex:0 1 auto}
-figure{margin:0}
+.numbers>.wide{flex:0 1 auto}
+.blamed{margin:-6px 0 14px;font-size:14px}
+figure{margin:0;max-width:100%;overflow-x:auto}
 figcaption{font-size:12.5px;color:var(--soft);margin:6px 0 10px}
 .scroll{overflow-x:auto;text-align:center;background:#fcfdfe;border:1px solid var(--line);border-radius:10px;padding:6px}
 .key{display:inline-block;width:14px;height:9px;border-radius:2px;margin:0 4px 0 8px;vertical-align:middle}
 .key.hot{background:var(--red)}.key.path{background:#4a5866}.key.off{background:#c5ccd3}
+.key.shared{background:none;border:1.5px dashed var(--red);height:11px}
 svg text{font-family:var(--sans);font-size:12px;fill:var(--ink)}
 .dag .node rect{fill:#fff;stroke:#6b7a89;stroke-width:1.2}
 .dag .node.var rect{fill:#eaf2fb;stroke:var(--blue)}
@@ -79,6 +89,7 @@ svg text{font-family:var(--sans);font-size:12px;fill:var(--ink)}
 .dag .node.wrt rect{stroke-width:2.4}
 .dag .node.culprit rect{fill:var(--redbg);stroke:var(--red);stroke-width:2.6}
 .dag .node.culprit .opname{fill:var(--red)}
+.dag .node.shared rect{stroke:var(--red);stroke-width:1.8;stroke-dasharray:5 3}
 .dag .opname{font-weight:700}
 .dag .ssa{fill:var(--faint);font-size:10.5px}
 .dag .nvalue{font-family:var(--mono);font-size:10.5px;fill:var(--soft)}
@@ -115,9 +126,11 @@ margin-top:30px}
 table.kinks caption{white-space:nowrap}
 tr.cold th,tr.cold td{color:#9a6b00;background:#fffaf0}
 .plot .bar.under{fill:#3b8f5a}.plot .bar.over{fill:#d1403a}.plot .bar.exact{fill:#8cc2a1}
+#severity svg.plot{max-width:100%;height:auto}
 .plot .grid{stroke:#e8ebef}
 .plot line.bound{stroke:#d1403a;stroke-dasharray:4 3;stroke-width:1.5}.plot text.bound{fill:#d1403a}
 .plot .gap{fill:#f1f3f5}
 .plot text.none{fill:#9a6b00;font-style:italic}.plot text.total{fill:var(--soft)}
+h2,h3,p,li,figcaption,dd{overflow-wrap:break-word}
 footer{margin-top:36px;color:var(--faint);font-size:12.5px;text-align:center}
 """

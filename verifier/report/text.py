@@ -1,13 +1,31 @@
 """Plain text for terminals and assertion messages: what is wrong, where, how to replay."""
 from __future__ import annotations
 
+import posixpath
+import shlex
+
 from ..results import CampaignResult, Finding
+from .kit import error, number, value
 
-__all__ = ["render", "finding_text", "headline", "point_text", "shape_text", "value_text", "lost_text", "lost_headline"]
+__all__ = ["render", "finding_text", "headline", "point_text", "shape_text", "value_text", "lost_text", "lost_headline",
+           "replay_command", "UNNAMED_ENGINE", "UNNAMED_ENGINE_NOTE"]
+
+# the --engine word of a campaign whose engine was an object no spec could rebuild
+UNNAMED_ENGINE = "MODULE:ATTR"
+UNNAMED_ENGINE_NOTE = ("MODULE:ATTR names your engine for the command line: an instance, or a class or "
+                       "factory taking no arguments, e.g. mypkg.engine:MyEngine")
 
 
-def _g(x) -> str:
-    return "—" if x is None else f"{x:.17g}" if isinstance(x, float) else str(x)
+def replay_command(r: CampaignResult, replay_file: str, *, in_report: bool = True) -> str:
+    """The shell command that re-checks one replay file, pasted in the folder the campaign
+    ran in: the file's path from there, the --engine it was loaded with, and the PYTHONPATH
+    a fresh process needs to import it. ``in_report``: the path is relative to the report
+    folder (a finding's); else as it was given (a regression's file)."""
+    path = posixpath.join(r.report_dir, replay_file) if in_report and r.report_dir else replay_file
+    spec = r.engine_spec.get("text")
+    words = ["adverify", "replay", shlex.quote(path), "--engine", shlex.quote(spec) if spec else UNNAMED_ENGINE]
+    pythonpath = r.engine_spec.get("pythonpath")
+    return (f"PYTHONPATH={shlex.quote(pythonpath)} " if pythonpath else "") + " ".join(words)
 
 
 def value_text(v, digits: int = 17) -> str:
@@ -15,7 +33,7 @@ def value_text(v, digits: int = 17) -> str:
     if isinstance(v, list):
         inner = ", ".join(value_text(x, digits) for x in v[:8])
         return f"[{inner}{', …' if len(v) > 8 else ''}]"
-    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+    return number(v, digits) if isinstance(v, float) else str(v)
 
 
 def point_text(point: dict, digits: int = 17, shapes: dict | None = None) -> str:
@@ -42,9 +60,9 @@ def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
              f"   at: {point_text(f.point, shapes=f.shapes)}"]
     if f.expected is not None or f.actual is not None:
         what = "value" if f.variable is None else f"d/d{f.variable}"
-        lines.append(f"   {what}: engine {_g(f.actual)}, expected {_g(f.expected)}, bound {_g(f.bound)}")
+        lines.append(f"   {what}: engine {value(f.actual)}, expected {value(f.expected)}, bound {error(f.bound)}")
     if f.oracles:
-        lines.append("   oracles: " + ", ".join(f"{k} {_g(v)}" for k, v in f.oracles.items()))
+        lines.append("   oracles: " + ", ".join(f"{k} {value(v)}" for k, v in f.oracles.items()))
     if replay_cmd:
         lines.append(f"   replay: {replay_cmd}")
     return "\n".join(lines)
@@ -73,20 +91,21 @@ def lost_headline(r: CampaignResult) -> str:
             "whose verdicts are not counted): a worker process died or its report is missing")
 
 
-def render(r: CampaignResult, out_dir: str | None = None, engine_spec: str | None = None) -> str:
+def render(r: CampaignResult) -> str:
     parts = [headline(r)]
     if r.lost:
         parts.append(f"  {lost_headline(r)}")
         parts += [f"  {lost_text(x)}" for x in r.lost]
     for reg in r.regressions:
         parts.append(f"  regression {reg['status']}: {reg['expression']} ({reg['verdict']})")
+        if reg["status"] != "fixed" and reg.get("file"):
+            parts.append(f"    replay: {replay_command(r, reg['file'], in_report=False)}")
     if not r.discrepancies:
         parts.append("  no discrepancy found")
     else:
         parts.append(f"  {len(r.discrepancies)} distinct discrepanc{'y' if len(r.discrepancies) == 1 else 'ies'}:")
         for i, f in enumerate(r.discrepancies, 1):
-            cmd = None
-            if out_dir and f.replay:
-                cmd = f"adverify replay {out_dir}/{f.replay}" + (f" --engine {engine_spec}" if engine_spec else "")
-            parts.append(finding_text(i, f, cmd))
+            parts.append(finding_text(i, f, replay_command(r, f.replay) if f.replay else None))
+    if any(f.replay for f in r.discrepancies) and not r.engine_spec:
+        parts.append(f"  ({UNNAMED_ENGINE_NOTE})")
     return "\n".join(parts) + "\n"
