@@ -19,6 +19,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from optional import require
 from verifier import check_engine
 from verifier.gate import GateFailure
 
@@ -75,16 +76,18 @@ def commands_in_junit(text: str) -> list[str]:
     return [c for f in ET.fromstring(text).iter("failure") for c in commands_in_text(f.text or "")]
 
 
-def reproduces(command: str, cwd: Path, kind: str, op: str) -> None:
-    """Pasted into bash in ``cwd``: exit 1 and the same discrepancy."""
+def reproduces(command: str, cwd: Path, kind: str, op: str | None) -> None:
+    """Pasted into bash in ``cwd``: exit 1 and the same discrepancy (its kind, and its op
+    when the replay file's name says one: a composition fault names none)."""
     run = subprocess.run(["bash", "-c", command], cwd=cwd, env=_env(), capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 1, (command, run.stdout, run.stderr)
-    assert f"{kind} in {op}" in run.stdout, (command, run.stdout)
+    assert run.stdout.startswith(f"1. {kind}") and (op is None or f"{kind} in {op} " in run.stdout), \
+        (command, run.stdout)
 
 
-def campaign(project: Path, spec: str, out: str, *more: str, **env: str) -> subprocess.CompletedProcess:
-    run = subprocess.run(["adverify", "campaign", "--engine", spec, "--ops", OPS, "--examples", "60",
+def campaign(project: Path, spec: str, out: str, *more: str, ops: str = OPS, **env: str) -> subprocess.CompletedProcess:
+    run = subprocess.run(["adverify", "campaign", "--engine", spec, "--ops", ops, "--examples", "60",
                           "--seed", "0", "--out", out, "--junit", f"{out}/junit.xml", "--quiet", *more],
                          cwd=project, env=_env(**env), capture_output=True, text=True, timeout=600)
     assert run.returncode == 1, run.stdout + run.stderr
@@ -92,14 +95,17 @@ def campaign(project: Path, spec: str, out: str, *more: str, **env: str) -> subp
 
 
 @pytest.mark.parametrize("spec,env", [
-    ("mutant:tanh-rule", {}),                      # a name of ours
+    ("mutant:tanh-rule", {}),                      # a planted bug, by name
+    ("micrograd", {}),                             # an adapter, by name: x/y's rule leaves the float range
     ("./myeng.py:MyEngine", {}),                   # a file
     ("myeng:MyEngine", {}),                        # a module in the folder itself
     ("srcpkg.engine:MyEngine", {"PYTHONPATH": "src"}),   # a module the shell was told about
 ])
 def test_every_surface_of_a_campaign_prints_a_command_that_reproduces(project, spec, env):
+    if spec == "micrograd":
+        require("micrograd")
     out = f"rep-{re.sub(r'[^a-z]+', '-', spec)}"
-    run = campaign(project, spec, out, **env)
+    run = campaign(project, spec, out, ops="div,mul,add" if spec == "micrograd" else OPS, **env)
     report = project / out
     surfaces = {"terminal": commands_in_text(run.stdout),
                 "summary.md": commands_in_markdown((report / "summary.md").read_text()),
@@ -113,8 +119,8 @@ def test_every_surface_of_a_campaign_prints_a_command_that_reproduces(project, s
     assert all(f"--engine {spec}" in c for c in terminal)
     assert all(c.startswith("PYTHONPATH=src ") for c in terminal) == bool(env)
     first = terminal[0]
-    kind, op = re.search(r"replays/\d+-(\w+)-(\w+)\.json", first).groups()
-    reproduces(first, project, kind, op)
+    kind, where = re.search(r"replays/\d+-(\w+)-(\w+)\.json", first).groups()
+    reproduces(first, project, kind, None if where in ("composition", "precision") else where)
 
 
 def test_a_regression_still_failing_prints_a_command_that_reproduces(project):
@@ -142,6 +148,20 @@ def test_check_engines_exception_prints_a_command_that_reproduces(project, monke
         check_engine(engine, ops=OPS, examples=60, out=f"rep-gate-{id(engine)}")
     [first, *_] = commands_in_text(str(e.value))
     assert first.endswith("--engine myeng:MyEngine")
+    reproduces(first, project, "mismatch", "tanh")
+
+
+def test_a_module_a_test_runner_put_on_sys_path_is_named_in_the_command(project, monkeypatch):
+    # pytest puts a test's folder on sys.path: an engine module beside the tests imports
+    # there, and nowhere a pasted command would look unless it says so
+    (project / "tests").mkdir(exist_ok=True)
+    (project / "tests" / "besides.py").write_text(ENGINE_SOURCE)
+    monkeypatch.chdir(project)
+    monkeypatch.syspath_prepend(str(project / "tests"))
+    with pytest.raises(GateFailure) as e:
+        check_engine("besides:MyEngine", ops=OPS, examples=60, out="rep-besides")
+    [first, *_] = commands_in_text(str(e.value))
+    assert first.startswith("PYTHONPATH=tests adverify replay rep-besides/")
     reproduces(first, project, "mismatch", "tanh")
 
 

@@ -176,12 +176,6 @@ def _check_written_last(args, out_dir: Path) -> None:
         raise UsageError(f"--save-regressions {str(keep)!r} is a file: it takes a folder")
 
 
-def _report_files(folder: Path, names: tuple[str, ...] = ("summary.md", "summary.json")) -> str:
-    # index.html is written only where the html renderer imports (verifier.report)
-    html = ("index.html",) if (folder / "index.html").exists() else ()
-    return ", ".join(f"{folder}/{name}" for name in (*html, *names))
-
-
 def _regressions(paths: list[Path] | None):
     from .gate import collect_regressions
     for path in paths or ():
@@ -219,7 +213,7 @@ def _campaign(args) -> int:
         with _progress_bar(args) as progress:
             result = run_campaign(engine, options, out, progress)
     print(text.render(result), end="")
-    print(f"report: {_report_files(out_dir)}")
+    print(f"report: {text.report_files(out_dir)}")
     if args.save_regressions:
         from .gate import save_regressions
         added = save_regressions(out_dir, args.save_regressions)
@@ -275,7 +269,7 @@ def _merge(args) -> int:
     out = Output(args.out, overwrite=args.overwrite, junit=args.junit)
     result = merge_dirs(args.dirs, out)
     print(text.render(result), end="")
-    print(f"report: {_report_files(args.out)}")
+    print(f"report: {text.report_files(args.out)}")
     return 1 if result.discrepancies else 0
 
 
@@ -333,7 +327,7 @@ def _check_report_dir(path: Path) -> None:
 
 def _report(args) -> int:
     from dataclasses import replace
-    from .report import render_all
+    from .report import render_all, text
     from .results import dump_summary, load_events, load_summary
     _check_report_dir(args.dir)
     summary = args.dir / "summary.json"
@@ -350,7 +344,7 @@ def _report(args) -> int:
         render_all(result, args.dir)
     except OSError as e:
         raise UsageError(f"cannot write the report in {str(args.dir)!r}: {e.strerror or e}") from None
-    print(f"rendered {_report_files(args.dir, ('summary.md',))}")
+    print(f"rendered {text.report_files(args.dir, ('summary.md',))}")
     return 1 if result.discrepancies else 0
 
 

@@ -89,9 +89,7 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
 def report_message(result) -> str:
     """The readable report, with replay commands that work as printed (or, for an engine
     object no spec rebuilds, a command that says where the user's own spec goes)."""
-    out = result.report_dir
-    html = f"{out}/index.html, " if (Path(out) / "index.html").is_file() else ""
-    return text.render(result) + f"report: {html}{out}/summary.md\n"
+    return text.render(result) + f"report: {text.report_files(result.report_dir)}\n"
 
 
 def _derive_spec(engine: Any, result, out_dir: Path) -> EngineSpec | None:

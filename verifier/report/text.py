@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import posixpath
 import shlex
+from pathlib import Path
 
 from ..results import CampaignResult, Finding
 from .kit import error, number, value
 
 __all__ = ["render", "finding_text", "headline", "point_text", "shape_text", "value_text", "lost_text", "lost_headline",
-           "replay_command", "UNNAMED_ENGINE", "UNNAMED_ENGINE_NOTE"]
+           "replay_command", "report_files", "UNNAMED_ENGINE", "UNNAMED_ENGINE_NOTE"]
 
 # the --engine word of a campaign whose engine was an object no spec could rebuild
 UNNAMED_ENGINE = "MODULE:ATTR"
@@ -66,6 +67,13 @@ def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
     if replay_cmd:
         lines.append(f"   replay: {replay_cmd}")
     return "\n".join(lines)
+
+
+def report_files(folder, names: tuple[str, ...] = ("summary.md", "summary.json")) -> str:
+    """The report's files, a person's first (index.html is written only where the HTML
+    renderer imports)."""
+    html = ("index.html",) if (Path(folder) / "index.html").exists() else ()
+    return ", ".join(f"{folder}/{name}" for name in (*html, *names))
 
 
 def lost_text(x: dict) -> str:
