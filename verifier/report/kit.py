@@ -5,13 +5,11 @@ Numbers arrive as floats, or as the strings ``serial.num`` writes for non-finite
 """
 from __future__ import annotations
 
-import math
 from html import escape
 
-from ..numtext import NONFINITE, exact, short
+from ..numtext import NONFINITE, significant
 
 __all__ = ["esc", "number", "value", "error", "as_float", "NONFINITE"]
-
 
 
 def esc(x) -> str:
@@ -35,16 +33,11 @@ def number(x, digits: int = 6) -> str:
     v = as_float(x)
     if v is None:
         return "—" if x is None else esc(x)
-    if digits >= 17:       # exact, and the same text as the summary and the replay file
-        return exact(v)
-    if digits == 2 or not math.isfinite(v):
-        return short(v)
-    if v == 0:
-        return "-0" if math.copysign(1, v) < 0 else "0"
-    return f"{v:.{digits}g}"
+    return significant(v, digits)
 
 
 # the rule of verifier.numtext, for the values a result holds (None, or "inf" read back)
+
 def value(x) -> str:
     """A value that must round-trip: ``repr`` of the float (17 significant digits at most)."""
     return number(x, 17)
