@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from verifier.campaign import Options, run_campaign  # noqa: E402
+from verifier.search.campaign import Options, run_campaign  # noqa: E402
 from verifier.engines import ADAPTERS, TENSOR_ADAPTERS, EngineError, load_engine  # noqa: E402
-from verifier.output import Output  # noqa: E402
+from verifier.interfaces.output import Output  # noqa: E402
 
 REAL = [name for name in ADAPTERS if not name.startswith("builtin")]
 REAL_TENSOR = [name for name in TENSOR_ADAPTERS if not name.startswith("builtin")]

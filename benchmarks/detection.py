@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypothesis import HealthCheck, Phase, given, seed as hseed, settings  # noqa: E402
 
-from verifier.campaign import Options  # noqa: E402
+from verifier.search.campaign import Options  # noqa: E402
 from verifier.engines import engine_ops  # noqa: E402
 from verifier.engines.builtin import BuiltinEngine  # noqa: E402
-from verifier.ir import Node, apply, const, size, toposort, var, variables  # noqa: E402
-from verifier.mutants import MUTANTS, Mutant  # noqa: E402
-from verifier.ops import SCALAR_OPS  # noqa: E402
-from verifier.selftest import run_one  # noqa: E402
-from verifier.strategies import cases  # noqa: E402
+from verifier.floor.ir import Node, apply, const, size, toposort, var, variables  # noqa: E402
+from verifier.engines.mutants import MUTANTS, Mutant  # noqa: E402
+from verifier.floor.ops import SCALAR_OPS  # noqa: E402
+from verifier.interfaces.selftest import run_one  # noqa: E402
+from verifier.search.strategies import cases  # noqa: E402
 
 EPS, ATOL, RTOL = 1e-6, 1e-5, 1e-3          # torch.autograd.gradcheck's defaults
 EXPONENTS = (2.0, 3.0, -1.0, 0.5, -0.5, 1.5, 4.0, -2.0, 1.0 / 3.0, 2.5)

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import describe  # noqa: E402
-from verifier.campaign import Options, run_campaign  # noqa: E402
+from verifier.search.campaign import Options, run_campaign  # noqa: E402
 from verifier.engines import load_engine  # noqa: E402
 
 

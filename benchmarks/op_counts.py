@@ -7,73 +7,22 @@ An op the strategy seldom draws is an op whose bugs are seldom found: a mutant i
 many more examples (README "Does it find bugs?"). Counts are op nodes over all examples,
 and the examples containing the op at least once (what matters for finding its bug). With
 ``--regimes``, also how the drawn variable values spread over magnitudes. Draws from
-``verifier.strategies.cases`` exactly as a campaign does (same settings, same seed handling),
-without checking anything. Prints a table; asserts nothing.
+``verifier.search.strategies.cases`` exactly as a campaign does (same settings, same seed handling),
+without checking anything (tests/op_draws.py). Prints a table; asserts nothing.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))   # the measuring: tests/op_draws.py (tests/test_ir.py uses it too)
 
-from hypothesis import Phase, given, seed as hseed, settings  # noqa: E402
-
-from verifier.campaign import PROFILE, _no_local_constants  # noqa: E402
-from verifier.ir import toposort  # noqa: E402
-from verifier.ops import SCALAR_OPS  # noqa: E402
-from verifier.strategies import cases  # noqa: E402
-
-_BANDS = ((0.0, 0.0, "0"), (0.0, 1e-4, "<1e-4"), (1e-4, 1.0, "1e-4..1"), (1.0, 10.0, "1..10"),
-          (10.0, 1e3, "10..1e3"), (1e3, 1e4, "1e3..1e4"), (1e4, math.inf, ">1e4"))
-
-
-def _band(x: float) -> str:
-    a = abs(x)
-    if a == 0:
-        return "0"
-    for lo, hi, name in _BANDS[1:]:
-        if lo < a <= hi or (lo == 0 and a <= hi):
-            return name
-    return ">1e4"
-
-
-def measure(examples: int = 500, seed: int = 0, ops: tuple[str, ...] = tuple(SCALAR_OPS),
-            max_nodes: int = 12, n_vars: int = 3) -> dict:
-    nodes: Counter[str] = Counter()
-    present: Counter[str] = Counter()
-    args: dict[str, Counter[str]] = {}
-    bands: Counter[str] = Counter()
-    sizes: list[int] = []
-    n = [0]
-
-    @hseed(seed * 1_000_003)
-    @settings(settings.get_profile(PROFILE), max_examples=examples, phases=(Phase.generate,))
-    @given(cases(ops=ops, max_nodes=max_nodes, n_vars=n_vars))
-    def draw(case) -> None:
-        n[0] += 1
-        order = [m for m in toposort(case.expr) if not m.is_leaf]
-        sizes.append(len(order))
-        from verifier.ir import evaluate
-        from verifier.mathns import F64
-        import numpy as np
-        with np.errstate(all="ignore"):
-            vals = evaluate(case.expr, case.point, F64)
-        for m in order:
-            nodes[m.op] += 1
-            args.setdefault(m.op, Counter())[_band(float(vals[m.src[0]]))] += 1
-        for op in {m.op for m in order}:
-            present[op] += 1
-        for v in case.point.values():
-            bands[_band(v)] += 1
-
-    with _no_local_constants():
-        draw()
-    return {"examples": n[0], "nodes": nodes, "present": present, "bands": bands, "args": args,
-            "sizes": sizes}
+from op_draws import BANDS, measure  # noqa: E402
+from verifier.floor.ops import SCALAR_OPS  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -95,14 +44,14 @@ def main(argv=None) -> int:
     print(f"{'op':<9} {'nodes':>6} {'examples':>8}  first argument's magnitude")
     for op in ops:
         spread = r["args"].get(op, Counter())
-        cells = " ".join(f"{b}:{spread[b]}" for _, _, b in _BANDS if spread[b])
+        cells = " ".join(f"{b}:{spread[b]}" for _, _, b in BANDS if spread[b])
         print(f"{op:<9} {r['nodes'][op]:>6} {r['present'][op]:>8}  {cells}")
     counts = [r["nodes"][o] for o in ops]
     print(f"max/min op nodes: {max(counts)}/{min(counts)}"
           f" = {max(counts) / max(1, min(counts)):.1f}")
     if a.regimes:
         vs = sum(r["bands"].values())
-        print("variable values: " + ", ".join(f"{b} {100 * r['bands'][b] / vs:.0f}%" for _, _, b in _BANDS))
+        print("variable values: " + ", ".join(f"{b} {100 * r['bands'][b] / vs:.0f}%" for _, _, b in BANDS))
     return 0
 
 

@@ -23,11 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from verifier.campaign import Options, run_campaign  # noqa: E402
-from verifier.mutants import MUTANTS  # noqa: E402
+from verifier.search.campaign import Options, run_campaign  # noqa: E402
+from verifier.engines.mutants import MUTANTS  # noqa: E402
 from verifier.report import html  # noqa: E402
-from verifier.results import CampaignResult, to_json_text  # noqa: E402
-from verifier.serial import MAX_BYTES  # noqa: E402
+from verifier.results.summary import to_json_text
+from verifier.model import CampaignResult  # noqa: E402
+from verifier.floor.serial import MAX_BYTES  # noqa: E402
 
 SOURCES = ("float32-grads", "tanh-rule", "div-sign", "overwrite", "preorder")
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
-from verifier.results import load_summary  # noqa: E402
+from verifier.results.summary import load_summary  # noqa: E402
 
 
 def _load() -> str:

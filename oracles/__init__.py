@@ -5,7 +5,7 @@ variables at ``point``. The symbolic and numeric oracles use only the op table's
 and forward functions; the paths oracle uses its local partials. Their agreement is what
 makes a ground truth.
 """
-from .base import Estimate, OracleError
+from oracles.base import Estimate, OracleError
 
 ORACLES = ("symbolic", "paths", "mpmath", "richardson", "complex_step")
 

@@ -14,25 +14,25 @@ from typing import Mapping
 
 import numpy as np
 
-from verifier.ir import Node, evaluate, toposort, variables
-from verifier.mathns import C128, F64, precise
-from verifier.ops import get_op
-
-from .base import Estimate, OracleError
+from oracles.base import Estimate, OracleError
+from verifier.floor.ir import Node, evaluate, toposort, variables
+from verifier.floor.mathns import C128, F64, precise
+from verifier.floor.ops import Op
+from verifier.floor.vocabulary import BUILTIN
 
 __all__ = ["richardson", "complex_step", "mpmath_diff", "analytic"]
 
 _TINY = float(np.finfo(np.float64).tiny)
 
 
-def analytic(out: Node) -> bool:
-    return all(n.is_leaf or get_op(n.op).analytic for n in toposort(out))
+def analytic(out: Node, ops: Mapping[str, Op] = BUILTIN) -> bool:
+    return all(n.is_leaf or ops[n.op].analytic for n in toposort(out))
 
 
-def _f64(out: Node, point: Mapping[str, float], name: str, ns=F64):
+def _f64(out: Node, point: Mapping[str, float], name: str, ns=F64, ops: Mapping[str, Op] = BUILTIN):
     def f(x):
         return evaluate(out, point, ns, leaf=lambda n: x if n.op == "var" and n.arg == name
-                        else np.float64(point[n.arg] if n.op == "var" else n.arg))[out]
+                        else np.float64(point[n.arg] if n.op == "var" else n.arg), ops=ops)[out]
     return f
 
 
@@ -57,17 +57,17 @@ def _ridders(f, x: float, h: float, steps: int = 8, shrink: float = 1.6) -> tupl
     return float(best), float(err)
 
 
-def richardson(out: Node, point: Mapping[str, float]) -> Estimate:
+def richardson(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = BUILTIN) -> Estimate:
     grads, errs = {}, {}
     with np.errstate(all="ignore"):
         for v in variables(out):
             x = float(point[v])
-            grads[v], errs[v] = _ridders(_f64(out, point, v), x, 0.1 * max(abs(x), 1e-3))
+            grads[v], errs[v] = _ridders(_f64(out, point, v, ops=ops), x, 0.1 * max(abs(x), 1e-3))
     return Estimate("richardson", grads, error=errs)
 
 
-def complex_step(out: Node, point: Mapping[str, float]) -> Estimate:
-    if not analytic(out):
+def complex_step(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = BUILTIN) -> Estimate:
+    if not analytic(out, ops):
         raise OracleError("complex step needs analytic ops")
     grads = {}
     with np.errstate(all="ignore"):
@@ -78,14 +78,15 @@ def complex_step(out: Node, point: Mapping[str, float]) -> Estimate:
             # Relative to x, not floored at 1e-230 (log'(1e-228) was 3e-5 off), but never
             # below the smallest normal float (still 1e-8 of x at 1e-300)
             h = max(1e-20 * abs(x), _TINY) if x else 1e-230
-            grads[v] = float(np.imag(_f64(out, point, v, C128)(complex(x, h)))) / h
+            grads[v] = float(np.imag(_f64(out, point, v, C128, ops)(complex(x, h)))) / h
     return Estimate("complex_step", grads)
 
 
 MPMATH_LEVELS = 6          # steps tried per variable, each 10^-(dps/2) times the last
 
 
-def _quotient(out: Node, order: list[Node], point: Mapping[str, float], v: str, dps: int, h_exp: int):
+def _quotient(out: Node, order: list[Node], point: Mapping[str, float], v: str, dps: int, h_exp: int,
+              ops: Mapping[str, Op]):
     """mpmath's central difference in ``v`` with the step 10^-h_exp·min(|x|, 1), at enough
     digits that x ± h is exact and 2·dps digits are left of f: (estimate, rounding error)."""
     x0 = point[v]
@@ -101,7 +102,7 @@ def _quotient(out: Node, order: list[Node], point: Mapping[str, float], v: str, 
             elif n.op == "const":
                 values[n] = ctx.mpf(n.arg)
             else:
-                values[n] = get_op(n.op).forward(m, *(values[s] for s in n.src))
+                values[n] = ops[n.op].forward(m, *(values[s] for s in n.src))
         return values[out]
 
     x = ctx.mpf(x0)
@@ -116,7 +117,7 @@ def _quotient(out: Node, order: list[Node], point: Mapping[str, float], v: str, 
     return d, ctx.mpf(10) ** (-m.dps) * (abs(f(x)) + 1) / h
 
 
-def mpmath_diff(out: Node, point: Mapping[str, float], dps: int = 50) -> Estimate:
+def mpmath_diff(out: Node, point: Mapping[str, float], dps: int = 50, ops: Mapping[str, Op] = BUILTIN) -> Estimate:
     """Central differences at high precision, with steps shrunk until two agree.
 
     No step fits every function: a step relative to |x| (1e-25·|x|) spans 1e273 periods of
@@ -129,9 +130,9 @@ def mpmath_diff(out: Node, point: Mapping[str, float], dps: int = 50) -> Estimat
     grads, errs = {}, {}
     step = dps // 2
     for v in variables(out):
-        prev, prev_rounding = _quotient(out, order, point, v, dps, step)
+        prev, prev_rounding = _quotient(out, order, point, v, dps, step, ops)
         for level in range(1, MPMATH_LEVELS):
-            d, rounding = _quotient(out, order, point, v, dps, step * (level + 1))
+            d, rounding = _quotient(out, order, point, v, dps, step * (level + 1), ops)
             if abs(d - prev) <= abs(d) * d.context.mpf(10) ** -step + rounding + prev_rounding:
                 break
             prev, prev_rounding = d, rounding

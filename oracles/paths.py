@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from verifier.ir import Node, toposort
-from verifier.mathns import precise
-from verifier.ops import get_op
-
-from .base import Estimate, OracleError
+from oracles.base import Estimate, OracleError
+from oracles.dual import Dual, DualMath, derivative
+from verifier.floor.ir import Node, toposort
+from verifier.floor.mathns import precise
+from verifier.floor.ops import Op
+from verifier.floor.vocabulary import BUILTIN
 
 __all__ = ["LocalGraph", "local_graph", "stable_graph", "accumulate", "adjoints",
            "largest_products", "count_paths",
@@ -33,6 +34,7 @@ class LocalGraph:
     values: dict[Node, Any]
     partials: dict[Edge, Any]      # d consumer / d consumer.src[i]; parameters are absent
     m: Any
+    ops: Mapping[str, Op] = BUILTIN   # the vocabulary its rules came from
 
     @property
     def dps(self) -> int:
@@ -47,9 +49,9 @@ _HUGE = 10 ** 1000   # far past float64's 1.8e308, and past the 700-decade spans
 
 
 def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
-                bump: Mapping[Node, Any] | None = None) -> LocalGraph:
+                bump: Mapping[Node, Any] | None = None, ops: Mapping[str, Op] = BUILTIN) -> LocalGraph:
     """Values and local partials. ``bump`` multiplies chosen nodes' values by (1 + ε) as
-    they are computed — a rounding error injected there — which is how verifier.bounds
+    they are computed — a rounding error injected there — which is how verifier.truth.bounds
     measures the gradient's sensitivity to each rounding."""
     m = precise(dps)
     values: dict[Node, Any] = {}
@@ -61,7 +63,7 @@ def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
         elif n.op == "const":
             values[n] = m.float(n.arg)
         else:
-            op = get_op(n.op)
+            op = ops[n.op]
             args = [values[s] for s in n.src]
             if not op.domain(*args):
                 raise OracleError(f"outside the domain of {n.op}")
@@ -74,7 +76,7 @@ def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
         if bump and n in bump:
             values[n] *= 1 + bump[n]
         if not n.is_leaf:
-            op, args, ans = get_op(n.op), [values[s] for s in n.src], values[n]
+            op, args, ans = ops[n.op], [values[s] for s in n.src], values[n]
             for i, rule in enumerate(op.partials):
                 if rule is not None:
                     partials[(n, i)] = m.float(rule(m, *args, ans))
@@ -84,10 +86,10 @@ def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
                 for i, rule in enumerate(op.ans_partials):
                     if rule is not None:
                         partials[(n, i)] += m.float(rule(m, *args, ans)) - m.float(rule(m, *args, exact))
-    return LocalGraph(order, values, partials, m)
+    return LocalGraph(order, values, partials, m, ops)
 
 
-def stable_graph(out: Node, point: Mapping[str, float]) -> LocalGraph:
+def stable_graph(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = BUILTIN) -> LocalGraph:
     """The local graph at the fewest digits for which value and gradient stop moving.
 
     Fifty digits are not always enough: sin(sqrt(z)**2) at z = 1e256 needs ~300, because a
@@ -96,11 +98,11 @@ def stable_graph(out: Node, point: Mapping[str, float]) -> LocalGraph:
     # Exact floats span 600 decades; x + y - x at x = 1e139, y = 0.4 needs 140 digits more
     # than the 50 we want left, and two levels that are both too short agree on the same wrong
     # answer. So the first level covers the dynamic range of the values themselves.
-    rough = local_graph(out, point, DPS_LEVELS[0])
+    rough = local_graph(out, point, DPS_LEVELS[0], ops=ops)
     mags = [abs(x) for x in rough.values.values() if x]
     span = int(rough.m.ctx.log10(max(mags) / min(mags))) if mags else 0
     for dps in sorted({max(level, DPS_LEVELS[0] + min(span, 700)) for level in DPS_LEVELS}):
-        g, h = local_graph(out, point, dps), local_graph(out, point, dps + 20)
+        g, h = local_graph(out, point, dps, ops=ops), local_graph(out, point, dps + 20, ops=ops)
         a, b = accumulate(g), accumulate(h)
         pairs = [(g.values[g.out], h.values[h.out])] + [(a[v], b[v]) for v in a]
         if all(abs(x - y) <= TRUST * max(abs(x), abs(y)) or (abs(x) < 1e-330 and abs(y) < 1e-330)
@@ -188,8 +190,8 @@ def enumerate_paths(g: LocalGraph, variable: str, cap: int = PATH_CAP) -> list[t
     return found
 
 
-def gradient(out: Node, point: Mapping[str, float]) -> Estimate:
-    g = stable_graph(out, point)
+def gradient(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = BUILTIN) -> Estimate:
+    g = stable_graph(out, point, ops)
     counts = count_paths(out)
     if max(counts.values(), default=0) <= PATH_CAP:
         grads = {}
@@ -224,7 +226,6 @@ def rule_derivatives(g: LocalGraph, eta, kinked: set[Node]):
     A[n][i] = d partial_i / d ans, for the table's form and for the textbook ans-form,
     Jp[(n, j)] = d value / d arg_j for parameter arguments (pow's exponent).
     (``eta`` is unused: kept so callers need not change.)"""
-    from .dual import Dual, DualMath, derivative
     m = g.m
     dm = DualMath(m)
     H: dict[Node, dict[int, dict[int, Any]]] = {}
@@ -233,7 +234,7 @@ def rule_derivatives(g: LocalGraph, eta, kinked: set[Node]):
     for n in g.order:
         if n.is_leaf or n in kinked:
             continue
-        op = get_op(n.op)
+        op = g.ops[n.op]
         args = [g.values[s] for s in n.src]
         ans = g.values[n]
         rules = [(i, r) for i, r in enumerate(op.partials) if r is not None]

@@ -19,20 +19,21 @@ from collections import OrderedDict
 from functools import lru_cache
 from typing import Any, Mapping
 
-from verifier.ir import Node, to_sympy, variables
-from verifier.mathns import precise
-
-from .base import Estimate, OracleError
+from oracles.base import Estimate, OracleError
+from verifier.floor.ir import Node, to_sympy, toposort, variables
+from verifier.floor.mathns import precise
+from verifier.floor.ops import Op
+from verifier.floor.vocabulary import BUILTIN
 
 __all__ = ["derivatives", "evaluate_sympy", "gradient", "hessian"]
 
 
 @lru_cache(maxsize=1024)
-def derivatives(out: Node) -> tuple[Any, dict[str, Any]]:
+def derivatives(out: Node, ops: Mapping[str, Op] = BUILTIN) -> tuple[Any, dict[str, Any]]:
     """(f, {var: df/dvar}) as SymPy expressions."""
-    import sympy as sp
+    import sympy as sp  # SymPy takes a second to import: only when SymEngine could not answer
 
-    f = to_sympy(out)
+    f = to_sympy(out, ops)
     syms = {s.name: s for s in f.free_symbols}
     d = {v: sp.diff(f, syms[v]) if v in syms else sp.Integer(0) for v in variables(out)}
     _cap(d.values())
@@ -40,10 +41,10 @@ def derivatives(out: Node) -> tuple[Any, dict[str, Any]]:
 
 
 @lru_cache(maxsize=256)
-def second_derivatives(out: Node) -> dict[tuple[str, str], Any]:
-    import sympy as sp
+def second_derivatives(out: Node, ops: Mapping[str, Op] = BUILTIN) -> dict[tuple[str, str], Any]:
+    import sympy as sp  # heavy: see derivatives
 
-    f, first = derivatives(out)
+    f, first = derivatives(out, ops)
     syms = {s.name: s for s in f.free_symbols}
     names = variables(out)
     return {(a, b): sp.diff(first[a], syms[b]) if b in syms else sp.Integer(0)
@@ -76,7 +77,7 @@ _TABLES: dict[int, dict] = {}
 
 def evaluate_sympy(expr, env: Mapping[str, Any], dps: int = 50):
     """Evaluate a SymPy expression over the reals at ``dps`` digits."""
-    import sympy as sp
+    import sympy as sp  # heavy: see derivatives
 
     m = precise(dps)
     ctx = m.ctx
@@ -186,7 +187,6 @@ def _cap(exprs) -> None:
 
 
 def _tree_size(out: Node, limit: int) -> int:
-    from verifier.ir import toposort
     tree: dict[Node, int] = {}
     for n in toposort(out):
         tree[n] = min(limit + 1, 1 + sum(tree[s] for s in n.src))
@@ -236,25 +236,27 @@ def _bounded(fn):
 def _fast():
     """The SymEngine backend when it is installed (see symengine_backend), else None."""
     try:
-        from . import symengine_backend
+        from oracles import symengine_backend
     except ImportError:
         return None
     return symengine_backend
 
 
 @_bounded
-def gradient(out: Node, point: Mapping[str, float], dps: int = 50, backend: str = "auto") -> Estimate:
+def gradient(out: Node, point: Mapping[str, float], dps: int = 50, backend: str = "auto",
+             ops: Mapping[str, Op] = BUILTIN) -> Estimate:
     fast = _fast() if backend in ("auto", "symengine") else None
     if fast is not None:
-        return fast.gradient(out, point, dps)
-    f, d = derivatives(out)
+        return fast.gradient(out, point, dps, ops)
+    f, d = derivatives(out, ops)
     return Estimate("symbolic", {v: evaluate_sympy(e, point, dps) for v, e in d.items()},
                     value=evaluate_sympy(f, point, dps), note="sympy")
 
 
 @_bounded
-def hessian(out: Node, point: Mapping[str, float], dps: int = 50) -> dict[tuple[str, str], Any]:
+def hessian(out: Node, point: Mapping[str, float], dps: int = 50, ops: Mapping[str, Op] = BUILTIN
+            ) -> dict[tuple[str, str], Any]:
     fast = _fast()
     if fast is not None:
-        return fast.hessian(out, point, dps)
-    return {k: evaluate_sympy(e, point, dps) for k, e in second_derivatives(out).items()}
+        return fast.hessian(out, point, dps, ops)
+    return {k: evaluate_sympy(e, point, dps) for k, e in second_derivatives(out, ops).items()}

@@ -13,27 +13,32 @@ from typing import Any, Mapping
 
 import symengine as se
 
-from verifier.ir import Node, evaluate, toposort, variables
-from verifier.mathns import precise
-from verifier.ops import get_op
-
-from .base import Estimate, OracleError
+from oracles.base import Estimate, OracleError
+from verifier.floor.ir import Node, evaluate, toposort, variables
+from verifier.floor.mathns import precise
+from verifier.floor.ops import Op
+from verifier.floor.vocabulary import BUILTIN
 
 __all__ = ["gradient", "hessian", "derivatives"]
 
 
-class _Namespace:
-    """What the op table's SymPy builders need, from SymEngine."""
-    exp, log, sin, cos, tan, tanh, atan, sqrt = se.exp, se.log, se.sin, se.cos, se.tan, se.tanh, se.atan, se.sqrt
+class _SymEngine:
+    """The namespace an op's SymPy builder is given (``sp.exp``, ``sp.erf``, ...), answered by
+    SymEngine's function of the same name: no op is listed here."""
 
-    @staticmethod
-    def Abs(x):  # never reached: kinked ops are resolved to a piece before building
-        raise OracleError("symengine: unresolved abs")
+    def __getattr__(self, name: str) -> Any:
+        if name in ("Abs", "Max", "Min"):   # kinked ops are resolved to a piece before building
+            raise OracleError(f"symengine: unresolved {name}")
+        try:
+            return getattr(se, name)
+        except AttributeError:
+            raise OracleError(f"symengine has no {name}") from None
 
-    Max = Min = Abs
+
+_NAMESPACE = _SymEngine()
 
 
-def _pieces(out: Node, point: Mapping[str, float], dps: int) -> tuple[int, ...]:
+def _pieces(out: Node, point: Mapping[str, float], dps: int, ops: Mapping[str, Op]) -> tuple[int, ...]:
     """Which side of its kink every kinked node is on at the point (1 right, 0 left).
 
     Decided at the digits the derivative is then evaluated at (the judge passes the paths
@@ -43,17 +48,17 @@ def _pieces(out: Node, point: Mapping[str, float], dps: int) -> tuple[int, ...]:
     cos(x) is an unrelated number; and sin(tan(tan(x/z))) at x = -4e299 came out with the
     wrong sign, so abs took the wrong piece outright."""
     m = precise(dps)
-    values = evaluate(out, point, m)
+    values = evaluate(out, point, m, ops=ops)
     sides = []
     for n in toposort(out):
-        kink = None if n.is_leaf else get_op(n.op).kink
+        kink = None if n.is_leaf else ops[n.op].kink
         if kink is not None:
             sides.append(int(kink.switch(*(values[s] for s in n.src)) >= 0))
     return tuple(sides)
 
 
 @lru_cache(maxsize=2048)
-def derivatives(out: Node, sides: tuple[int, ...]) -> tuple[Any, dict[str, Any]]:
+def derivatives(out: Node, sides: tuple[int, ...], ops: Mapping[str, Op] = BUILTIN) -> tuple[Any, dict[str, Any]]:
     memo: dict[Node, Any] = {}
     it = iter(sides)
     for n in toposort(out):
@@ -62,21 +67,27 @@ def derivatives(out: Node, sides: tuple[int, ...]) -> tuple[Any, dict[str, Any]]
         elif n.op == "const":
             memo[n] = se.Rational(*float(n.arg).as_integer_ratio())
         else:
-            op = get_op(n.op)
+            op = ops[n.op]
             args = [memo[s] for s in n.src]
             if op.kink is not None:
                 side = op.kink.right if next(it) else op.kink.left
                 # the sides are small integers: keep them exact (1.0 would make floats)
                 memo[n] = sum((se.Integer(int(c)) * a for c, a in zip(side, args) if c), se.Integer(0))
             else:
-                memo[n] = op.sympy(_Namespace, *args)
+                memo[n] = op.sympy(_NAMESPACE, *args)
     f = memo[out]
     return f, {v: f.diff(se.Symbol(v)) for v in variables(out)}
 
 
-_FUNCS = {"log": "log", "sin": "sin", "cos": "cos", "tan": "tan", "tanh": "tanh", "atan": "atan",
-          "sinh": "sinh", "cosh": "cosh", "sec": "sec", "csc": "csc", "cot": "cot", "asin": "asin",
-          "acos": "acos", "atanh": "atanh", "sech": "sech", "csch": "csch", "coth": "coth"}
+def _function(ctx, kind: str):
+    """mpmath's function for a SymEngine function node, by its name (sin, atanh, erf, ...):
+    SymEngine writes the derivative with whichever functions it needs, and mpmath names
+    the elementary and special functions alike. Only names of SymEngine's own classes reach
+    here, never text from outside."""
+    fn = getattr(ctx, kind.lower(), None) if isinstance(getattr(se, kind, None), type) else None
+    if fn is None or not callable(fn):
+        raise OracleError(f"symengine: cannot evaluate {kind}")
+    return fn
 
 
 def evaluate_symengine(expr, env: Mapping[str, Any], dps: int) -> Any:
@@ -113,10 +124,8 @@ def evaluate_symengine(expr, env: Mapping[str, Any], dps: int) -> Any:
                 r = ctx.inf if (bv == 0 and k < 0) else bv ** k
             else:
                 r = m.pow(ev(b), ev(x))
-        elif kind in _FUNCS:
-            r = getattr(ctx, _FUNCS[kind])(*(ev(a) for a in e.args))
         else:
-            raise OracleError(f"symengine: cannot evaluate {kind}")
+            r = _function(ctx, kind)(*(ev(a) for a in e.args))
         memo[e] = r
         return r
 
@@ -130,13 +139,14 @@ def evaluate_symengine(expr, env: Mapping[str, Any], dps: int) -> Any:
     return r
 
 
-def gradient(out: Node, point: Mapping[str, float], dps: int = 50) -> Estimate:
-    f, d = derivatives(out, _pieces(out, point, dps))
+def gradient(out: Node, point: Mapping[str, float], dps: int = 50, ops: Mapping[str, Op] = BUILTIN) -> Estimate:
+    f, d = derivatives(out, _pieces(out, point, dps, ops), ops)
     return Estimate("symbolic", {v: evaluate_symengine(e, point, dps) for v, e in d.items()},
                     value=evaluate_symengine(f, point, dps), note="symengine")
 
 
-def hessian(out: Node, point: Mapping[str, float], dps: int = 50) -> dict[tuple[str, str], Any]:
-    f, d = derivatives(out, _pieces(out, point, dps))
+def hessian(out: Node, point: Mapping[str, float], dps: int = 50, ops: Mapping[str, Op] = BUILTIN
+            ) -> dict[tuple[str, str], Any]:
+    f, d = derivatives(out, _pieces(out, point, dps, ops), ops)
     names = variables(out)
     return {(a, b): evaluate_symengine(d[a].diff(se.Symbol(b)), point, dps) for a in names for b in names}

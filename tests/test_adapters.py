@@ -10,10 +10,10 @@ import pytest
 
 from optional import require
 
-from verifier.campaign import Options, run_campaign
+from verifier.search.campaign import Options, run_campaign
 from verifier.engines import ADAPTERS, EngineError, describe_adapters, engine_ops, load_engine
-from verifier.ir import apply, const, var, variables
-from verifier.runner import build_graph
+from verifier.floor.ir import apply, const, var, variables
+from verifier.checking.runner import build_graph
 
 # adapter -> (the package it needs, its dtype)
 REAL = {
@@ -107,7 +107,7 @@ def test_replay_evaluates_a_shared_node_once_and_keeps_equal_leaves_apart():
 
 def _check_timeout(name):
     # JAX too: once it has run here (the tests before this one do), the worker is a fresh
-    # interpreter, not a fork that would hang in XLA's first compile (verifier.executor)
+    # interpreter, not a fork that would hang in XLA's first compile (verifier.checking.executor)
     return 60.0 if name.startswith("tinygrad") else 10.0   # a first kernel compile is slow
 
 
@@ -145,8 +145,8 @@ FINDINGS = ["micrograd-001", "micrograd-003", "micrograd-004", "jax-001", "jax-0
 @pytest.mark.parametrize("finding", FINDINGS)
 def test_documented_engine_findings_reproduce(finding):
     from pathlib import Path
-    from verifier.checker import Checker
-    from verifier.replay import read_replay
+    from verifier.checking.checker import Checker
+    from verifier.results.replay import read_replay
     rep = read_replay(Path(__file__).resolve().parent.parent / "docs" / "findings" / f"{finding}.json")
     with Checker(_engine(rep.engine), timeout=None) as checker:
         verdict = checker.check(rep.case)
@@ -218,12 +218,12 @@ def test_after_jax_ran_in_the_process_checks_still_run_in_a_worker_with_a_time_l
     import subprocess
     script = ("import warnings, jax.numpy as jnp\n"
               "float(jnp.ones(2).sum())\n"
-              "from verifier.campaign import Options, run_campaign\n"
-              "from verifier.checker import Checker\n"
+              "from verifier.search.campaign import Options, run_campaign\n"
+              "from verifier.checking.checker import Checker\n"
               "from verifier.engines import load_engine\n"
-              "from verifier.ir import apply, var\n"
-              "from verifier.judge import Case\n"
-              "from benchmarks.faults import Hangs\n"
+              "from verifier.floor.ir import apply, var\n"
+              "from verifier.model import Case\n"
+              "from faulty_engines import Hangs\n"
               "with warnings.catch_warnings(record=True) as w:\n"
               "    warnings.simplefilter('always')\n"
               "    r = run_campaign(load_engine('jax'), Options(examples=10, seed=0, check_timeout=5))\n"
@@ -231,8 +231,9 @@ def test_after_jax_ran_in_the_process_checks_still_run_in_a_worker_with_a_time_l
               "        hung = c.check(Case(apply('sin', var('x')), {'x': 0.5})).kind\n"
               "print(r.verdicts.get('timeout', 0), hung, len(w))\n")
     root = __import__("pathlib").Path(__file__).parents[1]
+    pythonpath = __import__("os").pathsep.join([str(root), str(root / "tests")])   # tests/: faulty_engines
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
-                       cwd=str(tmp_path), env={**__import__("os").environ, "PYTHONPATH": str(root)})
+                       cwd=str(tmp_path), env={**__import__("os").environ, "PYTHONPATH": pythonpath})
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.split() == ["0", "timeout", "0"], p.stdout
 
@@ -242,7 +243,7 @@ def test_an_engine_that_cannot_be_rebuilt_runs_in_process_after_jax_with_a_warni
     import warnings
     import jax.numpy as jnp
     from verifier.engines.builtin import BuiltinEngine
-    from verifier.executor import InProcess, Worker, make_executor
+    from verifier.checking.executor import InProcess, Worker, make_executor
     float(jnp.ones(2).sum())
     patched = load_engine("builtin")
     patched.ops["sin"] = lambda a: a     # changed after loading: a rebuild would not be it

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-import verifier.campaign, verifier.gate, verifier.mutants, verifier.report  # noqa: E401,F401 (see test_pytest_plugin)
-from verifier.cli import _parser, main
+import verifier.search.campaign, verifier.interfaces.gate, verifier.engines.mutants, verifier.report  # noqa: E401,F401 (see test_pytest_plugin)
+from verifier.interfaces.cli import _parser, main
 
 pytest_plugins = ["pytester"]
 

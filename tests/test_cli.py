@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from verifier.cli import main
+from verifier.interfaces.cli import main
 
 
 def run(*args, cwd=None):
@@ -91,7 +91,7 @@ def test_a_reader_that_leaves_early_is_not_a_traceback(tmp_path):
     import subprocess
     import sys
     out = tmp_path / "rep"
-    cmd = (f"{sys.executable} -m verifier.cli campaign --engine mutant:tanh-rule --examples 200 --seed 0 "
+    cmd = (f"{sys.executable} -m verifier.interfaces.cli campaign --engine mutant:tanh-rule --examples 200 --seed 0 "
            f"--quiet --out {out} | true")   # the reader is gone before the report is printed
     done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
@@ -100,13 +100,13 @@ def test_a_reader_that_leaves_early_is_not_a_traceback(tmp_path):
 
 def test_oracle_disagreements_are_logged_with_their_case(tmp_path, monkeypatch):
     import json
-    from verifier.campaign import Options, run_campaign
-    from verifier.results import DISAGREEMENTS_LOGGED
-    from verifier.checker import Checker
+    from verifier.search.campaign import Options, run_campaign
+    from verifier.results.events import DISAGREEMENTS_LOGGED
+    from verifier.checking.checker import Checker
     from verifier.engines import load_engine
-    from verifier.judge import Verdict
-    from verifier.output import Output
-    from verifier.serial import expr_from_json, point_from_json
+    from verifier.model import Verdict
+    from verifier.interfaces.output import Output
+    from verifier.floor.serial import expr_from_json, point_from_json
     monkeypatch.setattr(Checker, "check", lambda self, case: Verdict("oracle-disagreement", "symbolic 1 vs paths 2"))
     r = run_campaign(load_engine("builtin"), Options(examples=30, seed=0, check_timeout=None),
                      Output(tmp_path / "rep"))
@@ -202,7 +202,7 @@ def _option_entries(text):
 
 
 def test_help_shows_every_default_once(capsys):
-    from verifier.cli import _parser
+    from verifier.interfaces.cli import _parser
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     for name, parser in sub.choices.items():
         entries = _option_entries(_help(capsys, name))
@@ -221,7 +221,7 @@ def test_help_shows_every_default_once(capsys):
 
 
 def test_exit_status_is_in_the_help_of_report_and_of_adverify(capsys):
-    from verifier.cli import EXIT_STATUS
+    from verifier.interfaces.cli import EXIT_STATUS
     text = " ".join(_help(capsys, "report").split())
     assert "exit status: 0 the report holds no discrepancy, 1 it holds discrepancies, 2 bad input" in text
     top = _help(capsys)
@@ -235,7 +235,7 @@ def _engines_listing(capsys):
 
 
 def test_engines_lists_builtins_adapters_mutants_and_own_engines(capsys, monkeypatch):
-    from verifier.mutants import MUTANTS
+    from verifier.engines.mutants import MUTANTS
     for module in ("micrograd", "micrograd.engine"):          # as if not installed
         monkeypatch.setitem(sys.modules, module, None)
     monkeypatch.delitem(sys.modules, "verifier.engines.micrograd_engine", raising=False)
@@ -277,8 +277,8 @@ def test_every_missing_adapter_names_an_extra_of_pyproject(monkeypatch):
 @pytest.mark.parametrize("html", [True, False])
 def test_the_last_line_names_every_report_file(tmp_path, capsys, monkeypatch, html):
     import verifier.report
-    if not html:   # the html renderer did not import: no index.html, and none named
-        monkeypatch.setattr(verifier.report, "_html_renderer", lambda: None)
+    if not html:   # a set of renderers without HTML: no index.html, and none named
+        monkeypatch.delitem(verifier.report.RENDERERS, "index.html")
     first, merged = tmp_path / "rep", tmp_path / "merged"
 
     def line(folder):

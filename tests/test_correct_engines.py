@@ -1,7 +1,7 @@
 """A correct engine is never flagged (the 20,000-example version is benchmarks/false_alarms.py)."""
 import pytest
 
-from verifier.campaign import Options, run_campaign
+from verifier.search.campaign import Options, run_campaign
 from verifier.engines import load_engine
 
 
@@ -13,7 +13,7 @@ def test_builtin_engines_have_no_discrepancy(spec):
 
 
 def test_same_seed_same_examples_and_verdicts():
-    from verifier.mutants import MUTANTS
+    from verifier.engines.mutants import MUTANTS
     runs = [run_campaign(MUTANTS["div-sign"].make(), Options(examples=150, seed=7)) for _ in range(2)]
     assert runs[0].verdicts == runs[1].verdicts
     assert [f.expression for f in runs[0].discrepancies] == [f.expression for f in runs[1].discrepancies]
@@ -21,8 +21,8 @@ def test_same_seed_same_examples_and_verdicts():
 
 def test_second_order_of_the_builtin_engine_matches_sympy():
     from oracles.symbolic import hessian
-    from verifier.ir import apply, var
-    from verifier.runner import build_graph
+    from verifier.floor.ir import apply, var
+    from verifier.checking.runner import build_graph
     x, y = var("x"), var("y")
     e = apply("mul", apply("tanh", apply("mul", x, y)), apply("exp", x))
     point = {"x": 0.3, "y": -1.2}

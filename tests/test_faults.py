@@ -1,20 +1,21 @@
 """Fault injection: an engine that raises, hangs, dies, lies or misbehaves is a finding with
 the right verdict, and the campaign still ends (exit 1) with a complete report.
 
-The faulty engines and the table live in benchmarks/faults.py, which prints the table the
-README quotes; here every row is checked once, fast, through the checker, and a
+The faulty engines and the table live in tests/faulty_engines.py (benchmarks/faults.py prints
+the table the README quotes); here every row is checked once, fast, through the checker, and a
 representative set runs whole campaigns through the command line (all of them: -m slow)."""
 import os
 
 import pytest
 
-from benchmarks import faults as F
-from verifier.checker import Checker
+import faulty_engines as F
+from verifier.checking.checker import Checker
+from verifier.engines.builtin import BuiltinEngine
 from verifier.engines import load_engine
-from verifier.executor import InProcess
-from verifier.ir import apply, const, var
-from verifier.judge import Case
-from verifier.runner import run_engine
+from verifier.checking.executor import InProcess
+from verifier.floor.ir import apply, const, var
+from verifier.model import Case
+from verifier.checking.runner import run_engine
 
 # engines are loaded (not constructed) so that a fresh process can rebuild them: once JAX has
 # run in this process (an earlier test), the checker's worker is spawned, not forked
@@ -78,7 +79,7 @@ def _spin(a):
         pass
 
 
-class HangsInSin(F.BuiltinEngine):
+class HangsInSin(BuiltinEngine):
     def __init__(self):
         super().__init__()
         self.ops["sin"] = _spin
@@ -161,7 +162,7 @@ def sympy_only(monkeypatch):
 def test_a_symbolic_blow_up_is_cut_off_and_the_mpmath_witness_takes_over(sympy_only, monkeypatch):
     import signal
     import time
-    from verifier.judge import reference
+    from verifier.truth.judge import reference
     monkeypatch.setattr(sympy_only, "TIME_LIMIT", 0.5)
     expr = _shared_chain(14)
     start = time.monotonic()
@@ -198,16 +199,16 @@ def test_off_the_main_thread_the_size_cap_still_bounds_sympy(sympy_only):
 
 
 def test_a_campaign_goes_on_when_sympy_gives_up(sympy_only, monkeypatch):
-    from verifier.campaign import Options, run_campaign
+    from verifier.search.campaign import Options, run_campaign
     monkeypatch.setattr(sympy_only, "TIME_LIMIT", 0.01)
-    r = run_campaign(F.BuiltinEngine(), Options(examples=15, seed=3, check_timeout=None))
+    r = run_campaign(BuiltinEngine(), Options(examples=15, seed=3, check_timeout=None))
     assert r.examples == 15 and not r.discrepancies and sum(r.verdicts.values()) == 15
 
 
 # ── a worker that is a fresh interpreter (what JAX having run in this process asks for) ──
 def test_a_fresh_workers_start_is_not_charged_to_the_first_check():
     import pickle
-    from verifier.executor import Worker, rebuild_recipe
+    from verifier.checking.executor import Worker, rebuild_recipe
     engine = load_engine("builtin")
     worker = Worker(engine, 0.2, rebuild_recipe(engine))   # a fresh interpreter takes longer than 0.2 s
     try:
@@ -224,7 +225,7 @@ def test_a_fresh_workers_start_is_not_charged_to_the_first_check():
 
 def test_an_engine_a_fresh_worker_cannot_build_is_checked_here_with_a_warning(monkeypatch):
     import pickle
-    from verifier import executor
+    from verifier.checking import executor
     monkeypatch.setattr(executor, "_xla_started", lambda: True)
     monkeypatch.setattr(executor, "rebuild_recipe",
                         lambda engine: pickle.dumps(("load", ("no_such_module_here:engine", False))))

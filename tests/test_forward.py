@@ -7,15 +7,15 @@ import pytest
 
 from optional import require
 
-from verifier.campaign import Options, run_campaign
-from verifier.checker import Checker
-from verifier.cli import main
+from verifier.search.campaign import Options, run_campaign
+from verifier.checking.checker import Checker
+from verifier.interfaces.cli import main
 from verifier.engines import load_engine
 from verifier.engines.builtin import BuiltinEngine
-from verifier.forward import combine_modes
-from verifier.ir import apply, const, var
-from verifier.judge import Case, Check, Verdict
-from verifier.mutants import MUTANTS
+from verifier.truth.forward import combine_modes
+from verifier.floor.ir import apply, const, var
+from verifier.model import Case, Check, Verdict
+from verifier.engines.mutants import MUTANTS
 
 x, y = var("x"), var("y")
 
@@ -137,7 +137,7 @@ def test_modes_apart_beyond_both_bounds_is_a_forward_mismatch():
 
 
 def test_a_tangent_outside_the_range_makes_forward_mode_undecided():
-    from verifier.forward import tangents_outside
+    from verifier.truth.forward import tangents_outside
     # d sigmoid(-log y) / dy = -1e-308 at y = 1e154: subnormal, which XLA on CPU flushes to
     # zero; reverse mode never forms it (its adjoints are 1e154 and 1)
     case = Case(apply("log", apply("sigmoid", apply("neg", apply("log", y)))), {"y": 1e154})
@@ -273,7 +273,7 @@ def test_cli_forward_finding_is_reported_replayed_and_rerendered(tmp_path, capsy
 
 
 def test_old_summaries_without_the_forward_option_still_load(tmp_path):
-    from verifier.results import load_summary
+    from verifier.results.summary import load_summary
     out = tmp_path / "rep"
     assert main(["campaign", "--examples", "10", "--seed", "0", "--quiet", "--out", str(out)]) == 0
     doc = json.loads((out / "summary.json").read_text())
@@ -292,8 +292,8 @@ FINDINGS = {"forward-torch-001": "torch", "forward-torch-002": "torch", "forward
 @pytest.mark.parametrize("finding", list(FINDINGS))
 def test_documented_forward_findings_reproduce(finding):
     from pathlib import Path
-    from verifier.replay import read_replay
-    from verifier.tensor.program import is_tensor_program
+    from verifier.results.replay import read_replay
+    from verifier.floor.program import is_tensor_program
     require(FINDINGS[finding])
     rep = read_replay(Path(__file__).resolve().parent.parent / "docs" / "findings" / f"{finding}.json")
     tensor = is_tensor_program(rep.case.expr, rep.case.point)

@@ -9,16 +9,17 @@ import math
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from verifier.campaign import Options, run_campaign
-from verifier.cli import main
+from verifier.search.campaign import Options, run_campaign
+from verifier.interfaces.cli import main
 from verifier.engines import load_engine
-from verifier.ir import apply, const, show, var, variables
-from verifier.judge import Case
-from verifier.output import Output
-from verifier.replay import read_replay, replay_doc
+from verifier.floor.ir import apply, const, show, var, variables
+from verifier.model import Case
+from verifier.interfaces.output import Output
+from verifier.results.replay import read_replay, replay_doc
 from verifier.report import render_all
-from verifier.results import load_events, load_summary, to_json_text
-from verifier.serial import FormatError, expr_from_json, loads
+from verifier.results.rebuild import load_events
+from verifier.results.summary import load_summary, to_json_text
+from verifier.floor.serial import FormatError, expr_from_json, expr_to_json, loads, point_to_json
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def seeds(tmp_path_factory) -> dict[str, bytes]:
                                                0.1, float("nan"), show(big), "mismatch:sin")).encode()
     try:
         import numpy as np
-        from verifier.tensor.program import tapply, tconst
+        from verifier.floor.program import tapply, tconst
         X = var("X")
         t = tapply("logsumexp", tapply("sum", tapply("mul", tapply("tanh", X), tconst([[1.0, 2.0], [3.0, 4.0]])),
                                        axis=0), axis=None)
@@ -154,7 +155,9 @@ def test_seeds_load(seeds, tmp_path):
     for name, raw in seeds.items():
         (tmp_path / "f.json").write_bytes(raw)
         if name.startswith("replay"):
-            assert read_replay(tmp_path / "f.json").case.expr is not None
+            case, doc = read_replay(tmp_path / "f.json").case, json.loads(raw)
+            # what was written comes back: the same expression, the same point
+            assert (expr_to_json(case.expr), point_to_json(case.point)) == (doc["expr"], doc["point"]), name
         elif name == "summary":
             assert load_summary(tmp_path / "f.json").discrepancies
     (tmp_path / "events.jsonl").write_bytes(seeds["events"])

@@ -16,16 +16,16 @@ from hypothesis import Phase, Verbosity, settings
 from hypothesis.database import InMemoryExampleDatabase
 
 from verifier import check_engine, load_engine
-from verifier.campaign import Options, run_campaign
-from verifier.cli import main
+from verifier.search.campaign import Options, run_campaign
+from verifier.interfaces.cli import main
 from verifier.engines.builtin import BuiltinEngine
-from verifier.gate import GateFailure, collect_regressions, save_regressions
-from verifier.ir import apply, const, var
-from verifier.judge import Case
-from verifier.mutants import MUTANTS
-from verifier.output import Output
-from verifier.replay import replay_doc
-from verifier.serial import FormatError
+from verifier.interfaces.gate import GateFailure, collect_regressions, save_regressions
+from verifier.floor.ir import apply, const, var
+from verifier.model import Case
+from verifier.engines.mutants import MUTANTS
+from verifier.interfaces.output import Output
+from verifier.results.replay import replay_doc
+from verifier.floor.serial import FormatError
 
 FEW_OPS = "tanh,add,mul"
 # Wall-clock times, and the folder each run wrote to. The number of shrink checks is compared
@@ -87,7 +87,7 @@ def test_an_engine_object_is_named_by_a_spec_that_reproduces(tmp_path):
 def test_an_importable_engine_class_is_named_module_colon_class(tmp_path, monkeypatch):
     (tmp_path / "buggy_engine.py").write_text(
         "from verifier.engines.builtin import BuiltinEngine\n"
-        "from verifier.mutants import MUTANTS\n"
+        "from verifier.engines.mutants import MUTANTS\n"
         "class BuggyEngine(BuiltinEngine):\n"
         "    name = 'buggy'\n"
         "    def __init__(self):\n"

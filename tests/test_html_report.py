@@ -23,20 +23,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verifier.blame import blame
-from verifier.campaign import Options, finding_for, run_campaign
-from verifier.checker import Checker
-from verifier.ir import apply, var
-from verifier.judge import Case
-from verifier.mutants import MUTANTS
-from verifier.output import Output
+from verifier.search.blame import blame
+from verifier.search.campaign import Options, finding_for, run_campaign
+from verifier.checking.checker import Checker
+from verifier.floor.ir import apply, var
+from verifier.model import Case
+from verifier.engines.mutants import MUTANTS
+from verifier.interfaces.output import Output
 from verifier.report import html, render_all
 from verifier.report.graph import shown
 from verifier.report.kit import error, number, value
 from verifier.report.text import replay_command
-from verifier.results import Severities, dump_summary, load_summary
-from verifier.serial import FormatError
-from verifier.tensor.program import reduce_with, tapply
+from verifier.results.summary import dump_summary, load_summary
+from verifier.model import Severities
+from verifier.floor.serial import FormatError
+from verifier.floor.program import reduce_with, tapply
 
 CHROME_BINARIES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 
@@ -364,8 +365,8 @@ def test_the_op_pair_matrix_says_what_a_colour_means(overwrite):
 # ── the pieces, without a browser ────────────────────────────────────────────────────────
 def test_many_paths_keep_the_largest_and_count_the_rest():
     from oracles.paths import PATH_CAP, enumerate_paths, stable_graph
-    from verifier.ir import apply, const, var
-    from verifier.report.picture import PATHS_KEPT, picture
+    from verifier.floor.ir import apply, const, var
+    from verifier.truth.picture import PATHS_KEPT, picture
 
     x = var("x")
     t = x
@@ -382,8 +383,8 @@ def test_many_paths_keep_the_largest_and_count_the_rest():
 
 
 def test_a_picture_without_a_gradient_says_why():
-    from verifier.ir import apply, var
-    from verifier.report.picture import picture
+    from verifier.floor.ir import apply, var
+    from verifier.truth.picture import picture
 
     assert "no gradient path" in picture(apply("sin", var("x")), {"x": 1.0}, None).note
     outside = picture(apply("log", var("x")), {"x": -1.0}, "x")
@@ -391,7 +392,7 @@ def test_a_picture_without_a_gradient_says_why():
 
 
 def test_formulas_use_mathematical_notation():
-    from verifier.ir import apply, const, var
+    from verifier.floor.ir import apply, const, var
     from verifier.report.mathml import formula
 
     x, y = var("x"), var("y")
@@ -405,9 +406,9 @@ def test_formulas_use_mathematical_notation():
 
 
 def test_coverage_sees_poles_edges_and_kinks():
-    from verifier.coverage import Coverage
-    from verifier.ir import apply, var
-    from verifier.judge import Case, Verdict
+    from verifier.search.coverage import Coverage
+    from verifier.floor.ir import apply, var
+    from verifier.model import Case, Verdict
 
     cov = Coverage()
     x, y = var("x"), var("y")

@@ -14,15 +14,16 @@ from typing import Any, Callable
 
 import pytest
 
-from verifier import campaign
-from verifier.campaign import Options, run_campaign
-from verifier.cli import main
+from verifier.interfaces import selftest
+from verifier.search import campaign
+from verifier.search.campaign import Options, run_campaign
+from verifier.interfaces.cli import main
 from verifier.engines import load_engine
-from verifier.output import Output
-from verifier.results import load_summary
+from verifier.interfaces.output import Output
+from verifier.results.summary import load_summary
 
 ROOT = Path(__file__).resolve().parent.parent
-FAULTS = ROOT / "benchmarks" / "faults.py"
+FAULTS = Path(__file__).resolve().parent / "faulty_engines.py"   # the fault-injection fixtures
 
 
 def _start(out: Path, *args: str) -> subprocess.Popen:
@@ -109,7 +110,7 @@ def _signal_in_gc(signum: int, when: Callable[[], Any]):
     """Raise ``signum`` at the first garbage collection at which ``when()`` gives something
     (kept in the list this yields). Its handler runs inside the gc callback, and the
     interpreter drops what a gc callback raises: how a SIGTERM that landed in Hypothesis'
-    own gc callback was lost (verifier.stop)."""
+    own gc callback was lost (verifier.search.stop)."""
     sent: list[Any] = []
 
     def callback(phase, info):
@@ -186,14 +187,14 @@ def test_selftest_stops_at_an_interrupt_the_interpreter_drops(monkeypatch, capsy
     """Dropped between two mutants' campaigns: the request outlives the one that ended, so
     the next one stops at once, and the selftest with it."""
     stopped: list[str] = []
-    run = campaign.run_campaign
+    run = selftest.run_campaign
 
     def counted(*args, **kwargs):
         result = run(*args, **kwargs)
         stopped.append(result.stopped)
         gc.collect()   # the signal, now: between two campaigns
         return result
-    monkeypatch.setattr(campaign, "run_campaign", counted)
+    monkeypatch.setattr(selftest, "run_campaign", counted)   # the campaign the selftest runs
     with _signal_in_gc(signal.SIGTERM, lambda: stopped) as sent:
         code = main(["selftest", "--mutants", "abs-one,tanh-rule,neg-sign", "--examples", "100"])
     assert sent and code == 130 and stopped == ["completed", "interrupted"]
@@ -203,7 +204,7 @@ def test_selftest_stops_at_an_interrupt_the_interpreter_drops(monkeypatch, capsy
 def test_an_interrupt_swallowed_in_a_parallel_campaign_still_stops_its_chunks(tmp_path, monkeypatch, handlers):
     """The --workers parent waits on its chunks: it looks at the stop request every second,
     however long a chunk runs, and stops them all as for any interrupt."""
-    from verifier.parallel import local
+    from verifier.interfaces.parallel import local
     out = tmp_path / "rep"
     wait, sent = local.wait, []
 
@@ -305,7 +306,7 @@ def test_a_killed_parallel_campaign_is_reported_from_what_its_workers_did(tmp_pa
     assert sum(result.verdicts.values()) == result.examples
     assert sorted((x["worker"], x["chunk"]) for x in result.parallel["parts"]) == [(0, 0), (1, 0)]
     assert bool(result.discrepancies) == (code == 1)
-    from verifier.replay import read_replay
+    from verifier.results.replay import read_replay
     for f in result.discrepancies:   # found by a chunk, and replayable where it lies
         assert f.replay.startswith("parts/w00") and read_replay(out / f.replay).fields["signature"] == f.signature
     md = (out / "summary.md").read_text()

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from verifier.ir import apply, const, show, show_steps, size, toposort, var, variables
-from verifier.serial import FormatError, expr_from_json, expr_to_json, loads
-from verifier.strategies import cases
+from verifier.floor.ir import apply, const, show, show_steps, size, toposort, var, variables
+from verifier.floor.serial import FormatError, expr_from_json, expr_to_json, loads
+from verifier.search.strategies import cases
 
 
 def test_nodes_are_interned_so_equal_dags_are_one_object():
@@ -67,8 +67,8 @@ def test_hostile_json_is_a_format_error(text):
 def test_every_op_is_drawn_about_as_often_wherever_it_stands_in_the_list():
     # Hypothesis makes runs of simplest choices (index 0) on purpose: the op at the head of
     # the list was drawn 12 times as often as sigmoid, whose bugs then went unfound
-    from benchmarks.op_counts import measure
-    from verifier.ops import SCALAR_OPS
+    from op_draws import measure   # tests/op_draws.py
+    from verifier.floor.ops import SCALAR_OPS
     ops = tuple(sorted(SCALAR_OPS))
     for order in (ops, ops[::-1]):
         # 600 cases: at 300, one seed's noise alone came within reach of the mean / 4 below
@@ -84,7 +84,7 @@ def test_every_op_is_drawn_about_as_often_wherever_it_stands_in_the_list():
 
 def test_values_reach_the_magnitudes_where_exp_overflows_and_sigmoid_saturates():
     from hypothesis import Phase, seed, settings
-    from verifier.strategies import values
+    from verifier.search.strategies import values
     drawn: list[float] = []
 
     @seed(0)
@@ -99,7 +99,7 @@ def test_values_reach_the_magnitudes_where_exp_overflows_and_sigmoid_saturates()
 
 
 def test_edges_follow_the_dtype():
-    from verifier.strategies import edges
+    from verifier.search.strategies import edges
     for dtype, top in (("float64", 709.78), ("float32", 88.72)):
         found = edges(dtype, ("exp", "add", "sigmoid", "div"))
         assert set(found) == {"exp", "sigmoid", "div"}          # add has no edge
@@ -113,7 +113,7 @@ def test_edges_follow_the_dtype():
 
 
 def test_log1p_and_expm1_edges_are_where_their_textbook_forms_cancel():
-    from verifier.strategies import _edge, edges
+    from verifier.search.strategies import _edge, edges
     found = edges("float64", ("exp", "expm1", "log1p"))
     eps = float(np.finfo("float64").eps)
     for lo, hi in found["log1p"]:
@@ -129,10 +129,10 @@ def test_a_value_on_an_ops_edge_often_meets_that_op():
     # sigmoid's rule written as e^-x/(1 + e^-x)² is wrong only for x in [-694, -355]: drawing
     # such values is not enough if sigmoid, one op in 22, is then rarely applied to them
     from hypothesis import Phase, seed, settings
-    from verifier.campaign import _no_local_constants
-    from verifier.ir import evaluate
-    from verifier.mathns import F64
-    from verifier.ops import SCALAR_OPS
+    from verifier.search.campaign import no_local_constants
+    from verifier.floor.ir import evaluate
+    from verifier.floor.mathns import F64
+    from verifier.floor.ops import SCALAR_OPS
     hits: list[bool] = []
 
     @seed(0)
@@ -142,7 +142,7 @@ def test_a_value_on_an_ops_edge_often_meets_that_op():
         with np.errstate(all="ignore"):
             values = evaluate(case.expr, case.point, F64)
         hits.append(any(n.op == "sigmoid" and -694 < values[n.src[0]] < -355 for n in values))
-    with _no_local_constants():   # else Hypothesis draws this file's -694 and -355 too
+    with no_local_constants():   # else Hypothesis draws this file's -694 and -355 too
         draw()
     # 1% of cases before a value on an op's edge was given to that op; now 2.5% at this seed
     # (1.7-4.4% at seeds 0-3 over 1,000 cases: too few to hold a 2% floor, hence 3,000)
@@ -157,8 +157,8 @@ import json, warnings
 warnings.simplefilter("ignore")
 from hypothesis import given, seed, settings, HealthCheck
 from hypothesis.internal.conjecture import data as D
-from verifier.strategies import cases
-from verifier.tensor.strategies import tensor_cases
+from verifier.search.strategies import cases
+from verifier.search.tensor_strategies import tensor_cases
 labels = set()
 draw = D.ConjectureData.draw
 def recording(self, strategy, *a, **k):

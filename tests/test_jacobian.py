@@ -3,19 +3,19 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from verifier.campaign import Options, run_campaign
-from verifier.checker import Checker
+from verifier.search.campaign import Options, run_campaign
+from verifier.checking.checker import Checker
 from verifier.engines import load_engine
-from verifier.ir import evaluate, var
-from verifier.mathns import F64
-from verifier.judge import Case
-from verifier.mutants import MUTANTS
-from verifier.runner import EngineRun
-from verifier.tensor.jacobian import MAX_ROWS, check_rows, row_cases
-from verifier.tensor.judge import tensor_judge, tensor_reference
-from verifier.tensor.lower import lower_elements
-from verifier.tensor.program import forward, reduce_with, tapply
-from verifier.tensor.strategies import tensor_cases
+from verifier.floor.ir import evaluate, var
+from verifier.floor.mathns import F64
+from verifier.model import Case
+from verifier.engines.mutants import MUTANTS
+from verifier.model import EngineRun
+from verifier.checking.jacobian import MAX_ROWS, check_rows, row_cases
+from verifier.truth.tensor_judge import tensor_judge, tensor_reference
+from verifier.truth.lower import lower_elements
+from verifier.floor.program import forward, reduce_with, tapply
+from verifier.search.tensor_strategies import tensor_cases
 
 z = var("z")
 SOFTMAX = Case(reduce_with(tapply("softmax", z, axis=-1), np.array([1.0, -1.0, 0.5])),
@@ -86,11 +86,11 @@ def test_a_campaign_reports_the_row_with_its_own_oracles():
     assert f.culprit_op == "softmax" and f.nodes <= 4
     assert "Jacobian row" in f.message
     # the finding shows the one-hot program it judged: its oracles give the expected value
-    assert all(v == pytest.approx(f.expected, rel=1e-6, abs=1e-12) for v in f.oracles.values())
+    assert f.oracles and all(v == pytest.approx(f.expected, rel=1e-6, abs=1e-12) for v in f.oracles.values())
 
 
 def test_reports_show_the_shapes_the_cotangent_and_the_tensor_structure(tmp_path):
-    from verifier.output import Output
+    from verifier.interfaces.output import Output
     from verifier.report import render_all
     m = MUTANTS["t-softmax-sparse-cotangent"]
     r = run_campaign(m.make(), Options(examples=500, seed=0, ops=m.ops, max_nodes=6, stop_after=1, **m.options),

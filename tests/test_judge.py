@@ -5,10 +5,11 @@ import pytest
 from hypothesis import given, settings
 
 from oracles import numeric
-from verifier.ir import apply, const, var
-from verifier.judge import Case, judge, reference
-from verifier.runner import EngineRun
-from verifier.strategies import cases
+from verifier.floor.ir import apply, const, var
+from verifier.truth.judge import judge, reference
+from verifier.model import Case
+from verifier.model import EngineRun
+from verifier.search.strategies import cases
 
 x, y = var("x"), var("y")
 

@@ -8,8 +8,8 @@ import sympy as sp
 
 from oracles.numeric import _ridders
 from oracles.symbolic import evaluate_sympy
-from verifier.mathns import F64, precise
-from verifier.ops import SCALAR_OPS
+from verifier.floor.mathns import F64, precise
+from verifier.floor.ops import SCALAR_OPS
 
 SAMPLES = [0.3, 1.7, -0.8, 2.5, -3.1, 0.05]
 EXPONENTS = [2.0, 3.0, -1.0, 0.5, 1.5, -0.5]

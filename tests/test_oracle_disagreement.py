@@ -4,8 +4,9 @@ import mpmath
 import pytest
 
 from oracles import paths, symbolic
-from verifier.ir import apply, const, var
-from verifier.judge import Case, reference
+from verifier.floor.ir import apply, const, var
+from verifier.truth.judge import reference
+from verifier.model import Case
 
 x, y = var("x"), var("y")
 
@@ -94,7 +95,7 @@ def test_the_logged_disagreements_of_the_campaign_are_agreements_now(expr, point
 @pytest.fixture
 def no_symbolic(monkeypatch):
     from oracles.base import OracleError
-    import verifier.judge as judge
+    import verifier.truth.judge as judge
 
     def unavailable(*args, **kw):
         raise OracleError("symbolic: unavailable in this test")

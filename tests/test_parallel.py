@@ -16,13 +16,13 @@ import pytest
 
 from optional import require
 
-from verifier.campaign import Options, run_campaign
-from verifier.cli import main
+from verifier.search.campaign import Options, run_campaign
+from verifier.interfaces.cli import main
 from verifier.engines import load_engine
-from verifier.output import Output
-from verifier.parallel import Plan, parse_shard, run_parallel
-from verifier.parallel.memory import trim
-from verifier.results import load_summary
+from verifier.interfaces.output import Output
+from verifier.interfaces.parallel import Plan, parse_shard, run_parallel
+from verifier.checking.memory import trim
+from verifier.results.summary import load_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = "mutant:tanh-rule"          # a planted bug, so there are findings to merge
@@ -179,7 +179,7 @@ def test_trim_empties_the_caches():
     import sympy
     from sympy.core.cache import CACHE
     from oracles import symbolic
-    from verifier.ir import apply, var
+    from verifier.floor.ir import apply, var
     symbolic.derivatives(apply("sin", var("x")))
     x = sympy.Symbol("x")
     (sympy.sin(x) * sympy.exp(x)).diff(x)       # fills SymPy's own global cache
@@ -191,7 +191,7 @@ def test_trim_empties_the_caches():
 
 
 def test_a_campaign_trims_its_caches_every_trim_every_examples(monkeypatch):
-    import verifier.parallel.memory as memory
+    import verifier.checking.memory as memory
     calls = []
     monkeypatch.setattr(memory, "trim", lambda checker=None: calls.append(checker is not None))
     result = run_campaign(load_engine("builtin"), Options(examples=23, seed=4, ops=OPS, max_nodes=4, trim_every=5))
@@ -230,7 +230,7 @@ def test_dask_backend_counts_like_the_local_workers(tmp_path):
 
 
 def test_severity_counts_stay_bounded_and_pool_exactly(tmp_path):
-    from verifier.results import Severities
+    from verifier.model import Severities
     many = Severities.of([0.0, 0.5, 2.0, 1e-30, 7e-3] * 200_000)   # a million judged checks
     assert many.checks == 1_000_000 and many.exact == 200_000 and many.worst == 2.0
     assert len(json.dumps(many.to_json())) < 300                 # whatever the count
@@ -240,10 +240,10 @@ def test_severity_counts_stay_bounded_and_pool_exactly(tmp_path):
 
 
 def test_old_severity_lists_load_as_counts_and_bad_counts_are_refused(tmp_path):
-    from verifier.campaign import Options, run_campaign
+    from verifier.search.campaign import Options, run_campaign
     from verifier.engines import load_engine
-    from verifier.results import dump_summary, load_summary
-    from verifier.serial import FormatError
+    from verifier.results.summary import dump_summary, load_summary
+    from verifier.floor.serial import FormatError
     r = run_campaign(load_engine("builtin"), Options(examples=20, seed=0, check_timeout=None))
     path = tmp_path / "summary.json"
     dump_summary(r, path)
@@ -258,10 +258,10 @@ def test_old_severity_lists_load_as_counts_and_bad_counts_are_refused(tmp_path):
 
 
 def test_a_merge_keeps_the_parts_logged_oracle_disagreements(tmp_path, monkeypatch):
-    from verifier.checker import Checker
-    from verifier.judge import Verdict
-    from verifier.results import logged_disagreements
-    from verifier.serial import FormatError
+    from verifier.checking.checker import Checker
+    from verifier.model import Verdict
+    from verifier.results.events import logged_disagreements
+    from verifier.floor.serial import FormatError
     monkeypatch.setattr(Checker, "check", lambda self, case: Verdict("oracle-disagreement", "symbolic 1 vs paths 2"))
     for name, seed in (("a", 1), ("b", 2)):
         assert main(["campaign", "--engine", "builtin", "--examples", "3", "--seed", str(seed), "--quiet",

@@ -8,8 +8,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from verifier.cli import main
-from verifier.progress import BAR_WIDTH, ProgressBar, fraction, status
+from verifier.interfaces.cli import main
+from verifier.interfaces.progress import BAR_WIDTH, ProgressBar, fraction, status
 
 START = 100.0
 
@@ -107,7 +107,7 @@ def test_a_bar_only_where_a_person_watches(tmp_path, monkeypatch, tty, flags, ci
 
 
 def test_help_does_not_import_the_progress_library():
-    code = ("import sys\nfrom verifier.cli import main\ntry:\n    main(['campaign', '--help'])\n"
-            "except SystemExit:\n    pass\nprint('rich' in sys.modules, 'verifier.progress' in sys.modules)")
+    code = ("import sys\nfrom verifier.interfaces.cli import main\ntry:\n    main(['campaign', '--help'])\n"
+            "except SystemExit:\n    pass\nprint('rich' in sys.modules, 'verifier.interfaces.progress' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "False False"

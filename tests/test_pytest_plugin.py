@@ -4,6 +4,7 @@ options reach every check, and loading the plugin costs nothing heavy.
 The inner runs load the plugin from its ``pytest11`` entry point once the package is
 installed (``pip install -e '.[test]'``); from a bare checkout it is named with ``-p``."""
 import importlib.metadata
+import json
 import subprocess
 import sys
 import tomllib
@@ -13,7 +14,7 @@ import pytest
 
 # In-process pytester runs drop the modules they imported when they end, and an extension
 # module (NumPy's) cannot be imported twice: import the verifier's heavy side here, once.
-import verifier.campaign, verifier.gate, verifier.mutants, verifier.report, verifier.replay  # noqa: E401,F401
+import verifier.search.campaign, verifier.interfaces.gate, verifier.engines.mutants, verifier.report, verifier.results.replay  # noqa: E401,F401
 
 pytest_plugins = ["pytester"]
 
@@ -22,17 +23,17 @@ BUGGY = ["--adverify-engine", "mutant:tanh-rule", "--adverify-examples", "60", "
 
 
 def _installed() -> bool:
-    return any(ep.value == "verifier.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
+    return any(ep.value == "verifier.interfaces.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    extra = () if _installed() else ("-p", "verifier.pytest_plugin")
+    extra = () if _installed() else ("-p", "verifier.interfaces.pytest_plugin")
     return pytester.runpytest(*extra, "-p", "no:cacheprovider", *args)
 
 
 def test_the_entry_point_is_declared_and_installed_as_declared():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert meta["project"]["entry-points"]["pytest11"]["adverify"] == "verifier.pytest_plugin"
+    assert meta["project"]["entry-points"]["pytest11"]["adverify"] == "verifier.interfaces.pytest_plugin"
     try:
         importlib.metadata.distribution("adverify")
     except importlib.metadata.PackageNotFoundError:
@@ -41,12 +42,13 @@ def test_the_entry_point_is_declared_and_installed_as_declared():
 
 
 def test_loading_the_plugin_imports_nothing_heavy():
-    code = ("import sys, pytest; before = set(sys.modules); import verifier.pytest_plugin; "
-            "print(sorted(set(sys.modules) - before))")
+    code = ("import json, sys, pytest; before = set(sys.modules); import verifier.interfaces.pytest_plugin; "
+            "print(json.dumps(sorted(set(sys.modules) - before)))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     # argtypes: the number parsers it shares with the command line, standard library only
-    assert eval(p.stdout) == ["verifier", "verifier.argtypes", "verifier.pytest_plugin"]
+    assert json.loads(p.stdout) == ["verifier", "verifier.interfaces", "verifier.interfaces.argtypes",
+                                    "verifier.interfaces.pytest_plugin"]
 
 
 def test_a_buggy_engine_fails_the_run_with_the_report(pytester):
@@ -108,7 +110,7 @@ def test_the_engine_item_is_collected_and_selected_like_any_test(pytester):
 
 def test_bad_options_are_usage_errors_and_a_bad_engine_fails_in_one_line(pytester):
     bad = run(pytester, "--adverify-examples", "0")
-    # the options parse numbers as `adverify campaign` does (verifier.argtypes), wording included
+    # the options parse numbers as `adverify campaign` does (verifier.interfaces.argtypes), wording included
     assert bad.ret == pytest.ExitCode.USAGE_ERROR and "0 is out of range (1..∞)" in bad.stderr.str()
     result = run(pytester, "--adverify-engine", "nosuch")
     result.assert_outcomes(failed=1)

@@ -21,13 +21,13 @@ import pytest
 
 from optional import require
 from verifier import check_engine
-from verifier.gate import GateFailure
+from verifier.interfaces.gate import GateFailure
 
 OPS = "tanh,add,mul"
 # a user's engine: the builtin one with the planted wrong tanh rule, under another name
 ENGINE_SOURCE = textwrap.dedent('''
     from verifier.engines.builtin import BuiltinEngine
-    from verifier.mutants import MUTANTS
+    from verifier.engines.mutants import MUTANTS
 
 
     class MyEngine(BuiltinEngine):

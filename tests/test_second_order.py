@@ -3,11 +3,11 @@ import pytest
 from hypothesis import given, settings
 
 from oracles import paths, symbolic
-from verifier.campaign import Options, run_campaign
-from verifier.cli import main
+from verifier.search.campaign import Options, run_campaign
+from verifier.interfaces.cli import main
 from verifier.engines import load_engine
-from verifier.mutants import MUTANTS
-from verifier.strategies import cases
+from verifier.engines.mutants import MUTANTS
+from verifier.search.strategies import cases
 
 
 @settings(max_examples=60)
@@ -19,7 +19,7 @@ def test_op_table_hessian_matches_symengine(case):
     except Exception:      # outside a domain, or no real value: nothing to compare
         return
     scale = paths.hessian(g, absolute=True)
-    from verifier.bounds import PRECISIONS, forward_radius, near_kinks
+    from verifier.truth.bounds import PRECISIONS, forward_radius, near_kinks
     if near_kinks(g, forward_radius(g, PRECISIONS["float64"].u)):
         return
     for k, x in table.items():

@@ -2,10 +2,10 @@
 whether blame named the right op — and a mutant that is not a bug survives and fails it."""
 import io
 
-from verifier.cli import main
+from verifier.interfaces.cli import main
 from verifier.engines.builtin import BuiltinEngine
-from verifier.mutants import MUTANTS, Mutant
-from verifier.selftest import render_row, run_selftest, selftest
+from verifier.engines.mutants import MUTANTS, Mutant
+from verifier.interfaces.selftest import render_row, run_selftest, selftest
 
 
 def _rows(out: str) -> dict[str, str]:

@@ -5,19 +5,19 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from verifier.campaign import Options, run_campaign
+from verifier.search.campaign import Options, run_campaign
 from verifier.engines import load_engine
-from verifier.ir import evaluate, var
-from verifier.judge import Case
-from verifier.mathns import F64
-from verifier.mutants import MUTANTS
-from verifier.runner import EngineRun
-from verifier.serial import expr_from_json, expr_to_json, loads, point_from_json, point_to_json
-from verifier.tensor.judge import tensor_judge, tensor_reference
-from verifier.tensor.lower import lower
-from verifier.tensor.mutants import MAX_TIES_FULL
-from verifier.tensor.program import forward, reduce_with, tapply
-from verifier.tensor.strategies import tensor_cases
+from verifier.floor.ir import evaluate, var
+from verifier.model import Case
+from verifier.floor.mathns import F64
+from verifier.engines.mutants import MUTANTS
+from verifier.model import EngineRun
+from verifier.floor.serial import expr_from_json, expr_to_json, loads, point_from_json, point_to_json
+from verifier.truth.tensor_judge import tensor_judge, tensor_reference
+from verifier.truth.lower import lower
+from verifier.engines.mutants.tensor import MAX_TIES_FULL
+from verifier.floor.program import forward, reduce_with, tapply
+from verifier.search.tensor_strategies import tensor_cases
 
 x, y = var("x"), var("y")
 
@@ -80,7 +80,7 @@ def test_nan_through_the_unselected_branch_is_nonfinite():
 
 
 def test_every_tied_element_getting_the_full_gradient_is_a_kink_convention():
-    from verifier.checker import Checker
+    from verifier.checking.checker import Checker
     case = Case(reduce_with(tapply("max_reduce", x, axis=None, keepdims=False), np.array(1.0)),
                 {"x": np.array([1.0, 1.0])})
     with Checker(MAX_TIES_FULL(), None, tensor=True) as checker:

@@ -13,12 +13,12 @@ import pytest
 
 from optional import require
 
-from verifier.campaign import Options, run_campaign
+from verifier.search.campaign import Options, run_campaign
 from verifier.engines import TENSOR_ADAPTERS, describe_adapters, engine_ops, load_engine
-from verifier.ir import var
-from verifier.runner import build_graph, run_engine
-from verifier.tensor.ops import STRUCTURAL, TENSOR_OPS
-from verifier.tensor.program import reduce_with, tapply
+from verifier.floor.ir import var
+from verifier.checking.runner import build_graph, run_engine
+from verifier.floor.tensor_ops import STRUCTURAL, TENSOR_OPS
+from verifier.floor.program import reduce_with, tapply
 
 # adapter -> (the package it needs, its dtype, the structural ops its engine lacks)
 REAL = {
@@ -263,8 +263,8 @@ TENSOR_FINDINGS = sorted(p.stem for p in _FINDINGS.glob("tensor-*.json"))
 @pytest.mark.parametrize("finding", [pytest.param(f, marks=pytest.mark.slow) if "tinygrad" in f else f
                                      for f in TENSOR_FINDINGS])
 def test_documented_tensor_findings_reproduce(finding):
-    from verifier.checker import Checker
-    from verifier.replay import read_replay
+    from verifier.checking.checker import Checker
+    from verifier.results.replay import read_replay
     rep = read_replay(_FINDINGS / f"{finding}.json")
     with Checker(_engine(rep.engine), timeout=None, tensor=True) as checker:
         verdict = checker.check(rep.case)

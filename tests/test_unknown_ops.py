@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from verifier.campaign import Options, UnknownOpsWarning, run_campaign
+from verifier.search.campaign import Options, UnknownOpsWarning, run_campaign
 from verifier.engines.builtin import BuiltinEngine
 
 

@@ -9,12 +9,12 @@ __all__ = ["check_engine", "run_campaign", "Options", "load_engine", "__version_
 def __getattr__(name: str):
     # the public API is imported lazily: `adverify --help` and the pytest plugin stay fast
     if name in ("run_campaign", "Options"):
-        from . import campaign
+        from verifier.search import campaign
         return getattr(campaign, name)
     if name == "check_engine":
-        from .gate import check_engine
+        from verifier.interfaces.gate import check_engine
         return check_engine
     if name == "load_engine":
-        from .engines import load_engine
+        from verifier.engines import load_engine
         return load_engine
     raise AttributeError(name)

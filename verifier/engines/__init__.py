@@ -11,7 +11,7 @@ Two more optional methods go past first derivatives, on the same built graph:
 - ``forward_gradients(output, variables) -> list[float]``: the gradient by forward mode, one
   JVP per variable with a unit tangent (``torch.autograd.forward_ad``, ``jax.jvp``,
   ``autograd.make_jvp``), so it can be checked against reverse mode (``adverify campaign
-  --forward``, verifier.forward). For tensor programs, one array per variable, of the
+  --forward``, verifier.truth.forward). For tensor programs, one array per variable, of the
   variable's shape, as ``gradients`` returns (one JVP per element).
 
 The real-engine adapters (``*_engine.py``) are optional extras; each imports its engine
@@ -27,7 +27,11 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-__all__ = ["Engine", "EngineError", "ADAPTERS", "TENSOR_ADAPTERS", "load_engine", "engine_ops", "engine_dtype", "engine_name",
+from verifier.engines.mutants import MUTANTS  # planted-bug engines: `--engine mutant:tanh-rule`
+from verifier.floor.tensor_ops import STRUCTURAL
+from verifier.floor.vocabulary import BUILTIN, Vocabulary
+
+__all__ = ["Engine", "EngineError", "ADAPTERS", "TENSOR_ADAPTERS", "load_engine", "engine_ops", "engine_dtype", "engine_name", "has_forward_mode",
            "describe_adapters", "dtype_constructors"]
 
 
@@ -139,7 +143,6 @@ def load_engine(spec: Any, tensor: bool = False) -> Any:
     if tensor and isinstance(spec, str) and spec in TENSOR_ADAPTERS:
         spec = TENSOR_ADAPTERS[spec]
     if isinstance(spec, str) and spec.startswith("mutant:"):
-        from ..mutants import MUTANTS  # planted-bug engines: `adverify campaign --engine mutant:tanh-rule`
         name = spec.partition(":")[2]
         if name not in MUTANTS:
             raise EngineError(f"unknown mutant {name!r}: use one of {', '.join(MUTANTS)}")
@@ -192,9 +195,14 @@ def engine_dtype(engine: Any) -> str:
     return dtype
 
 
-def engine_ops(engine: Any) -> list[str]:
-    from ..tensor.ops import TENSOR_OPS   # every scalar op, and the structural tensor ops
-    return sorted(name for name in engine.ops if name in TENSOR_OPS)
+def has_forward_mode(engine: Any) -> bool:
+    """The engine offers forward mode too (``forward_gradients``): ``--forward`` checks it."""
+    return callable(getattr(engine, "forward_gradients", None))
+
+
+def engine_ops(engine: Any, vocabulary: Vocabulary = BUILTIN) -> list[str]:
+    """The engine's ops that ``vocabulary`` has a record of (of either mode)."""
+    return sorted(name for name in engine.ops if vocabulary.knows(name))
 
 
 def describe_adapters() -> list[dict[str, str]]:
@@ -202,7 +210,6 @@ def describe_adapters() -> list[dict[str, str]]:
     real engine, an optional extra); installed or not, and if not, ``install``, the pip line
     that adds it; its ops and dtype; and whether it has a tensor adapter (``--tensor``) with
     which structural ops."""
-    from ..tensor.ops import STRUCTURAL
     rows = []
     for name in ADAPTERS:
         builtin = ADAPTERS[name].startswith("verifier.engines.builtin:")

@@ -6,7 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..autograd.tensor import OPS, Tensor, backward_paths, backward_reverse, toposort
+from verifier.engines.autograd import array
+from verifier.engines.autograd.tensor import OPS, Tensor, backward_paths, backward_reverse, toposort
 
 __all__ = ["BuiltinEngine", "BuiltinArrayEngine", "reverse", "paths", "tensor_reverse", "tensor_paths"]
 
@@ -57,7 +58,7 @@ class BuiltinEngine:
 
     def tangent_partials(self, t: Tensor) -> tuple:
         """The local partials forward mode multiplies tangents by (a planted forward-mode
-        bug replaces one op's: verifier.mutants)."""
+        bug replaces one op's: verifier.engines.mutants)."""
         return t.local_derivatives
 
     def second_derivatives(self, output: Tensor, variables: Sequence[Tensor]) -> list[list[float]]:
@@ -90,7 +91,6 @@ class BuiltinArrayEngine:
     tensor = True
 
     def __init__(self, strategy: str = "reverse"):
-        from ..autograd import array
         if strategy not in ("reverse", "paths"):
             raise ValueError(f"unknown strategy {strategy!r}")
         self._backward = array.backward_paths if strategy == "paths" else array.backward_reverse

@@ -29,7 +29,7 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 
-from .recipe import Recorded, Step, exponent
+from verifier.engines.recipe import Recorded, Step, exponent
 
 __all__ = ["AutogradEngine", "AutogradTensorEngine", "engine", "tensor_engine", "FUNCTIONS", "TENSOR_FUNCTIONS"]
 

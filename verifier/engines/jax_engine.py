@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import dtype_constructors
-from .recipe import Recorded, Step, exponent
+from verifier.engines import dtype_constructors
+from verifier.engines.recipe import Recorded, Step, exponent
 
 __all__ = ["JaxEngine", "JaxTensorEngine", "float64", "float32", "tensor_float64", "tensor_float32",
            "FUNCTIONS", "TENSOR_FUNCTIONS"]
@@ -66,7 +66,7 @@ def _x64(on: bool):
     if hasattr(jax, "enable_x64"):                      # jax >= 0.4.36: a scoped setting
         return jax.enable_x64(on)
     try:
-        from jax.experimental import enable_x64, disable_x64
+        from jax.experimental import disable_x64, enable_x64
         return enable_x64() if on else disable_x64()
     except ImportError:                                 # last resort: the process-wide flag
         jax.config.update("jax_enable_x64", on)

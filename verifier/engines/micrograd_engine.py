@@ -11,7 +11,7 @@ from typing import Sequence
 
 from micrograd.engine import Value
 
-from .recipe import exponent
+from verifier.engines.recipe import exponent
 
 __all__ = ["MicrogradEngine", "FUNCTIONS"]
 

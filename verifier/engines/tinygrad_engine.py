@@ -31,8 +31,8 @@ from typing import Any, Sequence
 import numpy as np
 from tinygrad import Tensor, dtypes
 
-from . import dtype_constructors
-from .recipe import exponent
+from verifier.engines import dtype_constructors
+from verifier.engines.recipe import exponent
 
 __all__ = ["TinygradEngine", "TinygradTensorEngine", "float32", "float64", "tensor_float32", "tensor_float64",
            "FUNCTIONS", "TENSOR_FUNCTIONS"]

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from . import dtype_constructors
-from .recipe import Step, exponent, replay
+from verifier.engines import dtype_constructors
+from verifier.engines.recipe import Step, exponent, replay
 
 __all__ = ["TorchEngine", "TorchTensorEngine", "float64", "float32", "tensor_float64", "tensor_float32",
            "FUNCTIONS", "TENSOR_FUNCTIONS"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
-from ..results import CampaignResult, Finding
-from ..serial import FormatError, expr_from_json
-from . import graph as dag
-from .kit import as_float, error, esc, number, value
-from .mathml import formula
-from .text import UNNAMED_ENGINE_NOTE, replay_command, shape_text, value_text
+from verifier.floor.serial import FormatError, expr_from_json
+from verifier.model import CampaignResult, Finding
+from verifier.report import graph as dag
+from verifier.report.kit import as_float, error, esc, number, value
+from verifier.report.mathml import formula
+from verifier.report.text import UNNAMED_ENGINE_NOTE, replay_command, shape_text, value_text
 
 __all__ = ["article", "involved", "blamed", "composition_ops"]
 
@@ -28,7 +28,7 @@ def _link(path: str) -> str | None:
 
 def _math(f: Finding) -> str:
     try:
-        return formula(expr_from_json(f.expr, "finding expression"))
+        return formula(expr_from_json(f.expr, "finding expression", None))
     except (FormatError, ValueError, KeyError, TypeError):
         return '<p class="note">No structured expression in the results: the text form is below.</p>'
 
@@ -40,7 +40,7 @@ def involved(f: Finding) -> tuple[list[int], dict[int, int]]:
     along them must add up. Empty when the finding holds no usable expression."""
     root = f.culprit_node
     try:
-        expr_from_json(f.expr, "finding expression")   # checked: the result may be someone's file
+        expr_from_json(f.expr, "finding expression", None)   # checked: the result may be someone's file
     except (FormatError, ValueError, KeyError, TypeError, AttributeError):
         return [], {}
     nodes = f.expr["nodes"]
@@ -161,7 +161,7 @@ def _picture(f: Finding, uid: str) -> tuple[str, str]:
         g = dag.from_picture(f.graph)
     else:
         try:
-            expr_from_json(f.expr, "finding expression")   # checked before it is drawn
+            expr_from_json(f.expr, "finding expression", None)   # checked before it is drawn
             g = dag.from_expr(f.expr)
         except (FormatError, ValueError, KeyError, TypeError, AttributeError):
             return f'<p class="note">No graph: {esc(f.picture_note or "the results hold no expression")}</p>', ""

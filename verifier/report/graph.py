@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .kit import esc, number, value
+from verifier.report.kit import esc, number, value
 
 __all__ = ["Graph", "from_picture", "from_expr", "draw", "ssa_names", "shown"]
 

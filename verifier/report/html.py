@@ -8,13 +8,13 @@ result is escaped: summaries can come from other people's files.
 """
 from __future__ import annotations
 
-from ..ops import SCALAR_OPS
-from ..results import CampaignResult, Finding
-from .finding_html import article, blamed, composition_ops
-from .kit import error, esc
-from .text import lost_headline
-from .plots import VERDICT_COLOURS, pair_legend, pair_matrix, severity_histogram, verdict_bars
-from .style import CSS
+from verifier.floor.ops import SCALAR_OPS
+from verifier.model import CampaignResult, Finding
+from verifier.report.finding_html import article, blamed, composition_ops
+from verifier.report.kit import error, esc
+from verifier.report.plots import VERDICT_COLOURS, pair_legend, pair_matrix, severity_histogram, verdict_bars
+from verifier.report.style import CSS
+from verifier.report.text import lost_headline
 
 __all__ = ["render"]
 

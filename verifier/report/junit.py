@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from ..results import CampaignResult, Finding
-from .text import finding_text, lost_text, replay_command
+from verifier.model import CampaignResult, Finding
+from verifier.report.text import finding_text, lost_text, replay_command
 
 __all__ = ["render"]
 

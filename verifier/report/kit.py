@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..numtext import NONFINITE, significant
+from verifier.floor.numtext import NONFINITE, significant
 
 __all__ = ["esc", "number", "value", "error", "as_float", "NONFINITE"]
 
@@ -36,7 +36,7 @@ def number(x, digits: int = 6) -> str:
     return significant(v, digits)
 
 
-# the rule of verifier.numtext, for the values a result holds (None, or "inf" read back)
+# the rule of verifier.floor.numtext, for the values a result holds (None, or "inf" read back)
 
 def value(x) -> str:
     """A value that must round-trip: ``repr`` of the float (17 significant digits at most)."""

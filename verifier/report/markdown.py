@@ -1,9 +1,9 @@
 """summary.md (and the CI job summary): the campaign for people, in Markdown."""
 from __future__ import annotations
 
-from ..results import CampaignResult
-from .kit import value
-from .text import UNNAMED_ENGINE_NOTE, lost_headline, point_text, replay_command
+from verifier.model import CampaignResult
+from verifier.report.kit import value
+from verifier.report.text import UNNAMED_ENGINE_NOTE, lost_headline, point_text, replay_command
 
 __all__ = ["render"]
 

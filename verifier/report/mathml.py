@@ -10,12 +10,11 @@ from __future__ import annotations
 import math
 from html import escape
 
-from ..ir import Node, consumers, toposort
+from verifier.floor.ir import Node, consumers, toposort
+from verifier.floor.ops import ATOM, LOW, MUL, NEG, OPS, POW, Notation
 
 __all__ = ["formula"]
 
-ATOM, FRAC, POW, NEG, MUL, ADD, LOW = 9, 8, 4, 3, 2, 1, 0   # binding strength; LOW: a negative number
-_FUNC = {"atan": "arctan", "sigmoid": "σ"}
 _INLINE_LIMIT = 40                                   # nodes of the inlined tree
 
 
@@ -89,29 +88,27 @@ def _matrix_rows(rows) -> str:
 
 
 def _node(n: Node, args: list[tuple[str, int]]) -> tuple[str, int]:
-    op = n.op
-    if op == "add":
-        return _row(_wrap(args[0], ADD), _mo("+"), _right(args[1], ADD)), ADD
-    if op == "sub":
-        return _row(_wrap(args[0], ADD), _mo("−"), _right(args[1], MUL)), ADD
-    if op == "mul":
-        return _row(_wrap(args[0], MUL), _mo("·"), _right(args[1], POW)), MUL
-    if op == "div":
-        return f"<mfrac>{args[0][0]}{args[1][0]}</mfrac>", FRAC
-    if op == "neg":
-        return _row(_mo("−"), _wrap(args[0], NEG)), NEG
-    if op in ("pow", "powv"):
-        return f"<msup>{_wrap(args[0], ATOM)}{args[1][0]}</msup>", POW
-    if op == "exp":
-        return f"<msup><mi>e</mi>{args[0][0]}</msup>", POW
-    if op == "sqrt":
+    """Each shape of formula drawn once; which op has which shape is its record's
+    ``notation`` (tensor-only and unknown ops are calls)."""
+    spec = OPS.get(n.op)
+    how = spec.notation if spec is not None else Notation()
+    shape, binds = how.math, how.binds
+    if shape == "infix":
+        return _row(_wrap(args[0], binds), _mo(how.symbol), _right(args[1], how.right)), binds
+    if shape == "prefix":
+        return _row(_mo(how.symbol), _wrap(args[0], binds)), binds
+    if shape == "frac":
+        return f"<mfrac>{args[0][0]}{args[1][0]}</mfrac>", binds
+    if shape == "power":
+        return f"<msup>{_wrap(args[0], ATOM)}{args[1][0]}</msup>", binds
+    if shape == "exp":
+        return f"<msup><mi>e</mi>{args[0][0]}</msup>", binds
+    if shape == "radical":
         return f"<msqrt>{args[0][0]}</msqrt>", ATOM
-    if op == "abs":
+    if shape == "bars":
         return _row('<mo fence="true">|</mo>', args[0][0], '<mo fence="true">|</mo>'), ATOM
-    if op in ("maximum", "minimum"):
-        return _call(op[:3], args), ATOM
     params = n.arg if isinstance(n.arg, tuple) else ()
-    return _call(_FUNC.get(op, op), args, params), ATOM
+    return _call(how.symbol or n.op, args, params), ATOM
 
 
 def _leaf(n: Node) -> tuple[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .kit import esc
+from verifier.report.kit import esc
 
 __all__ = ["VERDICT_COLOURS", "severity_histogram", "verdict_bars", "pair_matrix", "pair_legend"]
 

@@ -1,7 +1,7 @@
 """The report's stylesheet, inlined into index.html (no file to lose, nothing to fetch)."""
 from __future__ import annotations
 
-from .plots import VERDICT_COLOURS
+from verifier.report.plots import VERDICT_COLOURS
 
 __all__ = ["CSS"]
 

@@ -5,8 +5,8 @@ import posixpath
 import shlex
 from pathlib import Path
 
-from ..results import CampaignResult, Finding
-from .kit import error, number, value
+from verifier.model import CampaignResult, Finding
+from verifier.report.kit import error, number, value
 
 __all__ = ["render", "finding_text", "headline", "point_text", "shape_text", "value_text", "lost_text", "lost_headline",
            "replay_command", "report_files", "UNNAMED_ENGINE", "UNNAMED_ENGINE_NOTE"]
@@ -70,8 +70,7 @@ def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
 
 
 def report_files(folder, names: tuple[str, ...] = ("summary.md", "summary.json")) -> str:
-    """The report's files, a person's first (index.html is written only where the HTML
-    renderer imports)."""
+    """The report's files, a person's first (index.html only where it was written)."""
     html = ("index.html",) if (Path(folder) / "index.html").exists() else ()
     return ", ".join(f"{folder}/{name}" for name in (*html, *names))
 

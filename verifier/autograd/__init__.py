@@ -1,4 +1,0 @@
-"""The seed's engine: a scalar Tensor that knows its arguments and local derivatives."""
-from .tensor import Tensor, OPS, backward_paths, backward_reverse, count_paths
-
-__all__ = ["Tensor", "OPS", "backward_paths", "backward_reverse", "count_paths"]

@@ -1,0 +1,262 @@
+"""Run one case through an engine: build its graph, ask for gradients, check the answer's form.
+
+Everything an engine can do wrong short of a wrong number is caught here and described:
+it raises (``crash``), returns the wrong count, non-numbers or arrays that are not scalars
+(``malformed``), or gives a different answer when the same graph is built again, or changes
+its inputs (``inconsistent``). The engine is only ever touched through the public protocol,
+and every call into it is guarded: nothing it raises — not even ``SystemExit`` — gets past
+``run_engine``, except a ``KeyboardInterrupt`` in the verifier's own process (it cannot be
+told from the user's Ctrl-C there; in a forked worker, where SIGINT is ignored, it can).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import os
+import time
+import traceback
+from dataclasses import replace
+from itertools import islice
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from verifier.floor.ir import Node, toposort, variables
+from verifier.floor.program import params_of, tconst_value
+from verifier.model import EngineRun
+
+__all__ = ["run_engine", "run_second", "build_graph", "contain_interrupts", "METHODS"]
+
+
+class _Failure(Exception):
+    def __init__(self, status: str, message: str, where: str = ""):
+        super().__init__(message)
+        self.status, self.message, self.where = status, message, where
+
+
+_CONTAINED = False
+
+
+def contain_interrupts() -> None:
+    """Treat a KeyboardInterrupt raised by the engine as a crash. Only for a worker process
+    that ignores SIGINT: there, no KeyboardInterrupt can come from the user."""
+    global _CONTAINED
+    _CONTAINED = True
+
+
+def _describe(e: BaseException) -> str:
+    frame = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
+    at = f" ({frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno})" if frame else ""
+    try:
+        text = str(e)
+    except Exception:  # an exception whose __str__ raises is still a crash worth naming
+        text = "<unprintable>"
+    return (f"{type(e).__name__}" + (f": {text[:300]}" if text else "") + at).replace("\n", " ")
+
+
+def _call(where: str, fn: Callable, *args) -> Any:
+    """Call into the engine; whatever it raises becomes a ``crash`` that names ``where``."""
+    try:
+        return fn(*args)
+    except _Failure:
+        raise
+    except KeyboardInterrupt as e:
+        if not _CONTAINED:
+            raise
+        raise _Failure("crash", _describe(e), where) from None
+    except BaseException as e:  # SystemExit, GeneratorExit, MemoryError, RecursionError, ...
+        raise _Failure("crash", _describe(e), where) from None
+
+
+def _scalar(x: Any, what: str) -> float:
+    """A gradient or value as a float: a real number, or an array/tensor holding exactly one
+    (shape () or (1,), as torch and numpy give for a scalar leaf). Strings, booleans and
+    complex numbers are not gradients, even where ``float()`` would accept them."""
+    if x is None:
+        return 0.0  # the protocol reads None as "does not depend on it"
+    try:
+        if isinstance(x, (str, bytes, bool, np.bool_)) or isinstance(x, numbers.Complex) and not isinstance(x, numbers.Real):
+            raise TypeError
+        if not isinstance(x, numbers.Real) and hasattr(x, "item"):
+            shape = tuple(getattr(x, "shape", ()))
+            if shape not in ((), (1,)):
+                raise _Failure("malformed", f"{what} has shape {shape}, expected a scalar")
+            x = x.item()
+            if isinstance(x, (bool, complex)) or not isinstance(x, numbers.Real):
+                raise TypeError
+        return float(x)
+    except _Failure:
+        raise
+    except OverflowError:
+        raise _Failure("malformed", f"{what} is out of float range") from None
+    except KeyboardInterrupt:
+        if not _CONTAINED:
+            raise
+        raise _Failure("crash", "KeyboardInterrupt while reading a number", "gradients") from None
+    except BaseException:
+        raise _Failure("malformed", f"{what} is not a number: {type(x).__name__}") from None
+
+
+def build_graph(engine, out: Node, point: Mapping[str, float]) -> tuple[Any, list[Any], dict[Node, Any]]:
+    """The engine's graph for ``out``: one value per node, shared nodes passed to every user."""
+    names = variables(out)
+    leaves = {name: _call("variable", engine.variable, point[name]) for name in names}
+    ops = _call("ops", getattr, engine, "ops")
+    built: dict[Node, Any] = {}
+    for n in toposort(out):
+        if n.op == "var":
+            built[n] = leaves[n.arg]
+        elif n.op == "const":
+            built[n] = _call("constant", engine.constant, n.arg)
+        elif n.op == "tconst":
+            built[n] = _call("constant", engine.constant, tconst_value(n))
+        else:
+            try:
+                fn = ops[n.op]
+            except Exception:
+                raise _Failure("crash", f"engine has no op {n.op!r}", n.op) from None
+            params = params_of(n)   # tensor ops take keyword parameters (axis=…, keepdims=…)
+            built[n] = _call(n.op, (lambda *a, fn=fn: fn(*a, **params)) if params else fn,
+                             *(built[s] for s in n.src))
+    return built[out], [leaves[v] for v in names], built
+
+
+def _array(x: Any, shape: tuple, what: str) -> np.ndarray:
+    """A tensor variable's gradient as a float64 array; its shape is judged later, where the
+    report can name both shapes."""
+    if x is None:
+        return np.zeros(shape)
+    try:
+        a = np.array(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+    except Exception:
+        raise _Failure("malformed", f"{what} is not an array of numbers: {type(x).__name__}") from None
+    return a
+
+
+def _gradient_list(grads: Any, n: int, method: str = "gradients") -> list[Any]:
+    if isinstance(grads, (str, bytes, Mapping, set, frozenset)) or not hasattr(grads, "__iter__"):
+        raise _Failure("malformed", f"{method} returned {type(grads).__name__}, not a sequence")
+    # one more than needed is enough to see a wrong count (and an endless generator ends here)
+    items = _call(method, lambda: list(islice(iter(grads), n + 1)))
+    if len(items) != n:
+        got = f"more than {n}" if len(items) > n else str(len(items))
+        raise _Failure("malformed", f"{method} returned {got} values for {n} variable{'s' * (n != 1)}")
+    return items
+
+
+# which protocol method answers for each mode (``forward_gradients``: one JVP per variable)
+METHODS = {"reverse": "gradients", "forward": "forward_gradients"}
+
+
+def _once(engine, out: Node, point: Mapping[str, float],
+          method: str = "gradients") -> tuple[tuple[float, ...], float | None]:
+    output, leaves, built = build_graph(engine, out, point)
+    value_of = getattr(engine, "value", None)
+    value = None
+    if value_of is not None:
+        value = _scalar(_call("value", value_of, output), "the forward value")
+    fn = _call(method, getattr, engine, method)
+    grads = _gradient_list(_call(method, fn, output, leaves), len(leaves), method)
+    names = variables(out)
+    result = tuple(_array(g, np.shape(point[v]), f"the gradient for {v}") if np.ndim(point[v])
+                   else _scalar(g, f"the gradient for {v}") for g, v in zip(grads, names))
+    if value_of is not None:
+        _unchanged(engine, value_of, built, point)
+    return result, value
+
+
+def _unchanged(engine, value_of: Callable, built: Mapping[Node, Any], point: Mapping[str, float]) -> None:
+    """The inputs still hold what they were given: nothing may write to them. Each leaf is
+    compared with a fresh leaf of the same value, so a value() that is merely wrong (the
+    forward check's business) is not taken for a mutation."""
+    for n, x in built.items():
+        if n.op not in ("var", "const"):
+            continue
+        given = point[n.arg] if n.op == "var" else n.arg
+        try:  # a constant may be a plain float that value() does not take: nothing to check
+            now, was = value_of(x), value_of((engine.variable if n.op == "var" else engine.constant)(given))
+        except KeyboardInterrupt:
+            if not _CONTAINED:
+                raise
+            continue
+        except BaseException:
+            if n.op == "const":
+                continue
+            raise _Failure("crash", f"value() of variable {n.arg} failed after gradients()", "value") from None
+        what = f"variable {n.arg}" if n.op == "var" else "a constant"
+        if np.ndim(given):
+            now, was = _array(now, (), what), _array(was, (), what)
+            if now.shape != was.shape or not np.array_equal(now, was, equal_nan=True):
+                raise _Failure("inconsistent", f"the engine changed {what}")
+            continue
+        now, was = _scalar(now, what), _scalar(was, what)
+        if now != was and not (math.isnan(now) and math.isnan(was)):
+            raise _Failure("inconsistent", f"the engine changed {what} from {was!r} to {now!r}")
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return all(np.shape(x) == np.shape(y) and np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
+
+
+_NULL: list = []
+
+
+def _discard():
+    """stdout for engine code (prints must not mix into the verifier's report): a real file,
+    so that engines asking it for fileno() or isatty() still work."""
+    if not _NULL:
+        _NULL.append(open(os.devnull, "w"))
+    return _NULL[0]
+
+
+def run_second(engine: Any, out: Node, point: Mapping[str, float]) -> EngineRun:
+    """The engine's Hessian, flattened row by row in the order of variables(out)."""
+    names = variables(out)
+    try:
+        with np.errstate(all="ignore"):
+            output, leaves, _ = build_graph(engine, out, point)
+            rows = _call("second_derivatives", engine.second_derivatives, output, leaves)
+            rows = [list(r) for r in rows]
+            if len(rows) != len(names) or any(len(r) != len(names) for r in rows):
+                raise _Failure("malformed", f"second_derivatives returned a {len(rows)}-row matrix "
+                               f"for {len(names)} variables")
+            flat = tuple(_scalar(x, f"d²/d{names[i]}d{names[j]}") for i, r in enumerate(rows) for j, x in enumerate(r))
+    except _Failure as f:
+        return EngineRun(f.status, message=f.message, where=f.where)
+    return EngineRun("ok", flat)
+
+
+def run_engine(engine, out: Node, point: Mapping[str, float], repeat: bool = True,
+               mode: str = "reverse") -> EngineRun:
+    """One check; with ``repeat`` the graph is built and differentiated twice, and the two
+    answers must be identical (an engine that leaks state between calls fails here).
+
+    ``mode`` "second" asks ``second_derivatives`` (the Hessian, row by row, flattened).
+    ``mode`` "forward" asks ``forward_gradients`` instead of ``gradients``, on a graph of its
+    own, once: the reverse run's repeat already catches state kept between calls, and a
+    second round of JVPs (one per variable; JAX retraces each) would double the slowest part
+    of a forward check for nothing new."""
+    start = time.perf_counter()
+    if mode == "second":   # the Hessian, whose answer second.py reads and checks for form
+        with np.errstate(all="ignore"), contextlib.redirect_stdout(_discard()):
+            run = run_second(engine, out, point)
+        return replace(run, elapsed=time.perf_counter() - start)
+    method = METHODS[mode]
+    repeat = repeat and mode == "reverse"
+    try:
+        with np.errstate(all="ignore"), contextlib.redirect_stdout(_discard()):
+            grads, value = _once(engine, out, point, method)
+            if repeat:
+                again, value2 = _once(engine, out, point, method)
+                if not _same(grads, again):
+                    raise _Failure("inconsistent", f"a second identical graph gave gradients {list(again)} "
+                                   f"after {list(grads)}")
+                if value is not None and value2 is not None and not _same((value,), (value2,)):
+                    raise _Failure("inconsistent", f"a second identical graph gave the value {value2!r} "
+                                   f"after {value!r}")
+    except _Failure as f:
+        return EngineRun(f.status, message=f.message, where=f.where, elapsed=time.perf_counter() - start)
+    except RecursionError:  # a graph too deep for the verifier's own walk
+        return EngineRun("crash", message="RecursionError in the engine", elapsed=time.perf_counter() - start)
+    return EngineRun("ok", grads, value, elapsed=time.perf_counter() - start)

@@ -1,0 +1,121 @@
+"""Planted tensor bugs: the builtin array engine with one realistic fault each (issue 5).
+They run with ``--tensor``; ``verifier.engines.mutants`` lists them with the others."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from verifier.engines.autograd import array
+from verifier.engines.autograd.tensor import toposort
+from verifier.engines.builtin import BuiltinArrayEngine
+from verifier.engines.mutants.base import Mutant
+from verifier.floor.mathns import F64
+from verifier.floor.tensor_ops import TENSOR_OPS, expand
+
+TENSOR = {"tensor": True}
+
+
+def _with_op(name: str, **changes):
+    """The builtin array engine with one op record's rule replaced."""
+    def make():
+        engine = BuiltinArrayEngine()
+        engine.ops[name] = array.make_array_op(replace(TENSOR_OPS[name], **changes))
+        return engine
+    return make
+
+
+class _Backward(BuiltinArrayEngine):
+    """The builtin array engine with a different unbroadcast in its backward pass."""
+
+    def __init__(self, unbroadcast):
+        super().__init__()
+        self._unbroadcast = unbroadcast
+
+    def gradients(self, output, variables):
+        adjoint = {id(output): np.ones_like(output.value)}
+        order = toposort(output)
+        with np.errstate(all="ignore"):
+            for t in reversed(order):
+                g = adjoint.get(id(t))
+                if g is None or not t.args:
+                    continue
+                for arg, c in zip(t.args, t.vjp(g)):
+                    if c is not None:
+                        c = self._unbroadcast(c, arg.value.shape)
+                        adjoint[id(arg)] = adjoint[id(arg)] + c if id(arg) in adjoint else c
+        return [adjoint.get(id(v), np.zeros_like(v.value)) for v in variables]
+
+
+def _not_reduced(g, shape):
+    return g                       # the broadcast cotangent comes back in the broadcast shape
+
+
+def _wrong_axis(g, shape):
+    g = np.asarray(g)
+    while g.ndim > len(shape):
+        g = g.sum(axis=-1)         # the bug: the added axes are the leading ones, not the last
+    for axis, n in enumerate(shape):
+        if n == 1 and g.shape[axis] != 1:
+            g = g.sum(axis=axis, keepdims=True)
+    return g.reshape(shape) if g.size == int(np.prod(shape)) else g
+
+
+def _leaky(op):
+    def vjp(xs, ans, g):
+        with np.errstate(all="ignore"):   # no zero guard: 0 * sqrt'(-1) = nan leaks through
+            return [None if rule is None else g * rule(F64, *xs, ans) for rule in op.scalar.partials]
+    return vjp
+
+
+def _mean_undivided(xs, ans, g, axis=None, keepdims=False):
+    return [expand(g, xs[0].shape, axis, keepdims)]    # the bug: no division by the count
+
+
+def _softmax_sparse(xs, ans, g, axis=-1):
+    # the shortcut "a zero cotangent gives a zero gradient" holds for elementwise ops only:
+    # softmax couples its outputs, so the cross term reaches elements whose cotangent is 0
+    full = ans * (g - np.sum(g * ans, axis=axis, keepdims=True))
+    return [np.where(g != 0, full, 0.0)]
+
+
+def _leaky_engine():
+    engine = BuiltinArrayEngine()
+    for name in ("sqrt", "log", "mul", "add"):
+        engine.ops[name] = array.make_array_op(replace(TENSOR_OPS[name], vjp=_leaky(TENSOR_OPS[name])))
+    return engine
+
+
+def _max_full(xs, ans, g, axis=None, keepdims=False):
+    x = xs[0]
+    if x.ndim == 0:
+        return [g]
+    mask = (x == expand(ans, x.shape, axis, keepdims)).astype(np.float64)
+    return [mask * expand(g, x.shape, axis, keepdims)]   # every tied element gets it all
+
+
+TENSOR: tuple[Mutant, ...] = (
+    Mutant("t-broadcast-unreduced", "broadcasting", "a broadcast operand's gradient is not summed back "
+           "to its shape", lambda: _Backward(_not_reduced), None, ("mismatch",), options=TENSOR,
+           ops=("add", "mul", "sub", "sum", "sin")),
+    Mutant("t-broadcast-wrong-axis", "broadcasting", "a broadcast gradient summed over the trailing axes "
+           "instead of the leading ones", lambda: _Backward(_wrong_axis), None, ("mismatch",), options=TENSOR,
+           ops=("add", "mul", "sub", "sum", "sin")),
+    Mutant("t-softmax-no-cross", "wrong rule", "softmax backward as y ⊙ g, without the cross term",
+           _with_op("softmax", vjp=lambda xs, ans, g, axis=-1: [ans * g]), ("softmax",), options=TENSOR,
+           ops=("softmax", "mul", "sum", "add", "exp")),
+    Mutant("t-softmax-sparse-cotangent", "wrong rule", "softmax backward skips elements whose cotangent "
+           "is 0, as if softmax were elementwise", _with_op("softmax", vjp=_softmax_sparse), ("softmax",),
+           options=TENSOR, ops=("softmax", "mul", "sum", "add", "exp")),
+    Mutant("t-matmul-no-transpose", "wrong rule", "matmul backward for the left operand as g @ b, "
+           "not g @ bᵀ", _with_op("matmul", vjp=lambda xs, ans, g: [g @ xs[1], xs[0].T @ g]), ("matmul",),
+           ("mismatch", "crash"), options=TENSOR, ops=("matmul", "transpose", "mul", "sum", "add")),
+    Mutant("t-mean-undivided", "missing factor", "mean backward not divided by the count",
+           _with_op("mean", vjp=_mean_undivided), ("mean",), options=TENSOR, ops=("mean", "mul", "sum", "add")),
+    Mutant("t-where-nan-leak", "NaN leak", "where(c, sqrt(c), b) leaks sqrt'(c) = nan from the "
+           "unselected branch", _leaky_engine, ("sqrt", "log", "where", "mul"), ("nonfinite",), options=TENSOR,
+           ops=("where", "sqrt", "log", "mul", "sum", "add")),
+)
+
+# Not a bug: a tie convention. Checked to be reported as a kink, never as a discrepancy.
+MAX_TIES_FULL = _with_op("max_reduce", vjp=_max_full)

@@ -1,0 +1,379 @@
+"""Hypothesis strategies: expression DAGs with sharing, at points that stress them.
+
+A case is drawn top down, each node's arguments before its op, so the float value of every
+argument is known when its op is chosen: an op is applied only where it is defined (log of
+a positive value, pow's base in its domain, no overflow), so no example is thrown away. A
+leaf may be an op node built before (which makes a DAG), and a binary op may take the same
+node twice (``x*x``): that is how shared sub-expressions and several paths arise.
+
+Ops are drawn uniformly over the engine's ops, values from regimes where engines break
+(ties, special points, tiny, moderate, huge, and the edges the op table declares: exp's
+overflow, sigmoid's and tanh's saturation, the denominators where x/y² leaves the range) as
+well as ordinary ones; a value on an op's edge is given to that op whenever an op of its
+arity is drawn for it.
+Shrinking works on Hypothesis' choice sequence: every node is a span whose size is its own
+choice, so a subtree shrinks to a leaf or to one of its descendants in one step; "ordinary"
+magnitudes come first among the regimes, and constants shrink toward 1 and 2.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from typing import Sequence
+
+import numpy as np
+from hypothesis import reject, strategies as st
+
+from verifier.floor.ir import Node, apply, const, var, variables
+from verifier.floor.mathns import F64, precise
+from verifier.floor.ops import Op, UnknownOp
+from verifier.floor.vocabulary import BUILTIN, Vocabulary
+from verifier.model import Case
+
+__all__ = ["cases", "values", "VAR_NAMES", "check_ops", "composite", "sampled"]
+
+# Every strategy here has a Hypothesis label that is the same in every process. Hypothesis'
+# shrinker sorts labels to order some of its passes, and a label it computes from Python's
+# hash() moves with PYTHONHASHSEED (strings) or with memory addresses (None before 3.12,
+# code objects): the same seed then shrank in another order from run to run (one check more
+# in one run of two). Hence ``composite`` and ``sampled`` below, in place of Hypothesis' own.
+
+
+def _digest(text: str, size: int) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:size], "big")
+
+
+class _Named:
+    """A composite strategy's definition whose Hypothesis label comes from its name alone.
+    Hypothesis labels a ``@composite`` function by hash() of its code (strings, and the
+    address of any nested code object), a callable object by its ``__hash__``: this one's
+    is its qualified name's digest."""
+
+    def __init__(self, f):
+        self.f = f
+        functools.update_wrapper(self, f)
+        self._hash = _digest(f"{f.__module__}.{f.__qualname__}", 8)
+
+    def __call__(self, *args, **kwargs):
+        return self.f(*args, **kwargs)
+
+    def __hash__(self) -> int:   # equality stays identity
+        return self._hash
+
+
+def composite(f):
+    """``hypothesis.strategies.composite``, with a label the same in every process."""
+    return st.composite(_Named(f))
+
+
+def sampled(options: Sequence) -> st.SearchStrategy:
+    """``st.sampled_from(options)``, with a label the same in every process: Hypothesis
+    labels a sample of strings or None by their hash(), of a range by its bounds. The range
+    starts at a digest of the options, so that samples of different options keep different
+    labels, as with Hypothesis' own. The same choice is drawn (an index) and shrinks the
+    same way, toward the first option."""
+    options = tuple(options)
+    k = _digest(repr(options), 4)
+    return st.sampled_from(range(k, k + len(options))).map(lambda i: options[i - k])
+
+
+VAR_NAMES = ("x", "y", "z", "w", "u", "v", "s", "t")
+_SPECIAL = (0.0, 1.0, -1.0, 0.5, 2.0, -2.0, math.pi / 2, -math.pi / 2, math.pi, 1e-8, -1e-8, 3.0)
+_EXPONENTS = (2.0, 3.0, -1.0, 0.5, -0.5, 1.5, 4.0, -2.0, 1.0 / 3.0, 2.5)
+_DECADES = {"float64": 300, "float32": 30}   # the widest magnitudes drawn, in decades
+
+
+def check_ops(names: Sequence[str], tensor: bool = True, vocabulary: Vocabulary = BUILTIN) -> list[str]:
+    """``names`` without repeats; an ``UnknownOp`` for a name the vocabulary has no record of,
+    or for a tensor op asked of a scalar campaign (it is known: say what turns it on)."""
+    unknown = [n for n in names if not vocabulary.knows(n)]
+    if unknown:
+        raise UnknownOp(f"unknown op {unknown[0]!r} (known: {', '.join(sorted(vocabulary.tensor))})")
+    tensor_only = [n for n in names if n not in vocabulary]
+    if tensor_only and not tensor:
+        raise UnknownOp(f"{tensor_only[0]!r} is a tensor op: add --tensor to check tensor programs "
+                        "(tensor=True in Python)")
+    return list(dict.fromkeys(names))
+
+
+@functools.lru_cache(maxsize=None)
+def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
+    """``st.integers(lo, hi)``, built once per range: a strategy is validated the first time
+    it is drawn from, and one built afresh at every node paid that each time (a tenth of a
+    campaign's time, profiled). The same strategy, so the same examples for a seed."""
+    return st.integers(lo, hi)
+
+
+def _below(n: int) -> st.SearchStrategy[int]:
+    return _ints(0, n - 1)
+
+
+def _round(x: float, dtype: str) -> float:
+    return float(np.float32(x)) if dtype == "float32" else x
+
+
+_MANTISSA = st.floats(1.0, 9.999, allow_nan=False)
+_SIGN = sampled((1, -1))
+
+
+@composite
+def _scaled(draw, lo: int, hi: int) -> float:
+    return draw(_MANTISSA) * 10.0 ** draw(_ints(lo, hi)) * draw(_SIGN)
+
+
+def _signed(s: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
+    return st.tuples(s, sampled((1.0, -1.0))).map(lambda p: p[0] * p[1])
+
+
+# ordinary first: it shrinks best. The edges twice for a scalar: each is a narrow window
+# (sigmoid's e^-x squared overflows only for x in [-694, -355]) and several ops' edges
+# share the regime. Once for a tensor's elements: one of a dozen on exp's edge saturates a softmax
+# over all of them, and a softmax that is one-hot hides its backward.
+_REGIMES = ("ordinary", "tie", "special", "tiny", "moderate", "large", "edge")
+_REGIME = sampled(_REGIMES + ("edge",))
+ELEMENT_REGIME = sampled(_REGIMES)
+_NEAR = sampled((None, math.inf, -math.inf))   # the same value, the next up, the next down
+_BOOL = st.booleans()
+_NICE = sampled((1.0, 2.0, 0.5, -1.0, 3.0, 10.0, 0.1, -0.5))
+_STRATEGIES: dict[str, dict[str, st.SearchStrategy[float]]] = {}
+
+
+def _regimes(dtype: str) -> dict[str, st.SearchStrategy[float]]:
+    """Built once per dtype: Hypothesis strategies are costly to construct, cheap to draw."""
+    if dtype not in _STRATEGIES:
+        decades = _DECADES[dtype]
+        _STRATEGIES[dtype] = {
+            "ordinary": st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False),
+            "special": sampled(_SPECIAL),
+            "tiny": _scaled(-decades, -4),
+            # 10 < |x| < 1000: where exp overflows or flushes (float64 from 709 and -745,
+            # float32 from 88 and -103), tanh and sigmoid saturate: most of it reached by no
+            # other regime
+            "moderate": _signed(st.floats(10.0, 1000.0)),
+            "large": _scaled(4, decades),
+        }
+    return _STRATEGIES[dtype]
+
+
+@functools.lru_cache(maxsize=None)
+def edges(dtype: str, ops: tuple[str, ...], vocabulary: Vocabulary = BUILTIN
+          ) -> dict[str, tuple[tuple[float, float], ...]]:
+    """The windows where the float implementations of ``ops`` break (``Op.edges``), at this
+    dtype, by op."""
+    info = np.finfo(dtype)
+    overflow, precision = math.log(float(info.max)), -math.log(float(info.eps))
+    return {name: vocabulary[name].edges(overflow, precision) for name in ops
+            if name in vocabulary and vocabulary[name].edges}
+
+
+@functools.lru_cache(maxsize=None)
+def _edge(dtype: str, ops: tuple[str, ...], vocabulary: Vocabulary = BUILTIN) -> st.SearchStrategy[float]:
+    """A value on an edge of one of ``ops``: each op's edges as likely as another's; edges
+    shared count once, and an op whose edges are all others' adds none (expm1 has exp's
+    overflow and log1p's small |x|). Where no op has an edge, the extreme magnitudes, where
+    products and squares leave the range."""
+    found = set(edges(dtype, ops, vocabulary).values())
+
+    def covered(windows) -> bool:
+        others = {w for o in found if o != windows and set(o) <= set(windows) for w in o}
+        return others == set(windows)
+    kinds = sorted(k for k in found if not covered(k))
+    if not kinds:
+        return _regimes(dtype)["large"] | _regimes(dtype)["tiny"]
+    return st.one_of([st.one_of([st.floats(lo, hi) for lo, hi in windows]) for windows in kinds])
+
+
+def draw_value(draw, dtype: str = "float64", ties: Sequence[float] = (),
+               ops: tuple[str, ...] = tuple(BUILTIN), regimes: st.SearchStrategy[str] = _REGIME,
+               vocabulary: Vocabulary = BUILTIN) -> float:
+    """Ordinary numbers first, then the regimes where engines break, the edges of ``ops``
+    among them; ``ties`` are values drawn before, so equal and adjacent values make the kinks
+    of max, abs(x - y), relu(x - c)."""
+    regime = draw(regimes)
+    if regime == "edge":
+        return _round(draw(_edge(dtype, ops, vocabulary)), dtype)
+    if regime == "tie":
+        if not ties:
+            regime = "ordinary"
+        else:
+            t = ties[draw(_below(len(ties)))]
+            toward = draw(_NEAR)
+            return _round(t if toward is None else math.nextafter(t, toward), dtype)
+    return _round(draw(_regimes(dtype)[regime]), dtype)
+
+
+@composite
+def values(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> float:
+    return draw_value(draw, dtype, ties)
+
+
+# A constant is a nice number half the time (what shrinks best), exactly a variable's value
+# a quarter of the time: an engine that merges leaves by value (a cache keyed on the number)
+# gives x + c the gradient 2 when c == x, and a value drawn from the regimes ties one
+# exactly only one time in forty
+_CONSTANT = sampled(("nice",) * 4 + ("drawn",) * 2 + ("variable",) * 2)
+
+
+def _draw_constant(draw, dtype: str, ties: Sequence[float], ops: tuple[str, ...], vocabulary: Vocabulary) -> float:
+    kind = draw(_CONSTANT)
+    if kind == "nice":
+        return draw(_NICE)
+    if kind == "variable" and ties:
+        return ties[draw(_below(len(ties)))]
+    return draw_value(draw, dtype, ties, ops, vocabulary=vocabulary)
+
+
+def _valid(op: Op, args: list[float], dtype: str) -> bool:
+    """Defined, finite and representable, partials included: a point we can judge."""
+    info = np.finfo(dtype)
+    if not op.domain(*args):
+        return False
+    hi, lo = float(info.max) / 1e6, float(info.tiny) * 1e6
+    with np.errstate(all="ignore"):
+        xs = [np.float64(a) for a in args]
+        ans = op.forward(F64, *xs)
+        parts = [rule(F64, *xs, ans) for rule in op.partials if rule]
+    for x in [ans, *parts]:
+        x = float(x)
+        if not math.isfinite(x) or abs(x) > hi or (x != 0 and abs(x) < lo):
+            return False
+    if any(float(p) == 0 for p in parts):
+        # a partial of exactly 0 may be one float64 flushed (atan' at 1e300 is 1e-600):
+        # mpmath's exponent range tells, at 20 digits
+        m = precise(20)
+        exact = [m.float(a) for a in args]
+        for rule in op.partials:
+            if rule is not None:
+                d = rule(m, *exact, op.forward(m, *exact))
+                if d != 0 and abs(d) < lo:
+                    return False
+    return True
+
+
+class _Build:
+    """What one example's expression is built from: the ops, the variables at their values,
+    the op nodes made so far (reusing one makes a DAG)."""
+
+    def __init__(self, ops: tuple[str, ...], offset: int, variables_, drawn: list[float], dtype: str,
+                 vocabulary: Vocabulary):
+        self.ops, self.offset, self.variables, self.drawn, self.dtype = ops, offset, variables_, drawn, dtype
+        self.vocabulary = vocabulary
+        self.shared: list[tuple[Node, float]] = []
+        self.arity = {o: vocabulary[o].arity - len(vocabulary[o].params) for o in ops}
+        self.edges = [(name, vocabulary[name].edge_arg, windows)
+                      for name, windows in edges(dtype, ops, vocabulary).items()]
+
+    def stress(self, draw, op: str, x: float, arg: int) -> str:
+        """``op``, or an op of its arity with an edge at ``x`` as its argument ``arg``: a value
+        on an op's edge goes to that op, where drawn uniformly one op in 22 would waste it."""
+        stressed = [name for name, at, windows in self.edges if at == arg and self.arity[name] == self.arity[op]
+                    and any(lo <= x <= hi for lo, hi in windows)]
+        return stressed[draw(_below(len(stressed)))] if stressed else op
+
+    def leaf(self, draw, constant: bool = True) -> tuple[Node, float]:
+        k = draw(_below(10))
+        if k >= 8 and self.shared:
+            return self.shared[draw(_below(len(self.shared)))]
+        if k >= 6 and constant:
+            c = _draw_constant(draw, self.dtype, self.drawn, self.ops, self.vocabulary)
+            return const(c), c
+        return self.variables[k % len(self.variables)]
+
+
+# A node is a leaf when this draws 0: what the shrinker reaches for, so cutting a subtree is
+# lowering one choice. Generation makes an op 7 times in 8, so sizes stay near the cap drawn.
+_GROW = st.integers(0, 7)
+
+
+@composite
+def _node(draw, b: _Build, cap: int, root: bool = False, constant: bool = True) -> tuple[Node, float]:
+    """An expression of at most ``cap`` op nodes. Every node is its own Hypothesis span, and
+    its size comes from its own choices — ``cap`` only bounds it — so the shrinker can put a
+    descendant in a node's place (abs(abs(x)) → abs(x)) without the choices after it being
+    read differently. (A budget split exactly between children made every size change a
+    coordinated edit of several choices, and reproducers stuck at chains like abs(abs(abs(x))).)
+    ``constant`` False: this node may not be a constant leaf, since an op on constants alone
+    is no op node (sin(2) is kept as 2: a whole unary chain over a constant came to nothing)."""
+    grow = draw(_GROW)          # drawn even at cap 0, so a node reads the same choices at any cap
+    if cap == 0 or (grow == 0 and not root):
+        return b.leaf(draw, constant)
+    n = len(b.ops)
+    # uniform over every op, rotated by the example's offset: the runs of simplest choices
+    # Hypothesis generates (index 0 everywhere) land on a different op in each example, so
+    # no op is drawn five times as often as another for being first in the list
+    op = b.ops[(b.offset + draw(_below(n))) % n]
+    if b.arity[op] == 2:
+        k = draw(_below(cap))
+        before = len(b.shared)
+        a = draw(_node(b, k))
+        if draw(_BOOL):
+            # a again (x*x: several paths into one node), or a node inside a (s + f(s): paths
+            # of different lengths, which a backward pass out of order gets wrong)
+            inside = [a] + b.shared[before:-1][::-1] if a[0].op not in ("var", "const") else [a]
+            x2 = inside[draw(_below(len(inside)))]
+        else:
+            x2 = draw(_node(b, cap - 1 - k, constant=a[0].op != "const"))
+        args = [a, x2]
+        op = b.stress(draw, op, x2[1], 1)
+    else:
+        a = draw(_node(b, cap - 1, constant=False))
+        args = [a, draw(_EXPONENT)]    # the exponent, should the op be pow
+        op = b.stress(draw, op, a[1], 0)
+    if all(x[0].op == "const" for x in args[:b.arity[op]]):
+        return a
+    op = _applicable(draw, b, op, args)
+    if op is None:
+        return a                       # nothing applies at these values: keep the argument
+    spec = b.vocabulary[op]
+    args = _args(spec, args)
+    with np.errstate(all="ignore"):
+        ans = float(spec.forward(F64, *(np.float64(x[1]) for x in args)))
+    node = (apply(spec, *(x[0] for x in args)), _round(ans, b.dtype))
+    b.shared.append(node)
+    return node
+
+
+def _applicable(draw, b: _Build, op: str, args) -> str | None:
+    """``op`` if it is defined at the arguments' values; else another op of its arity, drawn
+    afresh, and the ones after it (taking the next one after ``op`` would give the op after
+    one that is often undefined, after sqrt or log, that op's share too)."""
+    same = [o for o in b.ops if b.arity[o] == b.arity[op]]
+    if _valid_at(b.vocabulary[op], args, b.dtype):
+        return op
+    j = draw(_below(len(same)))
+    rest = same[j:] + same[:j]     # from the fresh draw on, so no op is everyone's fallback
+    return next((o for o in rest if o != op and _valid_at(b.vocabulary[o], args, b.dtype)), None)
+
+
+def _args(op: Op, args):
+    """A unary node's arguments are drawn as (argument, exponent): pow takes both."""
+    return args if len(args) == 1 or op.arity == 2 else args[:1]
+
+
+def _valid_at(op: Op, args, dtype: str) -> bool:
+    return _valid(op, [x[1] for x in _args(op, args)], dtype)
+
+
+_EXPONENT = sampled(_EXPONENTS).map(lambda e: (const(e), e))
+
+
+@composite
+def cases(draw, ops: Sequence[str] | None = None, max_nodes: int = 12, n_vars: int = 3,
+          dtype: str = "float64", vocabulary: Vocabulary = BUILTIN) -> Case:
+    """An expression of at most ``max_nodes`` ops of ``vocabulary`` (all its scalar ops, or
+    those named in ``ops``) over ``n_vars`` variables, and a point."""
+    ops = tuple(o for o in check_ops(tuple(vocabulary) if ops is None else ops, vocabulary=vocabulary)
+                if o in vocabulary)
+    offset = draw(_below(len(ops)))
+    names = VAR_NAMES[:max(1, min(n_vars, len(VAR_NAMES)))]
+    drawn: list[float] = []
+    for name in names:
+        drawn.append(draw_value(draw, dtype, drawn, tuple(ops), vocabulary=vocabulary))
+    point = dict(zip(names, drawn))
+    b = _Build(ops, offset, [(var(n), point[n]) for n in names], drawn, dtype, vocabulary)
+    # sampled_from is uniform (integers favours 1) and still shrinks toward the first, 1
+    out = draw(_node(b, draw(st.sampled_from(range(1, max_nodes + 1))), root=True))[0]
+    if out.is_leaf:
+        reject()  # every op fell outside its domain here: rare, and no case beats a fake one
+    return Case(out, {v: point[v] for v in variables(out)}, ops=vocabulary)

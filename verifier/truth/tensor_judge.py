@@ -1,0 +1,120 @@
+"""Judging a tensor case: the lowered scalar reference, and the engine's arrays mapped onto it.
+
+The engine answers with one gradient array per tensor variable. A wrong shape is a finding
+that names both shapes. Elements the function does not depend on (masked by ``where``) must
+get exactly zero: a NaN there is the classic leak through the unselected branch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from verifier.floor.ir import toposort, variables
+from verifier.floor.program import forward
+from verifier.model import Case, Check, EngineRun, Reference, Verdict
+from verifier.truth.bounds import C2, PRECISIONS, RHO
+from verifier.truth.judge import judge, reference
+from verifier.truth.lower import Lowered, lower
+
+__all__ = ["TensorReference", "tensor_reference", "tensor_judge", "element_label"]
+
+
+@dataclass(frozen=True)
+class TensorReference:
+    case: Case
+    lowered: Lowered
+    scalar: Reference
+
+    @property
+    def status(self) -> str:
+        return self.scalar.status
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The element label (``x[0, 1]``) of each scalar variable of the lowered DAG, as checks name them."""
+        return {e: element_label(n, i) for n, items in self.lowered.elements.items() for i, e in items.items()}
+
+    @property
+    def oracles(self):
+        """Each oracle's values by element label, as checks name them."""
+        label = self.labels
+        return {o: {label.get(k, k): v for k, v in vals.items()} for o, vals in self.scalar.oracles.items()}
+
+    @property
+    def kinks(self):
+        return self.scalar.kinks
+
+
+# ops whose backward engines compute from a value of the size of their input (exp(x - lse)):
+# an absolute rounding error of |x|·u there, which the lowered DAG never reads
+_SHIFTED = ("logsumexp", "softmax")
+
+
+def tensor_reference(case: Case, dtype: str = "float64", lowered: Lowered | None = None) -> TensorReference:
+    """``lowered``: the case's element-level DAG when the caller has it already (a Jacobian
+    row lowers the unreduced program once for all its rows)."""
+    lw = lowered or lower(case.expr, case.point, case.ops.tensor)
+    ref = reference(Case(lw.out, lw.point, ops=case.ops), dtype)
+    if ref.status == "ok":
+        values = forward(case.expr, case.point, case.ops.tensor)
+        spread = sum(float(np.max(np.abs(values[n.src[0]]), initial=0.0))
+                     for n in toposort(case.expr) if n.op in _SHIFTED)
+        if spread:
+            prec = PRECISIONS[dtype]
+            ref = replace(ref, bound={v: b + C2 * RHO * prec.u * spread * ref.scale.get(v, 0.0)
+                                      for v, b in ref.bound.items()})
+    return TensorReference(case, lw, ref)
+
+
+def element_label(name: str, index: tuple) -> str:
+    return f"{name}[{', '.join(map(str, index))}]" if index else name
+
+
+def tensor_judge(ref: TensorReference, run: EngineRun) -> Verdict:
+    if run.status != "ok" or not ref.scalar.valid:
+        return judge(ref.scalar, run)
+    lw = ref.lowered
+    names = variables(ref.case.expr)
+    arrays = {n: np.asarray(g, dtype=np.float64) for n, g in zip(names, run.grads)}
+    for name in names:
+        got = np.shape(arrays[name])
+        if got != lw.shapes[name]:
+            return Verdict("mismatch", f"the gradient for {name} has shape {got}, but {name} has shape "
+                           f"{lw.shapes[name]}", (Check(name, "mismatch", None, None),))
+    present = set(variables(lw.out))
+    scalar_grads = tuple(float(arrays[n][i]) for n in names for i, e in lw.elements[n].items() if e in present)
+    order = [e for n in names for e in lw.elements[n].values() if e in present]
+    # the scalar judge expects its own variable order: sorted element names
+    by_name = dict(zip(order, scalar_grads))
+    verdict = judge(ref.scalar, EngineRun("ok", tuple(by_name[e] for e in variables(lw.out)), run.value,
+                                          elapsed=run.elapsed))
+    label = {e: element_label(n, i) for n in names for i, e in lw.elements[n].items()}
+    checks = [Check(label.get(c.variable, c.variable) if c.variable else None, c.verdict, c.expected,
+                    c.actual, c.bound, c.low, c.high) for c in verdict.checks]
+    extra = []
+    floor = 4 * float(np.finfo(ref.scalar.dtype).tiny)
+    for n in names:
+        for i, e in lw.elements[n].items():
+            if e in present:
+                continue
+            g = float(arrays[n][i])
+            kind = "nonfinite" if not math.isfinite(g) else "mismatch" if abs(g) > floor else "agree"
+            extra.append(Check(element_label(n, i), kind, 0.0, g, floor))
+    checks += extra
+    if not extra or all(c.verdict == "agree" for c in extra):
+        return Verdict(verdict.kind, _relabel(verdict.reason, label), tuple(checks), verdict.where)
+    worst = next(c for c in extra if c.verdict != "agree")
+    kind = "nonfinite" if any(c.verdict == "nonfinite" for c in extra) else worst.verdict
+    if verdict.kind in ("crash", "timeout", "nonfinite") or (verdict.kind == "mismatch" and kind == "mismatch"):
+        return Verdict(verdict.kind, _relabel(verdict.reason, label), tuple(checks), verdict.where)
+    bad = next(c for c in extra if c.verdict == kind)
+    return Verdict(kind, f"d/d{bad.variable}: engine {bad.actual!r}, expected 0 (the output does not "
+                   f"depend on it)", tuple(checks))
+
+
+def _relabel(reason: str, label: dict[str, str]) -> str:
+    for e, text in sorted(label.items(), key=lambda kv: -len(kv[0])):
+        reason = reason.replace(f"d/d{e}:", f"d/d{text}:")
+    return reason
