@@ -77,7 +77,7 @@ class Vocabulary(Mapping[str, Op]):
         raise TypeError("a vocabulary with ops of its own cannot be pickled: its records hold functions")
 
     def __repr__(self) -> str:
-        extra = sorted(set(self._tensor) - set(BUILTIN_NAMES))
+        extra = sorted(set(self._tensor) - set(BUILTIN.tensor))
         return f"Vocabulary(builtin{' + ' + ', '.join(extra) if extra else ''})"
 
     @property
@@ -106,4 +106,3 @@ class Vocabulary(Mapping[str, Op]):
 
 
 BUILTIN = Vocabulary(SCALAR_OPS.values(), STRUCTURAL.values())
-BUILTIN_NAMES = frozenset(BUILTIN.tensor)
