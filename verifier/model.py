@@ -18,13 +18,17 @@ from verifier.floor.ir import Node, show, show_steps, size
 from verifier.floor.serial import expr_to_json, point_to_json
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 
-__all__ = ["VERDICTS", "VERDICT_RANK", "DISCREPANCIES", "Case", "Reference", "Check", "Verdict", "worst_check", "EngineRun",
+__all__ = ["VERDICTS", "VERDICT_RANK", "DISCREPANCIES", "UNDECIDED_CAUSES", "NOTES", "Case", "Reference", "Check", "Verdict", "worst_check", "EngineRun",
            "Finding", "make_finding", "CampaignResult", "Severities"]
 
 VERDICTS = ("agree", "kink", "undecided", "oracle-disagreement", "mismatch", "nonfinite",
             "inconsistent", "crash", "timeout")
 DISCREPANCIES = frozenset({"mismatch", "nonfinite", "inconsistent", "crash", "timeout"})
 VERDICT_RANK = {k: i for i, k in enumerate(VERDICTS)}   # the order a verdict of several checks takes the worst in
+# why no verdict: every undecided reference names one (counted in summaries and reports)
+UNDECIDED_CAUSES = ("outside-domain", "out-of-range", "ill-conditioned", "near-kink", "no-truth",
+                    "subnormal", "too-many-kinks")
+NOTES = ("nondeterministic",)   # what a verdict may note besides its kind; counted, never failing
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ class Reference:
     kinks: tuple[str, ...] = ()                  # ops at (or within rounding of) a kink
     scale: dict[str, float] = field(default_factory=dict)   # Σ_paths Π|partial|, every side
     oracles: dict[str, dict[str, float]] = field(default_factory=dict)
+    # at kinks: the gradient for each choice of one-sided partials (a vertex of the set of
+    # limiting gradients); the engine's whole vector must lie in their convex hull
+    vertices: tuple[dict[str, float], ...] = ()
+    cause: str = ""                              # undecided: one of UNDECIDED_CAUSES
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,10 @@ class Verdict:
     where: str = ""                # the op a crash happened in, if the engine said
     case: Any = None               # the case the checks judged, when not the one asked about (a Jacobian row)
     mode: str = ""                 # "forward": forward mode departs (verifier.truth.forward, --forward)
+    cause: str = ""                # undecided: one of UNDECIDED_CAUSES
+    origin: str = ""               # a crash: the engine's file:line that raised (one root cause)
+    notes: tuple[str, ...] = ()    # not discrepancies, counted: "nondeterministic"
+    output: str = ""               # what the engine printed during the check
 
     @property
     def failing(self) -> Check | None:
@@ -117,6 +129,12 @@ class EngineRun:
     message: str = ""
     elapsed: float = 0.0
     where: str = ""                  # the op (or phase) the failure happened in
+    origin: str = ""                 # a crash: the engine's file:line that raised
+    # the second identical build's answer, when it differs from the first (a consistency
+    # check): within the bound it is nondeterminism, beyond it ``inconsistent``
+    again: tuple[float, ...] | None = None
+    again_value: float | None = None
+    output: str = ""                 # what the engine printed during the check (stdout + stderr)
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,12 @@ class Finding:
     paths: list[dict] = field(default_factory=list)
     paths_total: int = 0
     picture_note: str = ""               # why the picture is missing or partial
+    # what a replay must re-check it as: order, forward, tensor, dtype, check_timeout
+    mode: dict = field(default_factory=dict)
+    # more discrepant cases of the same signature (at most MORE_EXAMPLES): expression, point,
+    # variable, expected, actual — the spread a maintainer fixes in one go
+    examples: list[dict] = field(default_factory=list)
+    output: str = ""                     # what the engine printed while failing (trimmed)
 
 
 def make_finding(case: Case, *, kind: str, signature: str, replay: str, tensor: bool = False,
@@ -158,7 +182,8 @@ def make_finding(case: Case, *, kind: str, signature: str, replay: str, tensor: 
                  culprit_op: str | None = None, culprit_node: int | None = None, blame: str = "unknown",
                  message: str = "", checks: tuple[Check, ...] = (), kinks: tuple[str, ...] = (),
                  found_after: int = 0, found_at_s: float = 0.0, picture: Mapping[str, Any] | None = None,
-                 picture_note: str = "") -> Finding:
+                 picture_note: str = "", mode: Mapping[str, Any] = {}, examples: list[dict] = [],
+                 output: str = "") -> Finding:
     """The one way a Finding is made, from its case and what was found out about it: the
     campaign gives everything; the rebuild of a killed campaign what a replay file kept.
     What is read off the case (its text, size, steps, IR, point, shapes) is read here."""
@@ -174,7 +199,7 @@ def make_finding(case: Case, *, kind: str, signature: str, replay: str, tensor: 
                  "bound": c.bound, "low": c.low, "high": c.high, **({"mode": c.mode} if c.mode else {})}
                 for c in checks],
         kinks=list(kinks), found_after=found_after, found_at_s=round(found_at_s, 3),
-        picture_note=picture_note, **(picture or {}))
+        picture_note=picture_note, mode=dict(mode), examples=list(examples), output=output, **(picture or {}))
 
 
 @dataclass(frozen=True)
@@ -208,6 +233,9 @@ class CampaignResult:
     # name a command line can give), and the report folder as that command line named it
     engine_spec: dict[str, Any] = field(default_factory=dict)
     report_dir: str = ""
+    # undecided examples counted by cause (UNDECIDED_CAUSES), and notes by kind (NOTES)
+    undecided: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:

@@ -81,7 +81,7 @@ def _several(f: Finding, shared: dict[int, int]) -> str:
 def blamed(f: Finding, short: bool = False) -> str:
     """What the finding blames, as HTML: the culprit op, or for a composition fault (its op
     right alone) the ops of the failing sub-expression and the nodes reached by several paths.
-    The signature of a composition fault names no op on purpose (campaign.signature: one
+    The signature of a composition fault names no op on purpose (search.blame.signature: one
     engine-wide fault, whichever op shows it first); this says where this reproducer shows it."""
     if f.blame != "composition":
         return f"<code>{esc(f.culprit_op)}</code>" if f.culprit_op else "—"

@@ -27,7 +27,7 @@ from verifier.floor.numtext import exact, short
 from verifier.floor.program import is_tensor_program
 from verifier.model import Case, Verdict
 
-__all__ = ["Blame", "blame"]
+__all__ = ["Blame", "blame", "signature"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,19 @@ class _TensorView:
                 local_point[f"a{i}"] = self.values[s]
                 args.append(var(f"a{i}"))
         return self._reduced(program.tapply(self.ops.tensor_op(n.op), *args, **program.params_of(n)), local_point)
+
+
+def signature(verdict: Verdict, culprit: Blame) -> str:
+    """What makes two discrepancies "the same": the kind and the op to blame. A composition
+    failure (every op right alone) is one engine-wide fault, whichever op shows it first:
+    an accumulation bug shows in x*x, x + x and x/x alike, and is one finding, not three.
+    So is a loss of precision that every op shows. With the op in the key, 1,000 examples of
+    ``mutant:overwrite`` made 7 findings and ``mutant:leaves-first`` 22; so the key names no
+    op, and the reports name the ops of each reproducer's failing sub-expression instead
+    (``report.finding_html.blamed``). A fault of forward mode (``--forward``) ends in
+    ``:forward``: it is not the reverse-mode fault of the same op."""
+    where = culprit.how if culprit.how in ("composition", "precision") else culprit.op or "?"
+    return f"{verdict.kind}:{where}" + (f":{verdict.mode}" if verdict.mode else "")
 
 
 _COTANGENT = (1.0, -0.75, 1.25, 0.5, -1.5, 2.0)

@@ -27,7 +27,7 @@ from verifier.engines import engine_ops, has_forward_mode
 from verifier.floor.ir import show, size, toposort
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 from verifier.model import DISCREPANCIES, VERDICTS, CampaignResult, Case, Finding, Severities, Verdict, make_finding
-from verifier.search.blame import Blame, blame
+from verifier.search.blame import Blame, blame, signature
 from verifier.search.coverage import Coverage
 from verifier.search.errors import CampaignError
 from verifier.search.stop import STOP
@@ -91,19 +91,6 @@ class _Found(Exception):
 
 class _OutOfTime(BaseException):
     """Ends a phase at once: Hypothesis does not catch (or shrink) a BaseException."""
-
-
-def signature(verdict: Verdict, culprit: Blame) -> str:
-    """What makes two discrepancies "the same": the kind and the op to blame. A composition
-    failure (every op right alone) is one engine-wide fault, whichever op shows it first:
-    an accumulation bug shows in x*x, x + x and x/x alike, and is one finding, not three.
-    So is a loss of precision that every op shows. With the op in the key, 1,000 examples of
-    ``mutant:overwrite`` made 7 findings and ``mutant:leaves-first`` 22; so the key names no
-    op, and the reports name the ops of each reproducer's failing sub-expression instead
-    (``report.finding_html.blamed``). A fault of forward mode (``--forward``) ends in
-    ``:forward``: it is not the reverse-mode fault of the same op."""
-    where = culprit.how if culprit.how in ("composition", "precision") else culprit.op or "?"
-    return f"{verdict.kind}:{where}" + (f":{verdict.mode}" if verdict.mode else "")
 
 
 def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, replay: str = "",

@@ -184,7 +184,7 @@ def judge(ref: Reference, run: EngineRun) -> Verdict:
         return Verdict(ref.status, ref.reason)
     if run.status != "ok":
         kind = {"malformed": "mismatch"}.get(run.status, run.status)
-        return Verdict(kind, run.message, where=run.where)
+        return Verdict(kind, run.message, where=run.where, origin=run.origin)
     if ref.status != "ok":
         return Verdict(ref.status, ref.reason)
     names = variables(ref.case.expr)
