@@ -28,7 +28,9 @@ VERDICT_RANK = {k: i for i, k in enumerate(VERDICTS)}   # the order a verdict of
 # why no verdict: every undecided reference names one (counted in summaries and reports)
 UNDECIDED_CAUSES = ("outside-domain", "out-of-range", "ill-conditioned", "near-kink", "no-truth",
                     "subnormal", "too-many-kinks")
-NOTES = ("nondeterministic",)   # what a verdict may note besides its kind; counted, never failing
+# what a check may note besides its verdict, counted and never failing: two identical builds
+# differing within the bound, and an engine that printed something while checked
+NOTES = ("nondeterministic", "engine-output")
 
 
 @dataclass(frozen=True)
