@@ -20,7 +20,7 @@ from verifier.floor.vocabulary import BUILTIN
 __all__ = ["LocalGraph", "local_graph", "stable_graph", "accumulate", "adjoints",
            "largest_products", "count_paths",
            "enumerate_paths", "gradient", "PATH_CAP",
-           "tangents", "rule_derivatives", "hessian", "hessian_terms_in_range"]
+           "tangents", "rule_derivatives", "hessian", "hessian_terms"]
 
 PATH_CAP = 20_000
 DPS_LEVELS = (50, 120, 400)
@@ -264,34 +264,24 @@ def rule_derivatives(g: LocalGraph, eta, kinked: set[Node]):
     return H, A, Jp
 
 
-def hessian_terms_in_range(g: LocalGraph, lo: float, hi: float) -> bool:
-    """Every derivative of a local partial is a quantity an engine differentiating its own
-    gradient graph computes (log'' = -1/x² flushes to 0 at x = e^660): it must fit."""
-    eta = g.m.ctx.mpf(10) ** (-(g.dps // 3))
-    H, _, _ = rule_derivatives(g, eta, set())
-    return all(h == 0 or lo <= abs(h) <= hi for per in H.values() for row in per.values() for h in row.values())
-
-
-def hessian(g: LocalGraph, absolute: bool = False) -> dict[tuple[str, str], Any]:
-    """Second derivatives from the op table: the chain rule applied to the chain rule.
-
-    d²out/dv dw = Σ over edges e = (n, i) and arguments j of n: adjoint(n) · d src_i/dv ·
-    d partial_(n,i) / d arg_j · d arg_j/dw (plus the adjoint's own dependence on w, which is
-    the same sum seen from the other side: the expression is symmetric in v and w). With
-    ``absolute``, every term in absolute value: the scale a float computation rounds against."""
+def hessian_terms(g: LocalGraph, absolute: bool = False, override: Mapping[Edge, Any] | None = None,
+                  rules: Mapping[Node, Any] | None = None):
+    """The terms of ``hessian``, one by one: (v, w, n, i, j, adjoint, d src_i/dv, d partial_(n,i)/d arg_j,
+    d arg_j/dw), every factor in absolute value with ``absolute``. What an engine multiplies on
+    the way to a second derivative, for a caller that checks each factor's range."""
     m = g.m
-    H, _, _ = rule_derivatives(g, None, set())
+    H = rules if rules is not None else rule_derivatives(g, None, set())[0]
+    partials = {**g.partials, **override} if override else g.partials
     # the scale takes no cancellation: adjoints and tangents as Σ_paths Π|partial| too (d/dz of
     # z/|z| is 2500 - 2500 exactly; an engine sees the rounding of that difference)
-    flow = LocalGraph(g.order, g.values, {e: abs(d) for e, d in g.partials.items()}, m) if absolute else g
+    if absolute:
+        partials = {e: abs(d) for e, d in partials.items()}
+    flow = LocalGraph(g.order, g.values, partials, m, g.ops) if absolute or override else g
     adj = adjoints(flow)
     names = [n.arg for n in g.order if n.op == "var"]
     tan = {v: tangents(flow, v) for v in names}
-    f = abs if absolute else (lambda x: x)
-    out: dict[tuple[str, str], Any] = {}
     for v in names:
         for w in names:
-            terms = []
             for n in g.order:
                 a = adj.get(n)
                 if n.is_leaf or not a:
@@ -303,6 +293,22 @@ def hessian(g: LocalGraph, absolute: bool = False) -> dict[tuple[str, str], Any]
                     for j, h in H[n][i].items():
                         dw = tan[w][n.src[j]]          # 0 for a constant (pow's exponent)
                         if dw:
-                            terms.append(f(a * dv * h * dw))
-            out[(v, w)] = m.ctx.fsum(terms) if terms else m.float(0)
-    return out
+                            yield v, w, n, i, j, a, dv, abs(h) if absolute else h, dw
+
+
+def hessian(g: LocalGraph, absolute: bool = False, override: Mapping[Edge, Any] | None = None,
+            rules: Mapping[Node, Any] | None = None) -> dict[tuple[str, str], Any]:
+    """Second derivatives from the op table: the chain rule applied to the chain rule.
+
+    d²out/dv dw = Σ over edges e = (n, i) and arguments j of n: adjoint(n) · d src_i/dv ·
+    d partial_(n,i) / d arg_j · d arg_j/dw (plus the adjoint's own dependence on w, which is
+    the same sum seen from the other side: the expression is symmetric in v and w). With
+    ``absolute``, every term in absolute value: the scale a float computation rounds against.
+    ``override`` replaces chosen edge partials (one side of each kink, as ``accumulate``);
+    ``rules``, the first result of ``rule_derivatives(g, ...)``, when the caller has it:
+    it depends on the values only, so a sweep over kink sides computes it once."""
+    names = [n.arg for n in g.order if n.op == "var"]
+    terms: dict[tuple[str, str], list] = {(v, w): [] for v in names for w in names}
+    for v, w, _, _, _, a, dv, h, dw in hessian_terms(g, absolute, override, rules):
+        terms[(v, w)].append(a * dv * h * dw)
+    return {k: g.m.ctx.fsum(t) if t else g.m.float(0) for k, t in terms.items()}

@@ -18,12 +18,14 @@ import io
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from verifier.engines.autograd.tensor import make_op
 from verifier.engines.builtin import BuiltinEngine
+from verifier.floor.ops import SCALAR_OPS
 
 # ── the faulty engines (module level, so `--engine tests/faulty_engines.py:Name` finds them) ──
 class Raises(BuiltinEngine):
@@ -215,6 +217,75 @@ class ShapeOne(BuiltinEngine):
 
     def gradients(self, output, variables):
         return [np.array([g]) for g in super().gradients(output, variables)]
+
+
+# ── engines whose findings blame must name right (tests/test_blame.py) ──
+def _with_rule(op: str, index: int, rule):
+    """The builtin op with one local partial replaced."""
+    spec = SCALAR_OPS[op]
+    return make_op(replace(spec, partials=tuple(rule if i == index else p for i, p in enumerate(spec.partials))))
+
+
+class LogEpsilon(BuiltinEngine):
+    """log' = 1/(x + 1e-6): 1e-6 relative off at x = 1, 1% off at x = 1e-4 — a wrong rule
+    that looks like precision lost where x is large."""
+    name = "fault-log-epsilon"
+
+    def __init__(self):
+        super().__init__()
+        self.ops["log"] = _with_rule("log", 0, lambda m, x, ans: 1.0 / (x + 1e-6))
+
+
+class SameNodeTwice(BuiltinEngine):
+    """Every op raises when given the same node twice (x + x): one line, one root cause,
+    whichever op meets it."""
+    name = "fault-same-node-twice"
+
+    def __init__(self):
+        super().__init__()
+        self.ops = {name: self._guarded(fn) for name, fn in self.ops.items()}
+
+    @staticmethod
+    def _guarded(fn):
+        def call(*args):
+            if len({id(a) for a in args}) < len(args):
+                raise ValueError("an argument given twice is not supported")
+            return fn(*args)
+        return call
+
+
+class DivOverflow(BuiltinEngine):
+    """d(x/y)/dy written -x·y/y³ (as -(x·y)/(y·y)/y): at x = y = 1e200, x·y and y·y overflow and
+    inf/inf = nan, where the truth -x/y² = -1e-200 is a number."""
+    name = "fault-div-overflow"
+
+    def __init__(self):
+        super().__init__()
+        self.ops["div"] = _with_rule("div", 1, lambda m, x, y, ans: -(x * y) / (y * y) / y)
+
+
+class TieZero(BuiltinEngine):
+    """maximum and minimum both route the gradient by strict comparisons: at a tie neither
+    argument gets it, so max(x, x)' = min(x, x)' = 0 — one bug in each op."""
+    name = "fault-tie-zero"
+
+    def __init__(self):
+        super().__init__()
+        self.ops["maximum"] = _with_rule("maximum", 1, lambda m, x, y, ans: m.step(y - x))
+        self.ops["minimum"] = _with_rule("minimum", 0, lambda m, x, y, ans: m.step(y - x))
+
+
+class Flaky(BuiltinEngine):
+    """Every second backward pass adds 1 to each gradient: two identical builds differ."""
+    name = "fault-flaky"
+
+    def __init__(self):
+        super().__init__()
+        self._calls = 0
+
+    def gradients(self, output, variables):
+        self._calls += 1
+        return [g + (self._calls % 2) for g in super().gradients(output, variables)]
 
 
 @dataclass(frozen=True)

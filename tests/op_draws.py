@@ -14,6 +14,7 @@ from collections import Counter
 import numpy as np
 from hypothesis import Phase, given, seed as hseed, settings
 
+from verifier.engines import Capabilities
 from verifier.floor.ir import evaluate, toposort
 from verifier.floor.mathns import F64
 from verifier.floor.ops import SCALAR_OPS
@@ -21,6 +22,7 @@ from verifier.floor.ops import SCALAR_OPS
 # a measurement that drew differently from a campaign would measure nothing
 from verifier.search.campaign import PROFILE, no_local_constants
 from verifier.search.strategies import cases
+from verifier.search.tensor_strategies import tensor_cases
 
 # magnitude bands of a value: (low, high, name), |x| in (low, high]
 BANDS = ((0.0, 0.0, "0"), (0.0, 1e-4, "<1e-4"), (1e-4, 1.0, "1e-4..1"), (1.0, 10.0, "1..10"),
@@ -72,3 +74,31 @@ def measure(examples: int = 500, seed: int = 0, ops: tuple[str, ...] = tuple(SCA
         draw()
     return {"examples": n[0], "nodes": nodes, "present": present, "bands": bands, "args": args,
             "sizes": sizes}
+
+
+def draw_tensor(examples: int = 300, seed: int = 0, ops: tuple[str, ...] | None = None,
+                capabilities=None, max_nodes: int = 6, n_vars: int = 2) -> list:
+    """``examples`` tensor programs (Cases) as a tensor campaign with this seed would draw
+    them, for an engine with these ``capabilities`` (engines.Capabilities; None: none declared)."""
+    drawn: list = []
+
+    @hseed(seed * 1_000_003)
+    @settings(settings.get_profile(PROFILE), max_examples=examples, phases=(Phase.generate,))
+    @given(tensor_cases(ops=ops, max_nodes=max_nodes, n_vars=n_vars,
+                        capabilities=capabilities or Capabilities()))
+    def draw(case) -> None:
+        drawn.append(case)
+
+    with no_local_constants():
+        draw()
+    return drawn
+
+
+def tensor_presence(programs: list) -> Counter:
+    """Per op, the programs that hold it at least once, not counting each program's final
+    reduction sum(out * W) (every program has it: tensor_strategies)."""
+    present: Counter[str] = Counter()
+    for case in programs:
+        body = case.expr.src[0].src[0]   # sum(mul(out, W)) -> out
+        present.update({m.op for m in toposort(body) if not m.is_leaf})
+    return present

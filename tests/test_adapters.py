@@ -36,7 +36,10 @@ DOCUMENTED = {   # docs/findings.md, campaigns of commit 2d97e58 (the false alar
     "jax": _DIV_RANGE,
     "jax-float32": _DIV_RANGE,
     "autograd": _DIV_RANGE + ["mismatch:precision"],          # -z/y² with a subnormal y²
-    "micrograd": _DIV_RANGE + ["crash:div", ("inconsistent:", "a second identical graph"),
+    # micrograd's x/x is x * x**-1, and x**-1 overflows a Python float at x = 3.6e-188:
+    # micrograd raises OverflowError in its engine.py (signed by that line since #22)
+    "micrograd": _DIV_RANGE + ["crash:div", ("crash:OverflowError@engine.py:", "Numerical result out of range"),
+                               ("inconsistent", "second identical"),
                                "mismatch:precision"],                 # y**-2 subnormal, as autograd's
     # sigmoid: scalar-tinygrad-012 and -013 — the rule -g·ret·ret squares a ret below 1e-19,
     # subnormal in float32 (sigmoid'(-48) off by 3e-4) or 0 (-60), where s·(1 - s) is a

@@ -237,6 +237,10 @@ def write_replay(path, case: Case, signature: str = "mismatch:tanh"):
     path.write_text(json.dumps(doc))
 
 
+def cases(regressions) -> tuple:
+    return tuple(r.case for r in regressions)
+
+
 TANH = Case(apply("tanh", var("x")), {"x": 1.0})
 OTHER = Case(apply("mul", var("x"), const(2.0)), {"x": -3.0})
 
@@ -248,9 +252,11 @@ def test_regressions_come_from_files_folders_and_report_folders_once_each(tmp_pa
     loose = tmp_path / "loose"
     write_replay(loose / "a.json", TANH)                    # the same case again
     write_replay(loose / "b.json", OTHER)
-    assert collect_regressions(report) == (TANH,)
-    assert collect_regressions([report, loose]) == (TANH, OTHER)
-    assert collect_regressions(loose / "b.json") == (OTHER,)
+    assert cases(collect_regressions(report)) == (TANH,)
+    assert cases(collect_regressions([report, loose])) == (TANH, OTHER)
+    assert cases(collect_regressions(loose / "b.json")) == (OTHER,)
+    # each with the mode it was found in (a file that records none: order 1, reverse, scalar)
+    assert [r.mode for r in collect_regressions(report)] == [{"order": 1, "forward": False, "tensor": False}]
     (loose / "junk.json").write_text('{"format": "something-else"}')
     with pytest.raises(FormatError, match="not an adverify replay"):
         collect_regressions(loose)

@@ -59,14 +59,14 @@ def test_kink_accepts_any_subgradient_and_rejects_others():
     assert verdict(e, {"x": 0.0}, [2.0]).kind == "mismatch"
 
 
-def test_tie_in_maximum_accepts_each_side_per_variable():
-    # DESIGN §6: any value between the one-sided derivatives passes, per variable; so the
-    # "every tied argument gets the full gradient" convention is a kink, not a mismatch
+def test_tie_in_maximum_accepts_any_split_of_the_gradient_and_nothing_else():
+    # at a tie the partials are (t, 1 - t): each alone in [0, 1] is not enough (#22), so
+    # "every tied argument gets the full gradient" and "neither gets it" are mismatches
     e = apply("maximum", x, y)
-    for g in ([1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [1.0, 1.0]):
+    for g in ([1.0, 0.0], [0.5, 0.5], [0.0, 1.0]):
         assert verdict(e, {"x": 1.0, "y": 1.0}, g).kind == "kink"
-    assert verdict(e, {"x": 1.0, "y": 1.0}, [2.0, 0.0]).kind == "mismatch"
-    assert verdict(e, {"x": 1.0, "y": 1.0}, [-0.5, 1.0]).kind == "mismatch"
+    for g in ([2.0, 0.0], [-0.5, 1.0], [1.0, 1.0], [0.0, 0.0]):
+        assert verdict(e, {"x": 1.0, "y": 1.0}, g).kind == "mismatch"
 
 
 def test_rounding_that_can_cross_a_kink_widens_the_interval():

@@ -8,6 +8,7 @@ without PYTHONPATH, and must reproduce its discrepancy (exit 1, the same kind an
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -18,8 +19,8 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-
 from optional import require
+
 from verifier import check_engine
 from verifier.interfaces.gate import GateFailure
 
@@ -77,8 +78,8 @@ def commands_in_junit(text: str) -> list[str]:
 
 
 def reproduces(command: str, cwd: Path, kind: str, op: str | None) -> None:
-    """Pasted into bash in ``cwd``: exit 1 and the same discrepancy (its kind, and its op
-    when the replay file's name says one: a composition fault names none)."""
+    """Pasted into bash in ``cwd``: exit 1 and the same discrepancy (its kind, and the op
+    its replay file blames)."""
     run = subprocess.run(["bash", "-c", command], cwd=cwd, env=_env(), capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 1, (command, run.stdout, run.stderr)
@@ -119,8 +120,8 @@ def test_every_surface_of_a_campaign_prints_a_command_that_reproduces(project, s
     assert all(f"--engine {spec}" in c for c in terminal)
     assert all(c.startswith("PYTHONPATH=src ") for c in terminal) == bool(env)
     first = terminal[0]
-    kind, where = re.search(r"replays/\d+-(\w+)-(\w+)\.json", first).groups()
-    reproduces(first, project, kind, None if where in ("composition", "precision") else where)
+    replay = json.loads((project / re.search(r"(\S+/replays/\S+\.json)", first).group(1)).read_text())
+    reproduces(first, project, replay["kind"], replay["culprit_op"])
 
 
 def test_a_regression_still_failing_prints_a_command_that_reproduces(project):

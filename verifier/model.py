@@ -18,7 +18,7 @@ from verifier.floor.ir import Node, show, show_steps, size
 from verifier.floor.serial import expr_to_json, point_to_json
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 
-__all__ = ["VERDICTS", "VERDICT_RANK", "DISCREPANCIES", "UNDECIDED_CAUSES", "NOTES", "Case", "Reference", "Check", "Verdict", "worst_check", "EngineRun",
+__all__ = ["VERDICTS", "VERDICT_RANK", "DISCREPANCIES", "UNDECIDED_CAUSES", "NOTES", "MORE_EXAMPLES", "Case", "Reference", "Check", "Verdict", "worst_check", "EngineRun",
            "Finding", "make_finding", "CampaignResult", "Severities"]
 
 VERDICTS = ("agree", "kink", "undecided", "oracle-disagreement", "mismatch", "nonfinite",
@@ -31,6 +31,7 @@ UNDECIDED_CAUSES = ("outside-domain", "out-of-range", "ill-conditioned", "near-k
 # what a check may note besides its verdict, counted and never failing: two identical builds
 # differing within the bound, and an engine that printed something while checked
 NOTES = ("nondeterministic", "engine-output")
+MORE_EXAMPLES = 5      # discrepant cases a finding keeps besides its own (Finding.examples)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ class Finding:
     oracles: dict[str, float]            # oracle -> its value for the failing variable
     culprit_op: str | None
     culprit_node: int | None             # index into ``steps``' order (toposort), for drawing
-    blame: str                           # local-rule | composition | forward | crash | timeout | unknown
+    blame: str                           # local-rule | composition | precision | forward | crash | timeout |
+                                         # inconsistent | zero-times-inf | unknown
     message: str
     replay: str                          # path of the replay file, relative to the report
     signature: str

@@ -3,30 +3,36 @@ engine asked through an executor, the answer judged."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from dataclasses import replace
+from typing import Any, Mapping
 
 import numpy as np
 
 from verifier.checking.executor import make_executor
-from verifier.checking.modes import Mode, mode_for
+from verifier.checking.modes import Executor, Mode, mode_for
 from verifier.engines import engine_dtype, engine_name
-from verifier.model import Case, Verdict
+from verifier.floor.ir import Node
+from verifier.model import Case, EngineRun, Verdict
 from verifier.truth.lower import Lowered
 
-__all__ = ["Checker"]
+__all__ = ["Checker", "Strict"]
 
 
 class Checker:
     """Checks cases against one engine. References are cached per (expression, point):
     shrinking and blame revisit the same sub-expressions at the same points many times.
     ``tensor``, ``order`` and ``forward`` build the mode as the command line's options do;
-    ``mode`` gives it directly."""
+    ``mode`` gives it directly. ``strict_determinism``: two identical builds that answer
+    differently are ``inconsistent`` even within the bound (else a ``nondeterministic`` note)."""
 
     def __init__(self, engine: Any, timeout: float | None = None, cache: int = 4096, tensor: bool = False,
-                 order: int = 1, forward: bool = False, mode: Mode | None = None):
+                 order: int = 1, forward: bool = False, mode: Mode | None = None,
+                 strict_determinism: bool = False):
         self.engine = engine
         self.name = engine_name(engine)
         self.dtype = engine_dtype(engine)
+        self.timeout = timeout
+        self.strict_determinism = strict_determinism
         self.executor = make_executor(engine, timeout)
         self._refs: OrderedDict[tuple, Any] = OrderedDict()
         self._cache = cache
@@ -74,7 +80,13 @@ class Checker:
         return ref
 
     def check(self, case: Case) -> Verdict:
-        return self.mode.check(case, self.executor, self.reference)
+        asked: Executor = Strict(self.executor) if self.strict_determinism else self.executor
+        return self.mode.check(case, asked, self.reference)
+
+    def mode_record(self) -> dict[str, Any]:
+        """What a replay must re-check a finding as (``Finding.mode``, the replay file's mode)."""
+        return {"order": self.order, "forward": self.forward, "tensor": self.tensor, "dtype": self.dtype,
+                "check_timeout": self.timeout, "strict_determinism": self.strict_determinism}
 
     def clear_cache(self) -> None:
         """Forget every reference: the cache only memoises, so no verdict changes."""
@@ -88,3 +100,21 @@ class Checker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class Strict:
+    """An executor whose engine must answer the same twice: a second identical build that
+    differs at all is ``inconsistent`` (``--strict-determinism``), as the runner once said."""
+
+    def __init__(self, executor: Executor):
+        self.executor = executor
+
+    def run(self, expr: Node, point: Mapping[str, Any], mode: str = "reverse") -> EngineRun:
+        run = self.executor.run(expr, point, mode=mode)
+        if run.again is None:
+            return run
+        if tuple(run.again) != tuple(run.grads):
+            why = f"a second identical graph gave gradients {list(run.again)} instead of {list(run.grads)}"
+        else:
+            why = f"a second identical graph gave the value {run.again_value!r} instead of {run.value!r}"
+        return replace(run, status="inconsistent", message=why, again=None, again_value=None)

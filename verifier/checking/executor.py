@@ -17,7 +17,9 @@ worker is fenced in:
 - it ignores SIGINT (so any KeyboardInterrupt there is the engine's own, reported as a
   crash, like SystemExit), dies with SIGTERM, and dies with its parent (PR_SET_PDEATHSIG):
   a campaign killed with SIGKILL leaves no engine spinning behind it;
-- its stdin and stdout are /dev/null: what an engine prints never mixes into the report;
+- its stdin and stdout are /dev/null, and during a check descriptors 1 and 2 go to a file
+  (``runner.capture_descriptors``): what an engine prints, C extensions included, becomes
+  the check's ``EngineRun.output`` and never mixes into the terminal or the report;
 - it writes no core files (RLIMIT_CORE 0): a segfault is reported, not dumped, per example.
 """
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 import warnings
 from typing import Any, Mapping
 
-from verifier.checking.runner import contain_interrupts, run_engine
+from verifier.checking.runner import capture_descriptors, contain_interrupts, run_engine
 from verifier.engines import load_engine
 from verifier.floor.ir import Node
 from verifier.model import EngineRun
@@ -81,6 +83,7 @@ def _fence(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     contain_interrupts()
+    capture_descriptors()
     _die_with_parent(parent)
     import faulthandler
     faulthandler.disable()   # a segfault per example is a finding, not a traceback on stderr each time

@@ -8,11 +8,15 @@ references.
 - ``SecondOrder``: the Hessian from ``second_derivatives`` (truth.second);
 - ``Forward``: a first-order mode, then the same case by ``forward_gradients``, judged
   against the same reference and against reverse mode (truth.forward).
+
+An engine that answered twice (a second identical build, ``EngineRun.again``) has both
+answers judged against the same reference (``judge_twice``): both within the bound is the
+``nondeterministic`` note, not a discrepancy; one beyond it is ``inconsistent``.
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from verifier.checking.jacobian import check_rows
 from verifier.floor.ir import Node
@@ -23,7 +27,8 @@ from verifier.truth.lower import Lowered
 from verifier.truth.second import second_judge, second_reference
 from verifier.truth.tensor_judge import TensorReference, tensor_judge, tensor_reference
 
-__all__ = ["Mode", "Executor", "ReferenceOf", "Scalar", "Tensor", "SecondOrder", "Forward", "mode_for"]
+__all__ = ["Mode", "Executor", "ReferenceOf", "Scalar", "Tensor", "SecondOrder", "Forward", "mode_for",
+           "judge_twice", "mode_suffix", "mode_label"]
 
 
 class Executor(Protocol):
@@ -64,7 +69,7 @@ class Judged:
 
     def check(self, case: Case, executor: Executor, reference_of: ReferenceOf) -> Verdict:
         ref = reference_of(case)
-        return self.judge(ref, executor.run(case.expr, case.point, mode=self.asks))
+        return judge_twice(self.judge, ref, executor.run(case.expr, case.point, mode=self.asks))
 
 
 class Scalar(Judged):
@@ -130,8 +135,13 @@ class Forward:
             # outside a domain nothing is held against either mode; a reverse finding comes first
             return verdict
         run = executor.run(case.expr, case.point, mode=FORWARD)
-        run = replace(run, value=None)   # the forward value was judged with reverse mode's run
-        return forward_verdict(verdict, self.reverse.judge(ref, run), scalar, labels)
+        run = replace(run, value=None, again_value=None)   # the forward value was judged with reverse mode's run
+        forward = judge_twice(self.reverse.judge, ref, run)
+        both = forward_verdict(verdict, forward, scalar, labels)
+        # what either run noted or printed stays with the one verdict
+        notes = tuple(dict.fromkeys(verdict.notes + forward.notes + both.notes))
+        output = "\n".join(o for o in dict.fromkeys((verdict.output, forward.output, both.output)) if o)
+        return replace(both, notes=notes, output=output)
 
 
 def mode_for(tensor: bool = False, order: int = 1, forward: bool = False) -> Mode:
@@ -142,3 +152,43 @@ def mode_for(tensor: bool = False, order: int = 1, forward: bool = False) -> Mod
         return SecondOrder()
     first = Tensor() if tensor else Scalar()
     return Forward(first) if forward else first
+
+
+def judge_twice(judge: Callable[[Any, EngineRun], Verdict], ref: Any, run: EngineRun) -> Verdict:
+    """``run`` judged against ``ref``, with what the engine printed kept on the verdict. When
+    a second identical build answered differently (``run.again``), that answer is judged
+    against the same reference: if both or neither are discrepancies, the first's verdict
+    stands, noted ``nondeterministic`` (last-bit differences of an engine that sums in an
+    address-dependent order are no derivative bug); if only one is, ``inconsistent``."""
+    first = judge(ref, replace(run, again=None, again_value=None))
+    notes = first.notes
+    if run.again is not None:
+        second = judge(ref, replace(run, grads=run.again, again=None, again_value=None,
+                                    value=run.again_value if run.again_value is not None else run.value))
+        if first.is_discrepancy != second.is_discrepancy:
+            return Verdict("inconsistent", _differs(run), output=run.output,
+                           notes=("engine-output",) if run.output else ())
+        notes += ("nondeterministic",)
+    if run.output:
+        notes += ("engine-output",)
+    return replace(first, notes=tuple(dict.fromkeys(notes)), output=run.output or first.output)
+
+
+def _differs(run: EngineRun) -> str:
+    """The words the runner used when any difference was ``inconsistent``."""
+    if tuple(run.again or ()) != tuple(run.grads):
+        return f"a second identical graph gave gradients {list(run.again or ())} instead of {list(run.grads)}"
+    return f"a second identical graph gave the value {run.again_value!r} instead of {run.value!r}"
+
+
+def mode_suffix(order: int = 1, tensor: bool = False) -> str:
+    """What a signature gains for the mode it was found in (forward mode's ``:forward`` is
+    the verdict's own, from search.blame.signature): a Hessian fault is not the first-order
+    fault of the same op, and a tensor program's is not a scalar expression's."""
+    return (":order2" if order == 2 else "") + (":tensor" if tensor else "")
+
+
+def mode_label(order: int = 1, forward: bool = False, tensor: bool = False) -> str:
+    """A mode in the words of the command line that checks it: "order 2", "forward",
+    "tensor", "tensor, forward" — "" for scalar reverse mode at order 1."""
+    return ", ".join(w for w, on in (("tensor", tensor), ("order 2", order == 2), ("forward", forward)) if on)

@@ -1,38 +1,56 @@
 """Run one case through an engine: build its graph, ask for gradients, check the answer's form.
 
 Everything an engine can do wrong short of a wrong number is caught here and described:
-it raises (``crash``), returns the wrong count, non-numbers or arrays that are not scalars
-(``malformed``), or gives a different answer when the same graph is built again, or changes
-its inputs (``inconsistent``). The engine is only ever touched through the public protocol,
+it raises (``crash``, with ``origin``: the engine's own file:line that raised), returns the
+wrong count, non-numbers or arrays that are not scalars (``malformed``), or changes its
+inputs (``inconsistent``). A second, identical build that answers differently is returned
+beside the first (``again``): the checker judges whether the difference is within the bound
+(nondeterminism, a note) or not (``inconsistent``). What the engine prints is captured
+(``output``). The protocol is docs/engine-protocol.md; the engine is only ever touched through it,
 and every call into it is guarded: nothing it raises — not even ``SystemExit`` — gets past
 ``run_engine``, except a ``KeyboardInterrupt`` in the verifier's own process (it cannot be
 told from the user's Ctrl-C there; in a forked worker, where SIGINT is ignored, it can).
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
 import math
 import numbers
 import os
+import sys
+import sysconfig
+import tempfile
 import time
 import traceback
+import warnings
+import zlib
 from dataclasses import replace
 from itertools import islice
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from verifier.floor.ir import Node, toposort, variables
+from verifier.floor.ir import Node, show, toposort, variables
 from verifier.floor.program import params_of, tconst_value
 from verifier.model import EngineRun
 
-__all__ = ["run_engine", "run_second", "build_graph", "contain_interrupts", "METHODS"]
+__all__ = ["run_engine", "run_second", "build_graph", "contain_interrupts", "capture_descriptors",
+           "METHODS", "SECOND_BUILD_EVERY", "OUTPUT_LIMIT", "crash_origin"]
+
+# an engine that declares ``compiles = True`` pays one compilation per build: its second,
+# identical build (the consistency check) runs on one case in this many, chosen by a digest
+# of the case, so the same case always gets the same treatment (a replay, a shrink step)
+SECOND_BUILD_EVERY = 8
+OUTPUT_LIMIT = 4096   # characters of engine output kept per check: its head and its tail
 
 
 class _Failure(Exception):
-    def __init__(self, status: str, message: str, where: str = ""):
+    def __init__(self, status: str, message: str, where: str = "", origin: str = ""):
         super().__init__(message)
-        self.status, self.message, self.where = status, message, where
+        self.status, self.message, self.where, self.origin = status, message, where, origin
 
 
 _CONTAINED = False
@@ -45,9 +63,43 @@ def contain_interrupts() -> None:
     _CONTAINED = True
 
 
+# frames that are not the engine's: adverify's own machinery, and Python's standard library.
+# The adapters and planted-bug engines under verifier/engines are engines (but the recipe
+# helper that replays a recording for them is not).
+_OURS = Path(__file__).resolve().parents[1]
+_ENGINES = _OURS / "engines"
+_HELPERS = (_ENGINES / "recipe.py", _ENGINES / "__init__.py")
+_STDLIB = tuple(Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib"))
+_SITE = ("site-packages", "dist-packages")
+
+
+def _engines_frame(filename: str) -> bool:
+    try:
+        path = Path(filename).resolve()
+    except (OSError, ValueError):
+        return False
+    if path.is_relative_to(_OURS):
+        return path.is_relative_to(_ENGINES) and path not in _HELPERS
+    in_stdlib = any(path.is_relative_to(root) for root in _STDLIB)
+    return not in_stdlib or any(part in _SITE for part in path.parts)
+
+
+def crash_origin(e: BaseException) -> str:
+    """The engine's own ``file:line`` that raised ``e``: the innermost frame of its traceback
+    outside adverify's machinery and the standard library, as basename:line (the same on
+    every machine), so crashes with one root cause can be told apart from others. Empty
+    when the traceback holds no engine frame."""
+    frames = traceback.extract_tb(e.__traceback__) if e.__traceback__ else []
+    for frame in reversed(frames):
+        if _engines_frame(frame.filename):
+            return f"{Path(frame.filename).name}:{frame.lineno}"
+    return ""
+
+
 def _describe(e: BaseException) -> str:
+    origin = crash_origin(e)
     frame = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
-    at = f" ({frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno})" if frame else ""
+    at = f" ({origin or f'{Path(frame[0].filename).name}:{frame[0].lineno}'})" if frame else ""
     try:
         text = str(e)
     except Exception:  # an exception whose __str__ raises is still a crash worth naming
@@ -64,9 +116,9 @@ def _call(where: str, fn: Callable, *args) -> Any:
     except KeyboardInterrupt as e:
         if not _CONTAINED:
             raise
-        raise _Failure("crash", _describe(e), where) from None
+        raise _Failure("crash", _describe(e), where, crash_origin(e)) from None
     except BaseException as e:  # SystemExit, GeneratorExit, MemoryError, RecursionError, ...
-        raise _Failure("crash", _describe(e), where) from None
+        raise _Failure("crash", _describe(e), where, crash_origin(e)) from None
 
 
 def _scalar(x: Any, what: str) -> float:
@@ -149,18 +201,34 @@ def _gradient_list(grads: Any, n: int, method: str = "gradients") -> list[Any]:
 METHODS = {"reverse": "gradients", "forward": "forward_gradients"}
 
 
+def _answer(engine, output: Any, leaves: list[Any], method: str, value: bool = True) -> tuple[Any, Any]:
+    """The forward value (None: the engine has no ``value``, or ``value`` False) and
+    ``method``'s answer: one call to ``evaluate(output, variables, method)`` when the engine
+    has it (a compiling engine compiles once), else ``value`` then ``method``. ``evaluate``
+    may return NotImplemented for a method it does not answer."""
+    evaluate = getattr(engine, "evaluate", None)
+    if callable(evaluate):
+        got = _call(method, evaluate, output, leaves, method)
+        if got is not NotImplemented:
+            if not isinstance(got, tuple) or len(got) != 2:
+                raise _Failure("malformed", f"evaluate() returned {type(got).__name__}, "
+                               f"not a pair (value, {method})")
+            return got
+    value_of = getattr(engine, "value", None) if value else None
+    forward = _call("value", value_of, output) if value_of is not None else None
+    return forward, _call(method, _call(method, getattr, engine, method), output, leaves)
+
+
 def _once(engine, out: Node, point: Mapping[str, float],
           method: str = "gradients") -> tuple[tuple[float, ...], float | None]:
     output, leaves, built = build_graph(engine, out, point)
-    value_of = getattr(engine, "value", None)
-    value = None
-    if value_of is not None:
-        value = _scalar(_call("value", value_of, output), "the forward value")
-    fn = _call(method, getattr, engine, method)
-    grads = _gradient_list(_call(method, fn, output, leaves), len(leaves), method)
+    raw, answer = _answer(engine, output, leaves, method)
+    value = None if raw is None else _scalar(raw, "the forward value")
+    grads = _gradient_list(answer, len(leaves), method)
     names = variables(out)
     result = tuple(_array(g, np.shape(point[v]), f"the gradient for {v}") if np.ndim(point[v])
                    else _scalar(g, f"the gradient for {v}") for g, v in zip(grads, names))
+    value_of = getattr(engine, "value", None)
     if value_of is not None:
         _unchanged(engine, value_of, built, point)
     return result, value
@@ -199,15 +267,127 @@ def _same(a: tuple, b: tuple) -> bool:
     return all(np.shape(x) == np.shape(y) and np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
 
 
-_NULL: list = []
+_SCRATCH: list = []
+_FDS = False
 
 
-def _discard():
-    """stdout for engine code (prints must not mix into the verifier's report): a real file,
-    so that engines asking it for fileno() or isatty() still work."""
-    if not _NULL:
-        _NULL.append(open(os.devnull, "w"))
-    return _NULL[0]
+def capture_descriptors() -> None:
+    """Capture what the engine writes to file descriptors 1 and 2 as well, during each check:
+    C extensions print there, past ``sys.stdout``. Only for a worker process, whose
+    descriptors are its own: in the verifier's process they are the user's terminal."""
+    global _FDS
+    _FDS = True
+
+
+def _scratch():
+    """The file engine output goes to: a real file, so that engines asking it for fileno()
+    or isatty() still work; one per process, emptied before each check."""
+    if not _SCRATCH:
+        # line-buffered: Python's lines reach the file in the order C's writes do
+        f = tempfile.TemporaryFile("w+", buffering=1, encoding="utf-8", errors="replace")
+        atexit.register(f.close)
+        _SCRATCH.append(f)
+    return _SCRATCH[0]
+
+
+def _flush_c() -> None:
+    """Flush C's stdio buffers: a C extension's printf to a file is buffered until then."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):   # no C library to ask (not a POSIX system)
+        pass
+
+
+def trim(text: str, limit: int = OUTPUT_LIMIT) -> str:
+    """``text`` cut to about ``limit`` characters: its head and its tail, where a traceback
+    starts and where it says what went wrong."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[… {len(text) - 2 * half} characters cut …]\n{text[-half:]}"
+
+
+def _read(f) -> str:
+    """The scratch file's text, trimmed; of a huge one (an engine that printed gigabytes)
+    only the head and the tail are read."""
+    raw = f.buffer
+    size = os.fstat(f.fileno()).st_size
+    raw.seek(0)
+    if size <= 4 * OUTPUT_LIMIT:
+        text = trim(raw.read().decode("utf-8", errors="replace"))
+    else:
+        half = OUTPUT_LIMIT // 2
+        head = raw.read(half)
+        raw.seek(size - half)
+        text = (head + f"\n[… {size - 2 * half} bytes cut …]\n".encode() + raw.read()).decode(
+            "utf-8", errors="replace")
+    raw.seek(0)
+    f.seek(0)
+    return text
+
+
+def _warning_line(w: warnings.WarningMessage) -> str:
+    return f"{w.category.__name__}: {w.message} ({Path(w.filename).name}:{w.lineno})\n"
+
+
+class _Output:
+    """What the engine prints during one check — ``sys.stdout``, ``sys.stderr``, the
+    warnings it raises, and in a worker (``capture_descriptors``) file descriptors 1 and 2 —
+    kept as ``text`` (trimmed) instead of reaching the terminal or the report."""
+
+    def __enter__(self) -> "_Output":
+        self.file = f = _scratch()
+        f.seek(0)
+        f.truncate()
+        self.saved: list[tuple[int, int]] = []
+        if _FDS:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            _flush_c()
+            for fd in (1, 2):
+                try:
+                    self.saved.append((fd, os.dup(fd)))
+                    os.dup2(f.fileno(), fd)
+                except OSError:
+                    pass
+        self.stack = contextlib.ExitStack()
+        self.stack.enter_context(contextlib.redirect_stdout(f))
+        self.stack.enter_context(contextlib.redirect_stderr(f))
+        self.caught = self.stack.enter_context(warnings.catch_warnings(record=True))
+        warnings.simplefilter("always")   # each warning of each check, not once per process
+        self.text = ""
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.stack.close()
+        f = self.file
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
+        if self.saved:
+            _flush_c()
+            for fd, copy in self.saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+        warned = "".join(_warning_line(w) for w in self.caught if _engines_frame(w.filename))
+        self.text = _read(f) + trim(warned, OUTPUT_LIMIT // 4)
+        return False
+
+
+def _build_again(engine: Any, out: Node, point: Mapping[str, Any]) -> bool:
+    """Whether this check builds the graph a second time: always, except for an engine that
+    declares ``compiles`` (a compilation per build), where one case in SECOND_BUILD_EVERY
+    does — the same cases every run, picked by a digest of the expression and the point."""
+    try:
+        compiles = bool(getattr(engine, "compiles", False))
+    except Exception:   # a property that raises declares nothing
+        compiles = False
+    if not compiles:
+        return True
+    text = show(out) + "".join(f"|{k}={np.asarray(v, dtype=np.float64).tobytes().hex()}"
+                               for k, v in sorted(point.items()))
+    return zlib.crc32(text.encode()) % SECOND_BUILD_EVERY == 0
 
 
 def run_second(engine: Any, out: Node, point: Mapping[str, float]) -> EngineRun:
@@ -216,47 +396,52 @@ def run_second(engine: Any, out: Node, point: Mapping[str, float]) -> EngineRun:
     try:
         with np.errstate(all="ignore"):
             output, leaves, _ = build_graph(engine, out, point)
-            rows = _call("second_derivatives", engine.second_derivatives, output, leaves)
-            rows = [list(r) for r in rows]
+            _, rows = _answer(engine, output, leaves, "second_derivatives", value=False)
+            rows = _call("second_derivatives", lambda: [list(r) for r in rows])
             if len(rows) != len(names) or any(len(r) != len(names) for r in rows):
                 raise _Failure("malformed", f"second_derivatives returned a {len(rows)}-row matrix "
                                f"for {len(names)} variables")
             flat = tuple(_scalar(x, f"d²/d{names[i]}d{names[j]}") for i, r in enumerate(rows) for j, x in enumerate(r))
     except _Failure as f:
-        return EngineRun(f.status, message=f.message, where=f.where)
+        return EngineRun(f.status, message=f.message, where=f.where, origin=f.origin)
     return EngineRun("ok", flat)
 
 
 def run_engine(engine, out: Node, point: Mapping[str, float], repeat: bool = True,
                mode: str = "reverse") -> EngineRun:
-    """One check; with ``repeat`` the graph is built and differentiated twice, and the two
-    answers must be identical (an engine that leaks state between calls fails here).
+    """One check; with ``repeat`` the graph is built and differentiated twice (for an engine
+    that ``compiles``, on one case in SECOND_BUILD_EVERY). Two answers that differ come back
+    as ``again``/``again_value`` beside the first, for the checker to judge against the
+    bound: last-bit nondeterminism within it is a note, not a bug.
 
     ``mode`` "second" asks ``second_derivatives`` (the Hessian, row by row, flattened).
     ``mode`` "forward" asks ``forward_gradients`` instead of ``gradients``, on a graph of its
     own, once: the reverse run's repeat already catches state kept between calls, and a
     second round of JVPs (one per variable; JAX retraces each) would double the slowest part
-    of a forward check for nothing new."""
+    of a forward check for nothing new.
+
+    What the engine prints meanwhile is captured into ``output``."""
     start = time.perf_counter()
+    with _Output() as printed:
+        run = _run(engine, out, point, repeat, mode)
+    return replace(run, elapsed=time.perf_counter() - start, output=printed.text)
+
+
+def _run(engine, out: Node, point: Mapping[str, float], repeat: bool, mode: str) -> EngineRun:
     if mode == "second":   # the Hessian, whose answer second.py reads and checks for form
-        with np.errstate(all="ignore"), contextlib.redirect_stdout(_discard()):
-            run = run_second(engine, out, point)
-        return replace(run, elapsed=time.perf_counter() - start)
+        with np.errstate(all="ignore"):
+            return run_second(engine, out, point)
     method = METHODS[mode]
-    repeat = repeat and mode == "reverse"
     try:
-        with np.errstate(all="ignore"), contextlib.redirect_stdout(_discard()):
+        with np.errstate(all="ignore"):
             grads, value = _once(engine, out, point, method)
-            if repeat:
+            if repeat and mode == "reverse" and _build_again(engine, out, point):
                 again, value2 = _once(engine, out, point, method)
-                if not _same(grads, again):
-                    raise _Failure("inconsistent", f"a second identical graph gave gradients {list(again)} "
-                                   f"after {list(grads)}")
-                if value is not None and value2 is not None and not _same((value,), (value2,)):
-                    raise _Failure("inconsistent", f"a second identical graph gave the value {value2!r} "
-                                   f"after {value!r}")
+                differs = value is not None and value2 is not None and not _same((value,), (value2,))
+                if differs or not _same(grads, again):
+                    return EngineRun("ok", grads, value, again=again, again_value=value2)
     except _Failure as f:
-        return EngineRun(f.status, message=f.message, where=f.where, elapsed=time.perf_counter() - start)
+        return EngineRun(f.status, message=f.message, where=f.where, origin=f.origin)
     except RecursionError:  # a graph too deep for the verifier's own walk
-        return EngineRun("crash", message="RecursionError in the engine", elapsed=time.perf_counter() - start)
-    return EngineRun("ok", grads, value, elapsed=time.perf_counter() - start)
+        return EngineRun("crash", message="RecursionError in the engine")
+    return EngineRun("ok", grads, value)

@@ -14,6 +14,17 @@ Two more optional methods go past first derivatives, on the same built graph:
   --forward``, verifier.truth.forward). For tensor programs, one array per variable, of the
   variable's shape, as ``gradients`` returns (one JVP per element).
 
+One more optional method answers a whole check in one call, for engines that compile each
+graph (``jax.jit``, a Theano-family compiler, tinygrad): ``evaluate(output, variables,
+method) -> (value, answer)``, ``method`` being "gradients", "forward_gradients" or
+"second_derivatives" (or NotImplemented: ask separately). With ``compiles = True`` the second, identical build of
+a check (the consistency check) runs on one case in ``runner.SECOND_BUILD_EVERY`` only.
+
+Optional attributes declare what an engine can take and how it rounds (``Capabilities``,
+read by ``engine_capabilities``): ``subnormals``, ``max_rank``, ``matmul_rank``,
+``broadcasting``, ``op_limits``. The generator draws nothing outside them, so an adapter
+needs no shim. docs/engine-protocol.md is the user's page for all of this.
+
 The real-engine adapters (``*_engine.py``) are optional extras; each imports its engine
 only when named, and ``describe_adapters`` reports the ones that are not installed.
 """
@@ -24,6 +35,7 @@ import importlib.util
 import inspect
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -31,7 +43,7 @@ from verifier.engines.mutants import MUTANTS  # planted-bug engines: `--engine m
 from verifier.floor.tensor_ops import STRUCTURAL
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 
-__all__ = ["Engine", "EngineError", "ADAPTERS", "TENSOR_ADAPTERS", "load_engine", "engine_ops", "engine_dtype", "engine_name", "has_forward_mode",
+__all__ = ["Engine", "EngineError", "Capabilities", "engine_capabilities", "CAPABILITIES", "ADAPTERS", "TENSOR_ADAPTERS", "load_engine", "engine_ops", "engine_dtype", "engine_name", "has_forward_mode",
            "describe_adapters", "dtype_constructors"]
 
 
@@ -47,6 +59,95 @@ class Engine(Protocol):
 
 class EngineError(ValueError):
     """An engine spec that cannot be loaded, or an object that is not an engine."""
+
+
+# the attributes Capabilities reads, each optional, with what it means (the docs' table)
+CAPABILITIES = {
+    "subnormals": '"keep" (default) or "flush": the engine flushes subnormal numbers to zero; '
+                  "no subnormal input is drawn, and subnormal intermediates are undecided",
+    "max_rank": "0 to 3 (default 3): no tensor of a higher rank is built",
+    "matmul_rank": "2 (the only matmul adverify draws: (m, k) @ (k, n))",
+    "broadcasting": "True (default) or False: binary elementwise ops and where get equal shapes",
+    "op_limits": 'op -> parameter -> allowed values, e.g. {"softmax": {"axis": (-1,)}, '
+                 '"sum": {"keepdims": (False,)}}: only "axis" and "keepdims" (the parameters '
+                 "drawn), of ops that take them",
+}
+_LIMITED = {"axis": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and -3 <= v < 3),
+            "keepdims": lambda v: isinstance(v, bool)}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine declares it can take, and how it rounds (see CAPABILITIES)."""
+    subnormals: str = "keep"
+    max_rank: int = 3
+    matmul_rank: int = 2
+    broadcasting: bool = True
+    # ((op, ((param, allowed values), ...)), ...): frozen, so the strategies can cache on it
+    op_limits: tuple[tuple[str, tuple[tuple[str, tuple], ...]], ...] = ()
+
+    @property
+    def flush(self) -> bool:
+        return self.subnormals == "flush"
+
+    def limit(self, op: str, param: str) -> tuple | None:
+        """The values of ``op``'s ``param`` the engine takes, or None: any."""
+        for name, params in self.op_limits:
+            for p, values in params if name == op else ():
+                if p == param:
+                    return values
+        return None
+
+
+def engine_capabilities(engine: Any, vocabulary: Vocabulary = BUILTIN) -> Capabilities:
+    """The engine's declared capabilities, checked: an ``EngineError`` of one line names
+    the first attribute that is not what docs/engine-protocol.md allows."""
+    name = engine_name(engine)
+
+    def bad(what: str) -> EngineError:
+        return EngineError(f"engine {name!r}: {what}")
+    subnormals = getattr(engine, "subnormals", "keep")
+    if subnormals not in ("keep", "flush"):
+        raise bad(f'subnormals must be "keep" or "flush", not {subnormals!r}')
+    max_rank = getattr(engine, "max_rank", 3)
+    if isinstance(max_rank, bool) or not isinstance(max_rank, int) or not 0 <= max_rank <= 3:
+        raise bad(f"max_rank must be an integer from 0 to 3, not {max_rank!r}")
+    matmul_rank = getattr(engine, "matmul_rank", 2)
+    if matmul_rank != 2 or isinstance(matmul_rank, bool):
+        raise bad(f"matmul_rank must be 2 (adverify draws only (m, k) @ (k, n)), not {matmul_rank!r}")
+    broadcasting = getattr(engine, "broadcasting", True)
+    if not isinstance(broadcasting, bool):
+        raise bad(f"broadcasting must be True or False, not {broadcasting!r}")
+    return Capabilities(subnormals, max_rank, matmul_rank, broadcasting,
+                        _op_limits(getattr(engine, "op_limits", {}), vocabulary, bad))
+
+
+def _op_limits(limits: Any, vocabulary: Vocabulary, bad: Callable[[str], EngineError]) -> tuple:
+    if not isinstance(limits, Mapping):
+        raise bad(f"op_limits must be a dict (op -> parameter -> allowed values), not {type(limits).__name__}")
+    out = []
+    for op, params in limits.items():
+        known = vocabulary.tensor[op].params if op in vocabulary.tensor else None
+        if known is None:
+            raise bad(f"op_limits names {op!r}, which is no op adverify knows")
+        if not isinstance(params, Mapping):
+            raise bad(f"op_limits[{op!r}] must be a dict (parameter -> allowed values)")
+        frozen = []
+        for param, values in params.items():
+            if param not in known or param not in _LIMITED:
+                takes = [p for p in known if p in _LIMITED]
+                raise bad(f"op_limits[{op!r}] limits {param!r}; {op} takes "
+                          + (" and ".join(repr(p) for p in takes) if takes else "no limitable parameter"))
+            if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (tuple, list, set, frozenset)):
+                raise bad(f"op_limits[{op!r}][{param!r}] must be a tuple of allowed values, not {values!r}")
+            values = tuple(values)
+            wrong = [v for v in values if not _LIMITED[param](v)]
+            if not values or wrong:
+                raise bad(f"op_limits[{op!r}][{param!r}]: {wrong[0]!r} is no {param} value" if wrong
+                          else f"op_limits[{op!r}][{param!r}] allows nothing")
+            frozen.append((param, values))
+        out.append((op, tuple(frozen)))
+    return tuple(out)
 
 
 # name -> "module:attr"; imported only when asked for, so a missing optional engine costs

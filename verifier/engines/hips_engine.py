@@ -77,15 +77,15 @@ class _Autograd(Recorded):
     functions: dict[str, Callable[..., Any]] = FUNCTIONS
 
     @staticmethod
-    def _leaf(value: Any) -> Any:
+    def leaf(value: Any) -> Any:
         # a float is a numpy float64 scalar, as before tensors; an array stays an array
         return anp.float64(value) if np.ndim(value) == 0 else np.array(value, dtype=np.float64)
 
     def value(self, x: Step) -> Any:
-        return _number(self._function(x, ())())
+        return _number(self.function(x, ())())
 
     def gradients(self, output: Step, variables: Sequence[Step]) -> list[Any]:
-        f, xs = self._function(output, variables), self._args(variables)
+        f, xs = self.function(output, variables), self.arguments(variables)
         with warnings.catch_warnings():
             # "Output seems independent of input": a variable that does not matter gets 0
             warnings.simplefilter("ignore", UserWarning)
@@ -94,7 +94,7 @@ class _Autograd(Recorded):
     def forward_gradients(self, output: Step, variables: Sequence[Step]) -> list[Any]:
         """Forward mode: ``autograd.make_jvp`` with a unit tangent on one variable (one
         element of it) at a time."""
-        f, xs = self._function(output, variables), self._args(variables)
+        f, xs = self.function(output, variables), self.arguments(variables)
         out = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -114,7 +114,7 @@ class AutogradEngine(_Autograd):
 
     def second_derivatives(self, output: Step, variables: Sequence[Step]) -> list[list[float]]:
         """Hessian rows: reverse mode over reverse mode, ``grad(grad(f, i), j)``."""
-        f, xs = self._function(output, variables), self._args(variables)
+        f, xs = self.function(output, variables), self.arguments(variables)
         n = len(xs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)

@@ -33,7 +33,7 @@ import numpy as np
 from verifier.engines import dtype_constructors
 from verifier.engines.recipe import Recorded, Step, exponent
 
-__all__ = ["JaxEngine", "JaxTensorEngine", "float64", "float32", "tensor_float64", "tensor_float32",
+__all__ = ["JaxEngine", "JaxTensorEngine", "float64", "float32", "tensor_float64", "tensor_float32", "as_number", "x64",
            "FUNCTIONS", "TENSOR_FUNCTIONS"]
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -56,13 +56,13 @@ TENSOR_FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _number(x: Any) -> Any:
+def as_number(x: Any) -> Any:
     """A 0-d result as a float (scalar programs), anything else as a numpy array."""
     a = np.asarray(x)
     return float(a) if a.ndim == 0 else a.copy()
 
 
-def _x64(on: bool):
+def x64(on: bool):
     if hasattr(jax, "enable_x64"):                      # jax >= 0.4.36: a scoped setting
         return jax.enable_x64(on)
     try:
@@ -83,27 +83,27 @@ class _Jax(Recorded):
         self._dtype = getattr(jnp, dtype)
         super().__init__()
 
-    def _leaf(self, value: Any) -> Any:
+    def leaf(self, value: Any) -> Any:
         return jnp.asarray(value, self._dtype)
 
     def value(self, x: Step) -> Any:
-        with _x64(self.dtype == "float64"):
-            return _number(self._function(x, ())())
+        with x64(self.dtype == "float64"):
+            return as_number(self.function(x, ())())
 
     def gradients(self, output: Step, variables: Sequence[Step]) -> list[Any]:
         if not variables:
             return []
-        with _x64(self.dtype == "float64"):
-            f = self._function(output, variables)
-            grads = jax.grad(f, argnums=tuple(range(len(variables))))(*self._args(variables))
-            return [_number(g) for g in grads]
+        with x64(self.dtype == "float64"):
+            f = self.function(output, variables)
+            grads = jax.grad(f, argnums=tuple(range(len(variables))))(*self.arguments(variables))
+            return [as_number(g) for g in grads]
 
     def forward_gradients(self, output: Step, variables: Sequence[Step]) -> list[Any]:
         """Forward mode: ``jax.jvp`` with a unit tangent on one variable (one element of
         it) at a time."""
-        with _x64(self.dtype == "float64"):
-            f = self._function(output, variables)
-            xs = self._args(variables)
+        with x64(self.dtype == "float64"):
+            f = self.function(output, variables)
+            xs = self.arguments(variables)
             out = []
             for i, x in enumerate(xs):
                 g = np.zeros(x.shape)
@@ -123,9 +123,9 @@ class JaxEngine(_Jax):
         n = len(variables)
         if not n:
             return []
-        with _x64(self.dtype == "float64"):
-            f = self._function(output, variables)
-            H = jax.hessian(f, argnums=tuple(range(n)))(*self._args(variables))
+        with x64(self.dtype == "float64"):
+            f = self.function(output, variables)
+            H = jax.hessian(f, argnums=tuple(range(n)))(*self.arguments(variables))
             return [[float(H[i][j]) for j in range(n)] for i in range(n)]
 
 

@@ -1,12 +1,30 @@
-"""Recorded op sequences, for engines that differentiate functions rather than graphs.
+"""Record and replay: the helper for engines that differentiate functions, not graphs.
 
-JAX and HIPS autograd have no mutable graph to build op by op: they differentiate a Python
-function. Their adapters hand the verifier small ``Step`` records instead of engine values,
-and at ``gradients()`` time replay the recorded DAG inside a closure that the engine itself
-differentiates (``jax.grad``, ``autograd.grad``). The replay evaluates every node once and
-passes the result to all its consumers, so the engine traces the same DAG — shared nodes
-included — that an eager engine would have built. The derivatives come from the engine's
-own rules; this module only remembers what to call.
+A public API (docs/engine-protocol.md, "Tape-based and functional engines"). JAX, HIPS
+autograd and TensorFlow's ``GradientTape`` have no graph to build op by op: they
+differentiate a Python function, or record only what runs inside a tape. Such an adapter
+subclasses ``Recorded``: its ops record ``Step``s instead of computing, and each question
+(``gradients``, ``value``, ...) turns the recording back into a function of the variables'
+values (``function``) for the engine to transform (``jax.grad``, ``autograd.grad``) or to
+run under its tape. The replay evaluates every node once and passes the result to all its
+consumers, so the engine sees the same DAG — shared nodes included — that an eager engine
+would have built. The derivatives come from the engine's own rules; this module only
+remembers what to call.
+
+    class MyJax(Recorded):
+        name = "my-jax"
+        functions = {"add": jnp.add, "mul": jnp.multiply, "sin": jnp.sin,
+                     "pow": lambda x, c: jnp.power(x, exponent(c))}
+
+        def leaf(self, value):                  # a leaf's value as the engine's array
+            return jnp.asarray(value, jnp.float64)
+
+        def value(self, x):
+            return float(self.function(x, [])())
+
+        def gradients(self, output, variables):
+            f = self.function(output, variables)
+            return jax.grad(f, argnums=tuple(range(len(variables))))(*self.arguments(variables))
 
 The PyTorch adapter uses the same replay for forward mode: its tensors carry their ``Step``,
 and ``forward_gradients`` re-runs it on dual numbers.
@@ -62,10 +80,12 @@ def replay(out: Any, step_of: Callable[[Any], Step], fns: Mapping[str, Callable[
 
 
 class Recorded:
-    """The part of a JAX or autograd adapter that builds nothing in the engine: its values
-    are ``Step``s, and each question turns the recording back into a function of the
-    variables' values for the engine to transform. A subclass names its op table
-    (``functions``) and how a leaf's value becomes the engine's array (``_leaf``)."""
+    """An engine that builds nothing until asked: ``ops``, ``variable`` and ``constant``
+    record ``Step``s, and ``function(output, variables)`` replays them as a function of the
+    variables' values. A subclass names its op table (``functions``: op name -> the engine's
+    function, taking the same arguments and keyword parameters as the op) and how a leaf's
+    value becomes the engine's array (``leaf``), and answers ``value`` and ``gradients``
+    (and optionally ``forward_gradients``, ``second_derivatives``, ``evaluate``) with it."""
     functions: Mapping[str, Callable[..., Any]]
 
     def __init__(self):
@@ -77,20 +97,21 @@ class Recorded:
     def constant(self, v: Any) -> Step:
         return Step("const", value=v)
 
-    def _leaf(self, value: Any) -> Any:
+    def leaf(self, value: Any) -> Any:
         raise NotImplementedError
 
-    def _function(self, output: Step, variables: Sequence[Step]) -> Callable[..., Any]:
+    def function(self, output: Step, variables: Sequence[Step]) -> Callable[..., Any]:
         """The recorded expression as a function of the variables' values; other leaves are
-        concrete arrays (so ``pow`` can read its exponent as a Python number). ``_leaf`` runs
+        concrete arrays (so ``pow`` can read its exponent as a Python number). ``leaf`` runs
         when the function does, under whatever setting (JAX's x64) the caller holds then."""
         def f(*xs):
             bound = {id(v): x for v, x in zip(variables, xs)}
-            return replay(output, _itself, self.functions, lambda s: bound.get(id(s), self._leaf(s.value)))
+            return replay(output, _itself, self.functions, lambda s: bound.get(id(s), self.leaf(s.value)))
         return f
 
-    def _args(self, variables: Sequence[Step]) -> tuple:
-        return tuple(self._leaf(v.value) for v in variables)
+    def arguments(self, variables: Sequence[Step]) -> tuple:
+        """The variables' values as the engine's arrays, in order: what ``function`` takes."""
+        return tuple(self.leaf(v.value) for v in variables)
 
 
 def _itself(s: Step) -> Step:

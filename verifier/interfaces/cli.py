@@ -44,6 +44,9 @@ class UsageError(Exception):
     pass
 
 
+REPLAY_TIMEOUT = 10.0   # seconds a replay's check may take when its file records no check timeout
+
+
 # each command's exit status besides 2 (bad input: one line on stderr, no traceback, from every
 # command); the command's --help and the top-level --help print it from here
 EXIT_STATUS = {
@@ -114,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
                         "and against the engine's reverse mode")
     c.add_argument("--vars", type=_count(1, 8), default=3, help="variables")
     c.add_argument("--check-timeout", type=_seconds, default=5.0, help="seconds one check may take")
+    c.add_argument("--strict-determinism", action="store_true",
+                   help="two identical builds of a graph must give identical answers: any difference is "
+                        "`inconsistent` (by default a difference within the bound is a nondeterministic note)")
     c.add_argument("--out", type=Path, help="report folder (default: a new folder under reports/)")
     c.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
     c.add_argument("--junit", type=Path, help="also write JUnit XML here")
@@ -141,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     r = _command(sub, "replay", "re-check one saved discrepancy")
     r.add_argument("file", type=Path, help="a replay file: reports/…/replays/NNN-….json")
     r.add_argument("--engine", help="engine to check (default: the file's, if it is a built-in adapter)")
+    r.add_argument("--check-timeout", type=_seconds, default=None,
+                   help="seconds the check may take (default: the campaign's, as the file records it; "
+                        f"{REPLAY_TIMEOUT:g} for a file that records none)")
 
     rep = _command(sub, "report", "re-render every report format from a campaign's summary.json",
                    "Re-render summary.md and index.html in a report folder (the folder holding\n"
@@ -218,7 +227,8 @@ def _campaign(args) -> int:
     options = Options(examples=args.examples, seed=seed, time_budget=args.time_budget, ops=ops,
                       max_nodes=args.max_nodes or (6 if args.tensor else 12), n_vars=args.vars,
                       check_timeout=args.check_timeout, regressions=_regressions(args.regressions),
-                      tensor=args.tensor, order=args.order, forward=args.forward)
+                      tensor=args.tensor, order=args.order, forward=args.forward,
+                      strict_determinism=args.strict_determinism)
     campaign_ops(engine, options)   # options that do not fit the engine: exit 2 before any folder
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     out_dir = args.out or default_out(Path("reports"), getattr(engine, "name", args.engine))
@@ -293,17 +303,22 @@ def _replay(args) -> int:
         if rep.engine not in ADAPTERS:
             raise UsageError(f"the file's engine {rep.engine!r} is not a built-in adapter: pass --engine")
         spec = rep.engine
-    tensor = is_tensor_program(rep.case.expr, rep.case.point)
+    # re-checked in the mode it was found in (a version-1 file's is inferred: results.replay)
+    mode = rep.mode
+    tensor = bool(mode["tensor"]) or is_tensor_program(rep.case.expr, rep.case.point)
+    order, forward = int(mode["order"]), bool(mode["forward"])
     engine = load_engine(spec, tensor=tensor)
-    # a forward-mode finding (signature ...:forward) is re-checked in both modes
-    forward = (rep.fields.get("signature") or "").endswith(":forward")
-    if forward:
-        if not has_forward_mode(engine):
-            raise UsageError(f"the file holds a forward-mode finding, and engine {spec!r} has no forward mode")
-    with Checker(engine, timeout=10.0, tensor=tensor, forward=forward) as checker:
+    if forward and not has_forward_mode(engine):
+        raise UsageError(f"the file holds a forward-mode finding, and engine {spec!r} has no forward mode")
+    if order == 2 and not hasattr(engine, "second_derivatives"):
+        raise UsageError(f"the file holds an order-2 finding, and engine {spec!r} has no second_derivatives()")
+    timeout = args.check_timeout if args.check_timeout is not None else mode.get("check_timeout", REPLAY_TIMEOUT)
+    with Checker(engine, timeout=timeout, tensor=tensor, order=order, forward=forward,
+                 strict_determinism=bool(mode.get("strict_determinism"))) as checker:
         verdict = checker.check(rep.case)
         if not verdict.is_discrepancy:
-            print(f"{verdict.kind}: no discrepancy now ({verdict.reason or 'the engine agrees'})")
+            noted = f"; noted: {', '.join(verdict.notes)}" if verdict.notes else ""
+            print(f"{verdict.kind}: no discrepancy now ({verdict.reason or 'the engine agrees'}{noted})")
             return 0
         f = finding_for(rep.case, verdict, blame(rep.case, verdict, checker.check), checker)
         print(finding_text(1, f))

@@ -25,12 +25,12 @@ from verifier.checking.checker import Checker
 from verifier.engines import ADAPTERS, EngineError, engine_name, load_engine
 from verifier.engines.mutants import MUTANTS
 from verifier.engines.spec import EngineSpec, spec_of
-from verifier.floor.serial import expr_to_json
+from verifier.floor.serial import expr_to_json, point_to_json
 from verifier.interfaces.output import Output, OutputError, default_out
 from verifier.report import render_all, text
 from verifier.results.replay import read_replay
 from verifier.results.summary import dump_summary
-from verifier.search.campaign import Options, run_campaign
+from verifier.search.campaign import Options, Regression, run_campaign
 from verifier.search.strategies import check_ops
 
 __all__ = ["check_engine", "GateFailure", "collect_regressions", "save_regressions", "report_message"]
@@ -51,7 +51,7 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
                  time_budget: float | None = None, max_nodes: int = 12, n_vars: int = 3,
                  check_timeout: float | None = 5.0, regressions: PathLike | Sequence[PathLike] | None = None,
                  out: PathLike | None = None, reports: PathLike = "reports", overwrite: bool = False,
-                 tensor: bool = False, order: int = 1, forward: bool = False):
+                 tensor: bool = False, order: int = 1, forward: bool = False, strict_determinism: bool = False):
     """Check ``engine`` (an engine object, a class or factory, or a spec string such as
     ``"builtin"``, ``"mutant:tanh-rule"``, ``"mypkg.engine:MyEngine"``) on ``examples``
     random expressions; return the ``CampaignResult`` if every check agrees, raise
@@ -61,7 +61,8 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
     The report folder is ``out``, or a new folder under ``reports`` (relative to the working
     directory); replay files of ``regressions`` (see ``collect_regressions``) are re-checked
     first. ``tensor``, ``order`` and ``forward`` are the campaign's ``--tensor``, ``--order 2``
-    and ``--forward``. Bad arguments raise ``ValueError`` with a one-line message."""
+    and ``--forward``; ``strict_determinism`` is ``--strict-determinism``. Bad arguments raise
+    ``ValueError`` with a one-line message."""
     __tracebackhide__ = True  # pytest shows the report, not this function's frames
 
     if isinstance(ops, str):
@@ -70,7 +71,8 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
                       ops=tuple(check_ops(list(ops), tensor=bool(tensor))) if ops else None, max_nodes=int(max_nodes),
                       n_vars=int(n_vars), check_timeout=check_timeout,
                       regressions=collect_regressions(regressions) if regressions else (),
-                      tensor=bool(tensor), order=int(order), forward=bool(forward))
+                      tensor=bool(tensor), order=int(order), forward=bool(forward),
+                      strict_determinism=bool(strict_determinism))
     if options.examples < 1:
         raise ValueError(f"examples must be at least 1, got {examples}")
     if options.order not in (1, 2):
@@ -116,7 +118,7 @@ def _derive_spec(engine: Any, result, out_dir: Path) -> EngineSpec | None:
         candidates.append(f"{cls.__module__}:{cls.__qualname__}")
     for spec in dict.fromkeys(candidates):
         try:
-            rebuilt = load_engine(spec)
+            rebuilt = load_engine(spec, tensor=bool(result.options.get("tensor")))
         except EngineError:
             continue
         if engine_name(rebuilt) == name and _reproduces(rebuilt, result, out_dir):
@@ -125,10 +127,12 @@ def _derive_spec(engine: Any, result, out_dir: Path) -> EngineSpec | None:
 
 
 def _reproduces(engine: Any, result, out_dir: Path) -> bool:
-    with Checker(engine, timeout=10.0) as checker:
-        for f in result.discrepancies:
-            verdict = checker.check(read_replay(out_dir / f.replay).case)
-            if verdict.kind != f.kind:
+    for f in result.discrepancies:
+        rep = read_replay(out_dir / f.replay)
+        m = rep.mode   # each in the mode it was found in
+        with Checker(engine, timeout=10.0, order=int(m["order"]), forward=bool(m["forward"]),
+                     tensor=bool(m["tensor"])) as checker:
+            if checker.check(rep.case).kind != f.kind:
                 return False
     return True
 
@@ -146,21 +150,26 @@ def _replay_files(path: Path) -> list[Path]:
 
 
 def _case_key(case) -> str:
-    doc = {"expr": expr_to_json(case.expr), "point": sorted(case.point.items())}
+    # a tensor variable's value is an array: as a replay file holds it (the same for floats)
+    doc = {"expr": expr_to_json(case.expr), "point": sorted(point_to_json(case.point).items())}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def collect_regressions(paths: PathLike | Iterable[PathLike]) -> tuple:
+def collect_regressions(paths: PathLike | Iterable[PathLike]) -> tuple[Regression, ...]:
     """Every case in the replay files under ``paths`` (files, folders, report folders),
-    each once, in path order. A file that is not a replay file is an error, not skipped:
-    a reproducer that silently stops being re-checked is a regression waiting to happen."""
+    each once, in path order, with the mode it was found in (a campaign re-checks it in
+    that mode, or says it could not). A file that is not a replay file is an error, not
+    skipped: a reproducer that silently stops being re-checked is a regression waiting to happen."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    seen: dict[str, Any] = {}
+    seen: dict[tuple, Regression] = {}
     for root in paths:
         for f in _replay_files(Path(root)):
-            case = replace(read_replay(f).case, source=str(f))
-            seen.setdefault(_case_key(case), case)
+            rep = read_replay(f)
+            case = replace(rep.case, source=str(f))
+            mode = {k: rep.mode[k] for k in ("order", "forward", "tensor")}
+            # the same case found in two modes is two regressions
+            seen.setdefault((_case_key(case), tuple(mode.values())), Regression(case, mode))
     return tuple(seen.values())
 
 

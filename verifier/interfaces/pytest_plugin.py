@@ -44,6 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, dest=f"adverify_{key}", type=kind, default=None, metavar=metavar, help=help)
     group.addoption("--adverify-regressions", action="append", default=[], metavar="PATH",
                     help="replay files to re-check first: a file, a folder, or a report folder (repeatable)")
+    group.addoption("--adverify-strict-determinism", action="store_true", default=False,
+                    help="two identical builds must answer the same: any difference is inconsistent")
     group.addoption("--adverify-reports", default="reports", metavar="DIR",
                     help="each check writes a new report folder under DIR (default: reports)")
 
@@ -63,6 +65,8 @@ def _settings(config: pytest.Config) -> dict[str, Any]:
     if config.getoption("adverify_regressions"):
         kw["regressions"] = list(config.getoption("adverify_regressions"))
     kw["reports"] = config.getoption("adverify_reports")
+    if config.getoption("adverify_strict_determinism"):
+        kw["strict_determinism"] = True
     return kw
 
 

@@ -10,9 +10,9 @@ from verifier.model import CampaignResult, Finding
 from verifier.report import graph as dag
 from verifier.report.kit import as_float, error, esc, number, value
 from verifier.report.mathml import formula
-from verifier.report.text import UNNAMED_ENGINE_NOTE, replay_command, shape_text, value_text
+from verifier.report.text import UNNAMED_ENGINE_NOTE, point_text, replay_command, shape_text, value_text
 
-__all__ = ["article", "involved", "blamed", "composition_ops"]
+__all__ = ["article", "involved", "blamed", "composition_ops", "mode_text"]
 
 _LEAVES = ("var", "const", "tconst")
 
@@ -81,8 +81,8 @@ def _several(f: Finding, shared: dict[int, int]) -> str:
 def blamed(f: Finding, short: bool = False) -> str:
     """What the finding blames, as HTML: the culprit op, or for a composition fault (its op
     right alone) the ops of the failing sub-expression and the nodes reached by several paths.
-    The signature of a composition fault names no op on purpose (search.blame.signature: one
-    engine-wide fault, whichever op shows it first); this says where this reproducer shows it."""
+    Its signature names the op, or for an engine-wide fault the probe that shows it
+    (search.blame.signature); this says where this reproducer shows it."""
     if f.blame != "composition":
         return f"<code>{esc(f.culprit_op)}</code>" if f.culprit_op else "—"
     ops, shared = involved(f)
@@ -215,6 +215,36 @@ def _paths(f: Finding, g: dag.Graph, paths: list[dict], culprit: int | None) -> 
             "<th>product</th></tr></thead><tbody>" + "".join(rows) + f"</tbody><tfoot>{foot}</tfoot></table></div>")
 
 
+def mode_text(f: Finding) -> str:
+    """The mode a finding was found in, as the command line says it ('' for none recorded)."""
+    m = f.mode
+    if not m:
+        return ""
+    words = [w for w, on in (("tensor", m.get("tensor")), ("order 2", m.get("order") == 2),
+                             ("forward", m.get("forward"))) if on] or ["order 1, reverse mode"]
+    return ", ".join(words) + (f", {m['dtype']}" if m.get("dtype") else "")
+
+
+def _examples(f: Finding) -> str:
+    if not f.examples:
+        return ""
+    n = len(f.examples)
+    rows = "".join(f"<tr><td>{esc(x['kind'])}</td><td><code>{esc(x['expression'])}</code></td>"
+                   f"<td><code>{esc(point_text(x['point']))}</code></td><td>{esc(x.get('variable') or 'value')}</td>"
+                   f"<td class=num>{value(x.get('expected'))}</td><td class=num>{value(x.get('actual'))}</td></tr>"
+                   for x in f.examples)
+    return (f'<details class="examples"><summary>{n} more case{"s" if n != 1 else ""} of this signature</summary>'
+            '<div class="wide"><table><thead><tr><th>kind</th><th>expression</th><th>point</th><th>d/d</th>'
+            f"<th>expected</th><th>engine</th></tr></thead><tbody>{rows}</tbody></table></div></details>")
+
+
+def _output(f: Finding) -> str:
+    if not f.output:
+        return ""
+    return (f'<details class="output"><summary>What the engine printed ({len(f.output.splitlines())} '
+            f"line{'s' if len(f.output.splitlines()) != 1 else ''})</summary><pre>{esc(f.output)}</pre></details>")
+
+
 def article(i: int, f: Finding, r: CampaignResult) -> str:
     # a composition is named by its ops, and its blame is then said in words below the message
     where = f" <span>in {blamed(f, short=True)}</span>" if f.culprit_op else ""
@@ -230,14 +260,15 @@ def article(i: int, f: Finding, r: CampaignResult) -> str:
     if f.replay and not r.engine_spec:
         replay += f'<p class="note">{esc(UNNAMED_ENGINE_NOTE)} (engine {esc(r.engine)}).</p>'
     kinks = f'<p class="note">Kinks at this point: {esc(", ".join(f.kinks))}</p>' if f.kinks else ""
+    mode = f" · found in {esc(mode_text(f))}" if f.mode else ""
     return f"""<article class="finding" id="f{i}">
 <h3><span class="idx">{i}</span> <span class="pill v-{esc(f.kind)}">{esc(f.kind)}</span>{where}{tag}</h3>
 <p class="message">{esc(f.message)}</p>
 {_blamed_note(f)}<div class="repro"><p class="label">Minimal reproducer · {esc(f.nodes)} op{'s' if f.nodes != 1 else ''} · at {point}</p>
 {_math(f)}<p class="text"><code>{esc(f.expression)}</code></p></div>
 {figure}<div class="numbers">{_oracle_table(f)}{_checks_table(f)}</div>
-{paths}{kinks}
+{paths}{kinks}{_examples(f)}{_output(f)}
 <details><summary>The graph as built ({len(f.steps)} step{'s' if len(f.steps) != 1 else ''})</summary><ol class="steps">{steps}</ol></details>
 {replay}
-<p class="found">First seen after {esc(f.found_after)} examples ({number(f.found_at_s, 3)} s) · signature <code>{esc(f.signature)}</code></p>
+<p class="found">First seen after {esc(f.found_after)} examples ({number(f.found_at_s, 3)} s) · signature <code>{esc(f.signature)}</code>{mode}</p>
 </article>"""

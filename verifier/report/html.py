@@ -14,7 +14,7 @@ from verifier.report.finding_html import article, blamed, composition_ops
 from verifier.report.kit import error, esc
 from verifier.report.plots import VERDICT_COLOURS, pair_legend, pair_matrix, severity_histogram, verdict_bars
 from verifier.report.style import CSS
-from verifier.report.text import lost_headline
+from verifier.report.text import lost_headline, output_line
 
 __all__ = ["render"]
 
@@ -53,8 +53,9 @@ def _header(r: CampaignResult) -> str:
             f'{status}<dl class="meta">{dl}</dl><p class="verdicts">{_pills(r.verdicts)}</p>'
             + (f'<p class="options">options: {esc(options)}</p>' if options else "")
             + '<nav>' + ('<a href="#lost">Lost work</a>' if r.lost else "")
-            + '<a href="#discrepancies">Discrepancies</a><a href="#coverage">Coverage</a>'
-              '<a href="#severity">Error / bound</a></nav></header>')
+            + '<a href="#discrepancies">Discrepancies</a>'
+            + ('<a href="#counts">Undecided and notes</a>' if r.undecided or any(r.notes.values()) else "")
+            + '<a href="#coverage">Coverage</a><a href="#severity">Error / bound</a></nav></header>')
 
 
 def _lost(r: CampaignResult) -> str:
@@ -78,9 +79,35 @@ def _regressions(r: CampaignResult) -> str:
     if not r.regressions:
         return ""
     rows = "".join(f"<tr><td><code>{esc(x.get('expression'))}</code></td><td>{esc(x.get('verdict'))}</td>"
-                   f"<td>{esc(x.get('status'))}</td></tr>" for x in r.regressions)
-    return ('<section id="regressions"><h2>Regressions re-checked</h2><div class="wide"><table><thead><tr>'
-            f"<th>expression</th><th>verdict</th><th>status</th></tr></thead><tbody>{rows}</tbody></table></div></section>")
+                   f"<td>{esc(x.get('status'))}</td><td>{esc(x.get('mode') or '—')}</td></tr>" for x in r.regressions)
+    return ('<section id="regressions"><h2>Regressions re-checked</h2><p class="lede">Each in the mode it was '
+            "found in; one this campaign's engine cannot check in that mode is <em>not checked</em>: "
+            "nothing is known of it.</p><div class=\"wide\"><table><thead><tr>"
+            f"<th>expression</th><th>verdict</th><th>status</th><th>checked as</th></tr></thead><tbody>{rows}"
+            "</tbody></table></div></section>")
+
+
+def _counts(r: CampaignResult) -> str:
+    """Why examples were undecided, and what checks noted besides their verdicts."""
+    if not r.undecided and not any(r.notes.values()):
+        return ""
+    parts = []
+    if r.undecided:
+        total = sum(r.undecided.values())
+        rows = "".join(f"<tr><td>{esc(k)}</td><td class=num>{esc(v)}</td></tr>"
+                       for k, v in sorted(r.undecided.items(), key=lambda kv: (-kv[1], kv[0])))
+        parts.append(f"<div><h3>Undecided by cause ({esc(total)})</h3><table><thead><tr><th>cause</th>"
+                     f"<th>examples</th></tr></thead><tbody>{rows}</tbody></table></div>")
+    notes = {k: v for k, v in r.notes.items() if v}
+    if notes:
+        rows = "".join(f"<tr><td>{esc(k)}</td><td class=num>{esc(v)}</td></tr>" for k, v in sorted(notes.items()))
+        line = output_line(r)
+        parts.append("<div><h3>Notes</h3><p class=\"note\">Not discrepancies: an engine whose two identical "
+                     "builds answered differently within the bound (nondeterministic), and checks during "
+                     "which the engine printed something (engine-output)"
+                     + (f"; {esc(line)}: with each finding it belongs to" if line else "") + ".</p>"
+                     f"<table><thead><tr><th>note</th><th>checks</th></tr></thead><tbody>{rows}</tbody></table></div>")
+    return f'<section id="counts"><h2>Undecided and notes</h2>{"".join(parts)}</section>'
 
 
 def _groups(r: CampaignResult) -> list[tuple[str, list[tuple[int, Finding]]]]:
@@ -104,19 +131,25 @@ def _op_record(r: CampaignResult, f: Finding) -> str:
 
 
 def _heading(sig: str, items: list[tuple[int, Finding]]) -> str:
-    """A group's signature for a person: ``mismatch · tanh``. A composition fault's key names
-    no op (one engine-wide fault, whichever ops show it): its heading names the ops of the
-    group's reproducers instead."""
+    """A group's signature for a person: ``mismatch · tanh``. A composition key names either
+    the failing op (``composition:sub``) or an engine-wide fault and the probe that showed it
+    (``composition:accumulation:add``, search.blame.signature): the heading names the fault
+    and the ops of the group's reproducers, where a reader sees it."""
     kind, _, where = sig.partition(":")
     head, _, rest = where.partition(":")
-    rest = f" · {esc(rest)}" if rest else ""
     f = items[0][1]
-    ops = list(dict.fromkeys(op for _, g in items for op in composition_ops(g)))
-    if head == "composition" and ops:
-        return f"{esc(kind)} · composition of " + ", ".join(f"<code>{esc(op)}</code>" for op in ops) + rest
+    if head == "composition":
+        fault = rest.partition(":")[0]
+        ops = list(dict.fromkeys(op for _, g in items for op in composition_ops(g))) or [fault]
+        what = f"engine-wide {ENGINE_WIDE[fault]} fault: " if fault in ENGINE_WIDE else ""
+        return f"{esc(kind)} · {what}composition of " + ", ".join(f"<code>{esc(op)}</code>" for op in ops if op)
     if head == "precision" and f.culprit_op:
-        return f"{esc(kind)} · precision, seen in <code>{esc(f.culprit_op)}</code>{rest}"
+        return f"{esc(kind)} · precision, seen in <code>{esc(f.culprit_op)}</code>"
     return f"{esc(kind)} · {esc(where)}"
+
+
+# the engine-wide composition faults search.blame names by the probe that shows them
+ENGINE_WIDE = {"accumulation": "accumulation", "order": "traversal-order", "merged-leaves": "merged-leaves"}
 
 
 def _discrepancies(r: CampaignResult) -> str:
@@ -216,6 +249,7 @@ def render(result: CampaignResult) -> str:
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, '
             f'initial-scale=1"><title>{esc(title)}</title><style>{CSS}</style></head><body><main>'
-            f"{_header(result)}{_lost(result)}{_regressions(result)}{_discrepancies(result)}{_coverage(result)}{_severity(result)}"
+            f"{_header(result)}{_lost(result)}{_regressions(result)}{_discrepancies(result)}{_counts(result)}"
+            f"{_coverage(result)}{_severity(result)}"
             '<footer>Rendered from summary.json by adverify; <code>adverify report DIR</code> renders it again, '
             "byte for byte.</footer></main></body></html>\n")

@@ -25,12 +25,21 @@ def render(r: CampaignResult) -> str:
     ops = sorted(r.ops)
     unowned = [f for f in r.discrepancies if f.culprit_op not in ops]
     failures = sum(1 for op in ops if any(f.culprit_op == op for f in r.discrepancies)) + len(unowned)
-    suite = ET.Element("testsuite", name=r.engine, tests=str(len(ops) + len(unowned) + len(r.lost) + 1),
-                       failures=str(failures), errors=str(len(r.lost)), time=f"{r.elapsed_s:.3f}")
+    skipped = sum(1 for x in r.regressions if x["status"].startswith("not checked"))
+    failures += sum(1 for x in r.regressions if x["status"] == "still failing")
+    suite = ET.Element("testsuite", name=r.engine,
+                       tests=str(len(ops) + len(unowned) + len(r.lost) + len(r.regressions) + 1),
+                       failures=str(failures), errors=str(len(r.lost)), time=f"{r.elapsed_s:.3f}",
+                       **({"skipped": str(skipped)} if skipped else {}))
     props = ET.SubElement(suite, "properties")
     for k, v in (("seed", r.seed), ("examples", r.examples), ("dtype", r.dtype), ("stopped", r.stopped),
                  ("lost chunks", len(r.lost))):
         ET.SubElement(props, "property", name=k, value=str(v))
+    # why examples were undecided and what checks noted: counted, never failures
+    for k, v in sorted(r.undecided.items()):
+        ET.SubElement(props, "property", name=f"undecided {k}", value=str(v))
+    for k, v in sorted(r.notes.items()):
+        ET.SubElement(props, "property", name=f"note {k}", value=str(v))
     # a lost chunk is an error, not a failure: nothing was found wrong, but part of the
     # campaign did not run, and a CI dashboard should not show that as a green pass
     for x in r.lost:
@@ -38,6 +47,14 @@ def render(r: CampaignResult) -> str:
                            name=f"lost:worker {x['worker']} chunk {x['chunk']}", time="0.000")
         error = ET.SubElement(tc, "error", type="lost", message=lost_text(x)[:1000])
         error.text = lost_text(x)
+    # a regression the campaign could not check in the mode it was found in is skipped, never passed
+    for i, x in enumerate(r.regressions, 1):
+        tc = ET.SubElement(suite, "testcase", classname=f"adverify.{r.engine}",
+                           name=f"regression:{i} {x['expression']}"[:200], time="0.000")
+        if x["status"].startswith("not checked"):
+            ET.SubElement(tc, "skipped", message=f"{x['status']}: {x.get('file') or x['expression']}"[:1000])
+        elif x["status"] != "fixed":
+            ET.SubElement(tc, "failure", type=x["verdict"], message=f"regression {x['status']}"[:1000])
     for op in ops:
         _case(suite, r, f"op:{op}", [f for f in r.discrepancies if f.culprit_op == op])
     for i, f in enumerate(unowned, 1):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from verifier.model import CampaignResult
 from verifier.report.kit import value
-from verifier.report.text import UNNAMED_ENGINE_NOTE, lost_headline, point_text, replay_command
+from verifier.report.text import (UNNAMED_ENGINE_NOTE, counts_lines, example_text, lost_headline, output_line,
+                                  point_text, replay_command)
 
 __all__ = ["render"]
 
@@ -27,6 +28,9 @@ def render(r: CampaignResult, links: bool = True) -> str:
         lines += ["Full report: [index.html](index.html)", ""]
     lines += ["| verdict | count |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r.verdicts.items() if v]
+    counted = counts_lines(r) + ([output_line(r)] if output_line(r) else [])
+    if counted:
+        lines += [""] + [f"- {_text(x)}" for x in counted]
     if r.lost:
         lines += ["", "## Lost work", "", f"⚠️ {lost_headline(r)}. The discrepancies a lost chunk had found "
                   "are kept; re-run one alone with `adverify campaign --seed SEED --examples N` (N = its "
@@ -39,7 +43,8 @@ def render(r: CampaignResult, links: bool = True) -> str:
                          f"| {x.get('checked', '—')} | {_text(x['reason'])} | {x['findings']} |")
     if r.regressions:
         lines += ["", "## Regressions re-checked", "", "| expression | verdict | status | replay |", "|---|---|---|---|"]
-        lines += [f"| {_code(x['expression'])} | {x['verdict']} | {x['status']} "
+        lines += [f"| {_code(x['expression'])} | {x['verdict']} | {x['status']}"
+                  + (f" ({_text(x['mode'])})" if x.get("mode") else "") + " "
                   f"| {_code(replay_command(r, x['file'], in_report=False)) if x['status'] != 'fixed' and x.get('file') else '—'} |"
                   for x in r.regressions]
     if r.discrepancies:
@@ -54,6 +59,15 @@ def render(r: CampaignResult, links: bool = True) -> str:
             lines.append(f"{i}. {f.message}")
             if f.replay:   # a command to paste: a block of its own, not squeezed into a cell
                 lines += ["", "   ```sh", f"   {replay_command(r, f.replay)}", "   ```"]
+            if f.examples:
+                n = len(f.examples)
+                lines += ["", f"   {n} more case{'s' if n != 1 else ''} of this signature:", ""]
+                lines += [f"   - {_code(example_text(x))}" for x in f.examples]
+            if f.output:   # what the engine printed while failing: kept here, not on the terminal
+                lines += ["", "   <details><summary>What the engine printed</summary>", "", "   ```text"]
+                # a fence in the engine's text would end the block early
+                lines += ["   " + line.replace("`", "'") for line in f.output.splitlines()]
+                lines += ["   ```", "", "   </details>"]
         if any(f.replay for f in r.discrepancies) and not r.engine_spec:
             lines += ["", UNNAMED_ENGINE_NOTE + "."]
     lines += ["", f"Ops: {', '.join(r.ops)}", ""]

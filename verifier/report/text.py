@@ -8,7 +8,7 @@ from pathlib import Path
 from verifier.model import CampaignResult, Finding
 from verifier.report.kit import error, number, value
 
-__all__ = ["render", "finding_text", "headline", "point_text", "shape_text", "value_text", "lost_text", "lost_headline",
+__all__ = ["render", "finding_text", "headline", "counts_lines", "output_line", "example_text", "point_text", "shape_text", "value_text", "lost_text", "lost_headline",
            "replay_command", "report_files", "UNNAMED_ENGINE", "UNNAMED_ENGINE_NOTE"]
 
 # the --engine word of a campaign whose engine was an object no spec could rebuild
@@ -54,6 +54,31 @@ def headline(r: CampaignResult) -> str:
             f"{r.elapsed_s:.1f} s{state}\n  verdicts: {counts or 'none'}")
 
 
+def counts_lines(r: CampaignResult) -> list[str]:
+    """Why examples were undecided, and what checks noted, one line each ('' parts left out)."""
+    lines = []
+    if r.undecided:
+        lines.append("undecided by cause: " + ", ".join(f"{k} {v}" for k, v in
+                                                        sorted(r.undecided.items(), key=lambda kv: (-kv[1], kv[0]))))
+    notes = {k: v for k, v in r.notes.items() if v}
+    if notes:
+        lines.append("notes (not discrepancies): " + ", ".join(f"{k} {v}" for k, v in sorted(notes.items())))
+    return lines
+
+
+def output_line(r: CampaignResult) -> str:
+    """What the engine printed is in the report, never on the terminal: one line says so."""
+    n = r.notes.get("engine-output", 0)
+    return f"the engine printed output in {n} check{'s' if n != 1 else ''}; see the report" if n else ""
+
+
+def example_text(x: dict) -> str:
+    """One more case of a finding's signature, on one line."""
+    what = "value" if x.get("variable") is None else f"d/d{x['variable']}"
+    return (f"{x['kind']}: {x['expression']} at {point_text(x['point'])}: {what} engine {value(x.get('actual'))}, "
+            f"expected {value(x.get('expected'))}")
+
+
 def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
     where = f" in {f.culprit_op}" if f.culprit_op else ""
     lines = [f"{i}. {f.kind}{where} ({f.blame}): {f.message}",
@@ -64,6 +89,9 @@ def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
         lines.append(f"   {what}: engine {value(f.actual)}, expected {value(f.expected)}, bound {error(f.bound)}")
     if f.oracles:
         lines.append("   oracles: " + ", ".join(f"{k} {value(v)}" for k, v in f.oracles.items()))
+    if f.examples:
+        n = len(f.examples)
+        lines.append(f"   {n} more case{'s' if n != 1 else ''} of this signature, e.g. {example_text(f.examples[0])}")
     if replay_cmd:
         lines.append(f"   replay: {replay_cmd}")
     return "\n".join(lines)
@@ -99,12 +127,15 @@ def lost_headline(r: CampaignResult) -> str:
 
 
 def render(r: CampaignResult) -> str:
-    parts = [headline(r)]
+    parts = [headline(r)] + [f"  {line}" for line in counts_lines(r)]
+    if output_line(r):
+        parts.append(f"  {output_line(r)}")
     if r.lost:
         parts.append(f"  {lost_headline(r)}")
         parts += [f"  {lost_text(x)}" for x in r.lost]
     for reg in r.regressions:
-        parts.append(f"  regression {reg['status']}: {reg['expression']} ({reg['verdict']})")
+        mode = f", {reg['mode']}" if reg.get("mode") else ""
+        parts.append(f"  regression {reg['status']}: {reg['expression']} ({reg['verdict']}{mode})")
         if reg["status"] != "fixed" and reg.get("file"):
             parts.append(f"    replay: {replay_command(r, reg['file'], in_report=False)}")
     if not r.discrepancies:

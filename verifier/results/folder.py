@@ -20,6 +20,7 @@ from verifier.floor.serial import expr_to_json, point_to_json
 from verifier.model import CampaignResult, Case, Finding
 from verifier.results.events import DISAGREEMENTS_LOGGED, EVENTS_FORMAT, EVENTS_VERSION
 from verifier.results.replay import replay_doc
+from verifier.results.schema import clean
 from verifier.results.summary import dump_summary, finding_to_json
 
 __all__ = ["ReportFolder", "OutputError", "default_out"]
@@ -64,7 +65,7 @@ class ReportFolder:
 
     def write_replay(self, f: Finding, case: Case, engine: str) -> None:
         doc = replay_doc(case, engine, f.kind, f.culprit_op, f.variable, f.expected, f.actual,
-                         f.expression, f.signature)
+                         f.expression, f.signature, f.mode or None)
         (self.path / f.replay).write_text(json.dumps(doc, indent=2) + "\n")
 
     def event(self, record: dict[str, Any]) -> None:
@@ -81,6 +82,10 @@ class ReportFolder:
         self.write_replay(f, case, engine)
         self.event({"event": "finding", **{k: getattr(f, k) for k in ("kind", "culprit_op", "expression", "replay")},
                     **counts, "finding": finding_to_json(f)})
+
+    def examples(self, f: Finding) -> None:
+        """More cases of a finding's signature, known only when the search is over."""
+        self.event({"event": "examples", "replay": f.replay, "examples": clean(f.examples)})
 
     def disagreement(self, case: Case, reason: str) -> None:
         """Not a finding against the engine but the verifier's own oracles at odds: the case

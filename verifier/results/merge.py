@@ -5,7 +5,8 @@ Every input is read through ``load_summary`` (schema-checked; nothing is unpickl
 every replay file through ``read_replay``. Counts are summed (verdicts, examples, shrink
 checks, coverage), severities pooled, and distinct discrepancies de-duplicated by signature
 (kind + culprit op): when two parts found the same one, the smaller reproducer is kept
-(fewer nodes, then shorter text), and the replay files are renumbered into the one report.
+(fewer nodes, then shorter text), the other's case joining its more examples (up to
+MORE_EXAMPLES), and the replay files are renumbered into the one report.
 
 Parts of a parallel campaign carry their place in its plan (``parallel``): merging
 checks that they belong to one campaign, that no part comes twice, and names every planned
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from verifier.floor.serial import FormatError
-from verifier.model import CampaignResult, Finding, Severities
+from verifier.model import MORE_EXAMPLES, CampaignResult, Finding, Severities
 from verifier.results.events import DISAGREEMENTS_LOGGED, logged_disagreements
 from verifier.results.folder import ReportFolder
 from verifier.results.plan import Plan
@@ -134,10 +135,13 @@ def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iter
     lost.sort(key=lambda x: (x.get("worker", 0), x.get("chunk", 0)))
 
     best: dict[str, tuple[Finding, Path]] = {}
+    seen: dict[str, list[Finding]] = {}
     for p in parts:
         for f in p.result.discrepancies:
+            seen.setdefault(f.signature, []).append(f)
             if f.signature not in best or _smaller(f, best[f.signature][0]):
                 best[f.signature] = (f, p.folder)   # dicts keep the first-seen order
+    best = {sig: (replace(f, examples=_examples(f, seen[sig])), folder) for sig, (f, folder) in best.items()}
 
     results = [p.result for p in parts]
     first = (finished or parts)[0].result   # a salvaged part's summary holds findings only
@@ -157,6 +161,11 @@ def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iter
     for r in results:
         for k, v in r.verdicts.items():
             verdicts[k] = verdicts.get(k, 0) + v
+    undecided: dict[str, int] = {}
+    notes: dict[str, int] = {}
+    for r in results:
+        undecided = _add(undecided, r.undecided)
+        notes = _add(notes, r.notes)
     coverage: dict[str, Any] = {}
     for r in results:
         coverage = _add(coverage, r.coverage) if coverage else dict(r.coverage)
@@ -169,7 +178,8 @@ def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iter
         stopped=stopped or max(stops, key=lambda s: rank.index(s) if s in rank else len(rank)),
         shrink_checks=sum(r.shrink_checks for r in results),
         regressions=[x for r in results for x in r.regressions], coverage=coverage,
-        severities=_pooled(r.severities for r in results), lost=lost, engine_spec=first.engine_spec)
+        severities=_pooled(r.severities for r in results), lost=lost, engine_spec=first.engine_spec,
+        undecided=undecided, notes=notes)
     return result, list(best.values())
 
 
@@ -220,6 +230,22 @@ def merge_dirs(dirs: Sequence[Path], out: ReportFolder) -> CampaignResult:
     """``adverify merge``: report folders (shards, or whole campaigns) into one."""
     check_dirs(dirs, out.path)
     return merge([read_part(f) for f in dirs], out, complete=True)
+
+
+def _examples(kept: Finding, same: list[Finding]) -> list[dict]:
+    """The kept finding's more examples: its own, then the other parts' findings of its
+    signature and theirs, in part order, each case once, at most MORE_EXAMPLES."""
+    out: list[dict] = []
+    keys = {(kept.expression, repr(kept.point))}
+    for f in same:
+        mine = [] if f is kept else [{"kind": f.kind, "expression": f.expression, "point": f.point,
+                                      "variable": f.variable, "expected": f.expected, "actual": f.actual}]
+        for x in (kept.examples if f is kept else []) + mine + ([] if f is kept else f.examples):
+            key = (x["expression"], repr(x["point"]))
+            if key not in keys and len(out) < MORE_EXAMPLES:
+                keys.add(key)
+                out.append(x)
+    return out
 
 
 def _pooled(docs) -> dict:

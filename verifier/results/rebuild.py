@@ -10,8 +10,8 @@ from verifier.model import CampaignResult, Finding, make_finding
 from verifier.results.events import EVENTS_FORMAT, EVENTS_VERSION, event_lines
 from verifier.results.merge import Part, combine
 from verifier.results.replay import read_replay
-from verifier.results.schema import (INT, OPT_INT, check_chunk, check_counts, check_dict, check_type, expect,
-                                     finding_from_json, result_from_json)
+from verifier.results.schema import (INT, OPT_INT, STR, check_chunk, check_counts, check_dict, check_list,
+                                     check_type, example_from_json, expect, finding_from_json, result_from_json)
 from verifier.results.summary import load_summary
 
 
@@ -36,6 +36,7 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
     lines = event_lines(folder)
     start, counts, end, plan, chunk = None, {}, None, None, None
     findings: list[Finding] = []
+    more: dict[str, list[dict]] = {}   # replay file -> more cases of its signature (logged at the end)
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -52,9 +53,15 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
             check_counts(rec.get("verdicts"), f"{where}.verdicts")
             for key in ("elapsed_s", "shrink_checks"):
                 check_type(rec.get(key, 0), (int, float), f"{where}.{key}")
+            for key in ("undecided", "notes"):   # newer: logs without them load
+                check_counts(rec.get(key, {}), f"{where}.{key}")
             counts = rec
             if kind == "finding":
                 findings.append(finding_from_json(rec.get("finding"), f"{where}.finding"))
+        elif kind == "examples":
+            check_type(rec.get("replay"), STR, f"{where}.replay")
+            more[rec["replay"]] = [example_from_json(x, f"{where}.examples[{k}]")
+                                   for k, x in enumerate(check_list(rec.get("examples"), f"{where}.examples"))]
         elif kind == "end":
             end = rec
         elif kind == "parallel" and plan is None:
@@ -73,10 +80,12 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
         # other records (a merged run's "part", "lost", ...) say nothing a summary needs
     if start is None:
         raise _NoStart(f"{str(folder / 'events.jsonl')!r} has no start record")
+    findings = [replace(f, examples=more[f.replay]) if f.replay in more else f for f in findings]
     findings += _orphan_replays(folder, {f.replay for f in findings})
     doc = {k: start[k] for k in ("engine", "dtype", "seed", "ops", "options", "engine_spec") if k in start}
     doc.update(examples=counts.get("examples", 0), verdicts=counts.get("verdicts", {}),
                elapsed_s=counts.get("elapsed_s", 0.0), shrink_checks=counts.get("shrink_checks", 0),
+               undecided=counts.get("undecided", {}), notes=counts.get("notes", {}),
                stopped=end.get("stopped") if isinstance(end, dict) and isinstance(end.get("stopped"), str)
                else "killed", discrepancies=[])
     result = replace(result_from_json(doc, "events.jsonl start record"), discrepancies=findings)
@@ -140,5 +149,6 @@ def _orphan_replays(folder: Path, logged: set[str]) -> list[Finding]:
         found.append(make_finding(
             rep.case, kind=x.get("kind") or "mismatch", signature=x.get("signature") or "", replay=rel,
             variable=x.get("variable"), expected=x.get("expected"), actual=x.get("actual"),
-            culprit_op=x.get("culprit_op"), message="recovered from its replay file (the campaign was killed)"))
+            culprit_op=x.get("culprit_op"), mode=rep.mode, tensor=bool(rep.mode.get("tensor")),
+            message="recovered from its replay file (the campaign was killed)"))
     return found

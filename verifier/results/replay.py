@@ -1,4 +1,9 @@
-"""Replay files: one discrepancy as data (our own versioned JSON IR, never code)."""
+"""Replay files: one discrepancy as data (our own versioned JSON IR, never code).
+
+Version 2 records the mode the discrepancy was found in (``mode``: order, forward, tensor,
+dtype, and the check options a re-check needs), so a replay re-checks it in that mode.
+Version 1 files still load, their mode inferred: order 1, forward if the signature ends in
+``:forward``, tensor if the point holds arrays, no recorded check timeout."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,17 +16,23 @@ from verifier.floor.serial import (FormatError, expr_from_json, expr_to_json, nu
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 from verifier.model import Case
 
-__all__ = ["REPLAY_FORMAT", "replay_doc", "read_replay", "Replay"]
+__all__ = ["REPLAY_FORMAT", "REPLAY_VERSION", "replay_doc", "read_replay", "Replay"]
 
 REPLAY_FORMAT = "adverify-replay"
-REPLAY_VERSION = 1
+REPLAY_VERSION = 2
+_READABLE = (1, 2)
+# the mode's fields and their types (check_timeout None: no limit)
+_MODE_FIELDS = {"order": (int,), "forward": (bool,), "tensor": (bool,), "dtype": (str,),
+                "check_timeout": (int, float, type(None)), "strict_determinism": (bool,)}
 _TEXT_FIELDS = {"engine": 200, "kind": 40, "culprit_op": 40, "variable": 64, "expression": 20000, "signature": 200}
 _NUM_FIELDS = {"expected", "actual"}
 
 
 class Replay:
-    def __init__(self, case: Case, fields: dict[str, Any]):
+    def __init__(self, case: Case, fields: dict[str, Any], mode: dict[str, Any] | None = None):
         self.case, self.fields = case, fields
+        # order, forward, tensor always; dtype, check_timeout, strict_determinism when recorded
+        self.mode = mode or {"order": 1, "forward": False, "tensor": False}
 
     @property
     def engine(self) -> str | None:
@@ -29,13 +40,45 @@ class Replay:
 
 
 def replay_doc(case: Case, engine: str, kind: str, culprit: str | None, variable: str | None,
-               expected: float | None, actual: float | None, text: str, signature: str) -> dict:
+               expected: float | None, actual: float | None, text: str, signature: str,
+               mode: dict[str, Any] | None = None) -> dict:
+    """``mode``: ``Finding.mode`` (``Checker.mode_record``); without it, what version 1
+    would infer (order 1, tensor from the point, forward from the signature)."""
     return {
         "format": REPLAY_FORMAT, "version": REPLAY_VERSION, "engine": engine, "kind": kind,
         "culprit_op": culprit, "variable": variable, "expected": num(expected), "actual": num(actual),
         "expression": text, "signature": signature,
+        "mode": {k: v for k, v in (mode or _inferred(case, signature)).items() if k in _MODE_FIELDS},
         "expr": expr_to_json(case.expr), "point": point_to_json(case.point),
     }
+
+
+def _inferred(case: Case, signature: str | None) -> dict[str, Any]:
+    """The mode of a file that does not record it (version 1)."""
+    return {"order": 1, "forward": (signature or "").endswith(":forward"),
+            "tensor": is_tensor_program(case.expr, case.point)}
+
+
+def _mode(doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise FormatError("replay field 'mode' must be an object")
+    extra = set(doc) - set(_MODE_FIELDS)
+    if extra:
+        raise FormatError(f"replay mode has unknown field {sorted(extra)[0][:40]!r}")
+    for key, types in _MODE_FIELDS.items():
+        v = doc.get(key)
+        if key not in doc and key not in ("order", "forward", "tensor"):
+            continue
+        if (isinstance(v, bool) and bool not in types) or not isinstance(v, types):
+            raise FormatError(f"replay mode field {key!r} has the wrong type")
+    if doc["order"] not in (1, 2):
+        raise FormatError(f"replay mode: order must be 1 or 2, not {doc['order']}")
+    timeout = doc.get("check_timeout")
+    if timeout is not None and not 0 < timeout < 1e9:
+        raise FormatError("replay mode: check_timeout must be a positive number of seconds")
+    if len(doc.get("dtype") or "") > 40:
+        raise FormatError("replay mode: dtype is too long")
+    return dict(doc)
 
 
 def read_replay(path: str | Path, vocabulary: Vocabulary | None = BUILTIN) -> Replay:
@@ -47,9 +90,11 @@ def read_replay(path: str | Path, vocabulary: Vocabulary | None = BUILTIN) -> Re
         raise FormatError(f"replay file {str(path)!r} must hold a JSON object")
     if doc.get("format") != REPLAY_FORMAT:
         raise FormatError(f"{str(path)!r} is not an adverify replay file (format {REPLAY_FORMAT!r})")
-    if type(doc.get("version")) is not int or doc["version"] != REPLAY_VERSION:
+    if type(doc.get("version")) is not int or doc["version"] not in _READABLE:
         raise FormatError(f"{str(path)!r}: unsupported replay version {str(doc.get('version'))[:20]!r}")
     allowed = {"format", "version", "expr", "point"} | set(_TEXT_FIELDS) | _NUM_FIELDS
+    if doc["version"] >= 2:
+        allowed.add("mode")
     extra = set(doc) - allowed
     if extra:
         raise FormatError(f"replay file has unknown field {sorted(extra)[0][:40]!r}")
@@ -72,7 +117,8 @@ def read_replay(path: str | Path, vocabulary: Vocabulary | None = BUILTIN) -> Re
     case = Case(expr, {v: point[v] for v in variables(expr)}, ops=vocabulary or BUILTIN)
     if vocabulary is not None:
         _fits(case)
-    return Replay(case, fields)
+    mode = _mode(doc["mode"]) if "mode" in doc else _inferred(case, fields["signature"])
+    return Replay(case, fields, mode)
 
 
 def _fits(case: Case) -> None:

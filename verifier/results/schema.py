@@ -11,7 +11,7 @@ from typing import Any
 from verifier.floor.serial import FormatError, array_from_json, expr_from_json, name_from_json, num, num_from_json
 from verifier.model import CampaignResult, Finding, Severities
 
-__all__ = ["result_from_json", "finding_from_json", "severities_from_json", "clean", "expect", "check_type",
+__all__ = ["result_from_json", "finding_from_json", "example_from_json", "severities_from_json", "clean", "expect", "check_type",
            "check_dict", "check_list", "check_counts", "check_chunk", "short_key", "STR", "INT", "OPT_STR", "OPT_INT",
            "SCALAR"]
 
@@ -87,6 +87,12 @@ def finding_from_json(doc: Any, where: str) -> Finding:
             v = [_check_record(c, f"{at}[{i}]") for i, c in enumerate(check_list(v, at))]
         elif f.name == "shapes":
             v = {name_from_json(k, f"{at} key"): _ints(x, f"{at}.{k}") for k, x in check_dict(v, at).items()}
+        elif f.name == "mode":
+            for k, x in check_dict(v, at).items():
+                if not isinstance(x, SCALAR):
+                    raise FormatError(f"{at}.{short_key(k)} has the wrong type")
+        elif f.name == "examples":
+            v = [example_from_json(x, f"{at}[{i}]") for i, x in enumerate(check_list(v, at))]
         else:
             check_type(v, _FINDING_TYPES[f.name], at)
         kw[f.name] = v
@@ -116,7 +122,7 @@ STR, INT, OPT_STR, OPT_INT = (str,), "count", (str, type(None)), (int, type(None
 _FINDING_TYPES = {"kind": STR, "expression": STR, "nodes": INT, "variable": OPT_STR, "culprit_op": OPT_STR,
                   "culprit_node": OPT_INT, "blame": STR, "message": STR, "replay": STR, "signature": STR,
                   "steps": "strs", "kinks": "strs", "found_after": INT, "found_at_s": "seconds",
-                  "paths_total": INT, "picture_note": STR}
+                  "paths_total": INT, "picture_note": STR, "output": STR}
 SCALAR = (str, int, float, bool, type(None))
 
 
@@ -156,6 +162,26 @@ def _ints(v: Any, where: str) -> list:
     if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in check_list(v, where)):
         raise FormatError(f"{where} must be a list of sizes")
     return v
+
+
+_EXAMPLE = {"kind": STR, "expression": STR, "variable": OPT_STR}
+
+
+def example_from_json(x: Any, where: str) -> dict:
+    """One more discrepant case of a finding's signature (``Finding.examples``)."""
+    x = dict(check_dict(x, where))
+    extra = set(x) - set(_EXAMPLE) - {"point", "expected", "actual"}
+    if extra:
+        raise FormatError(f"{where} has unknown field {short_key(sorted(extra)[0])}")
+    for key, types in _EXAMPLE.items():
+        check_type(x.get(key), types, f"{where}.{key}")
+    for key in ("expected", "actual"):
+        x[key] = None if x.get(key) is None else num_from_json(x[key], f"{where}.{key}")
+    x["point"] = {name_from_json(k, f"{where}.point key"):
+                  array_from_json(p, f"{where}.point.{k}").tolist() if isinstance(p, list)
+                  else num_from_json(p, f"{where}.point.{k}")
+                  for k, p in check_dict(x.get("point"), f"{where}.point").items()}
+    return x
 
 
 def _check_record(c: Any, where: str) -> dict:
@@ -256,6 +282,8 @@ def result_from_json(doc: dict, where: str) -> CampaignResult:
     for k, x in check_dict(doc.get("options", {}), f"{where}.options").items():
         if not isinstance(x, SCALAR) and not (isinstance(x, list) and all(isinstance(i, SCALAR) for i in x)):
             raise FormatError(f"{where}.options.{short_key(k)} has the wrong type")
+    for key in ("undecided", "notes"):   # newer: summaries without them load
+        check_counts(doc.get(key, {}), f"{where}.{key}")
     for k, x in check_dict(doc.get("coverage", {}), f"{where}.coverage").items():
         check_counts(x, f"{where}.coverage.{short_key(k)}", _COVERAGE.get(k, 1))
     for i, r in enumerate(check_list(doc.get("regressions", []), f"{where}.regressions")):

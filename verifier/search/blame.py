@@ -12,9 +12,20 @@ each op below is also checked under an upstream of 3; and distinct leaves holdin
 value, merged by the engine into one node, make the op that combines them look wrong alone
 (its fresh variables hold the same values again), so the case is also checked with them as
 one variable and with them moved apart.
+
+Then the cause is named (issue #22): a precision blame only when the op alone, at a spread of
+points, never errs beyond float32 rounding and the error is no term of the path sum (an error
+equal to one path's product, or a sum of some, is a missing or doubled term); a crash is its
+exception and the engine line that raised, with a structural trigger named when there is one;
+a nonfinite gradient whose textbook rule overflows names the rule and the intermediate; NaN
+through ``where``'s unselected branch is 0·inf; an inconsistent answer, or a mismatch the
+same case does not repeat when checked again (state kept between calls), is no op's fault.
 """
 from __future__ import annotations
 
+import itertools
+import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,17 +36,24 @@ from verifier.floor.ir import Node, apply, const, evaluate, show, toposort, var,
 from verifier.floor.mathns import F64
 from verifier.floor.numtext import exact, short
 from verifier.floor.program import is_tensor_program
-from verifier.model import Case, Verdict
+from verifier.model import Case, Check, Verdict
+from verifier.truth.leaks import ZERO_TIMES_INF, unselected_leak
+from oracles.base import OracleError
+from oracles.paths import PATH_CAP, count_paths, enumerate_paths, stable_graph
 
-__all__ = ["Blame", "blame", "signature"]
+__all__ = ["Blame", "blame", "signature", "crash_origin", "unselected_leak"]
 
 
 @dataclass(frozen=True)
 class Blame:
     op: str | None
     node: int | None      # position of the culprit in toposort(expr), for drawing
-    how: str              # local-rule | composition | forward | crash | unknown
+    # local-rule | composition | precision | forward | crash | timeout | inconsistent |
+    # zero-times-inf | unknown
+    how: str
     detail: str = ""
+    # what the signature names after the verdict's kind, when not the op (signature())
+    key: str = ""
 
 
 class _ScalarView:
@@ -94,44 +112,119 @@ class _TensorView:
 
 
 def signature(verdict: Verdict, culprit: Blame) -> str:
-    """What makes two discrepancies "the same": the kind and the op to blame. A composition
-    failure (every op right alone) is one engine-wide fault, whichever op shows it first:
-    an accumulation bug shows in x*x, x + x and x/x alike, and is one finding, not three.
-    So is a loss of precision that every op shows. With the op in the key, 1,000 examples of
-    ``mutant:overwrite`` made 7 findings and ``mutant:leaves-first`` 22; so the key names no
-    op, and the reports name the ops of each reproducer's failing sub-expression instead
-    (``report.finding_html.blamed``). A fault of forward mode (``--forward``) ends in
-    ``:forward``: it is not the reverse-mode fault of the same op."""
-    where = culprit.how if culprit.how in ("composition", "precision") else culprit.op or "?"
-    return f"{verdict.kind}:{where}" + (f":{verdict.mode}" if verdict.mode else "")
+    """What makes two discrepancies "the same": the kind, then what the blame names — always
+    an op or ops — and a mode suffix (``:forward``: not the reverse-mode fault of that op).
+
+    A local rule, a forward value, a nonfinite rule: the op (``mismatch:tanh``). Precision:
+    ``precision:`` and the op (``precision:float32`` when gradients are kept in float32, which
+    every op shows). Composition: the culprit node's op when the fault is that op's own
+    (``composition:minimum``: its identical twin in maximum is another finding). An engine-wide
+    accumulation or traversal fault shows under whichever op the shrinker keeps: with the op
+    in the key, 1,000 examples of ``mutant:overwrite`` made 7 findings and of
+    ``mutant:leaves-first`` 23, one per op, for one bug. So blame checks two fixed probes made
+    of add and mul only — ``x + x`` (a node given twice) and ``(x + 1)·3`` (a chain) — and
+    when one fails too, the fault is the engine's, and the key names the probe's ops
+    (``composition:accumulation:add``, ``composition:order:add+mul``): one finding per
+    engine-wide fault, still naming the ops that show it at its smallest. A crash is its
+    exception and the engine line that raised (``crash:ValueError@mygrad.py:88``): one root
+    cause, whichever op's call met it; without a line, the op. NaN through ``where``'s
+    unselected branch names both ops (``nonfinite:where+sqrt``). An inconsistent answer names
+    no op: two identical builds differing is the engine's state, not a rule."""
+    key = culprit.key or (f"{culprit.how}:{culprit.op or '?'}" if culprit.how in ("composition", "precision")
+                          else "" if culprit.how == "inconsistent" else culprit.op or "?")
+    return verdict.kind + (f":{key}" if key else "") + (f":{verdict.mode}" if verdict.mode else "")
 
 
 _COTANGENT = (1.0, -0.75, 1.25, 0.5, -1.5, 2.0)
 
 
+STATE = "the same case checked again gave a different answer: the engine keeps state between calls"
 PRECISION = 1e-5   # right to five digits yet beyond the bound: precision lost, not a wrong rule
 
 
 def blame(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> Blame:
+    first = _before_locating(case, verdict, check)
+    if first is not None:
+        return first
     found = _locate(case, verdict, check)
+    if found.how == "inconsistent":
+        return found
     bad = verdict.failing
+    scalar = not is_tensor_program(case.expr, case.point)
     if (verdict.kind == "mismatch" and bad is not None and bad.expected
             and abs(bad.actual - bad.expected) <= PRECISION * abs(bad.expected)):
-        rel = abs(bad.actual - bad.expected) / abs(bad.expected)
-        return Blame(found.op, found.node, "precision",
-                     f"right to {short(PRECISION)}, but a relative error of {short(rel)} is more than "
-                     f"this dtype's rounding allows here (relative bound {short(bad.bound / abs(bad.expected))})")
+        return _precision(case, bad, found, check, scalar)
     if (verdict.kind == "mismatch" and bad is not None and bad.expected and bad.actual is not None
             and bad.actual != bad.expected and bad.actual == _in_float32(bad.expected)
-            and not is_tensor_program(case.expr, case.point) and _float32_everywhere(check)):
+            and scalar and _float32_everywhere(check)):
         # gradients kept in float32, seen where they are not 1e-7 off but flushed to 0 or
         # subnormal: every op then fails alone, and "local rule" would name whichever op the
         # shrinker kept. A rule that flushes by itself (a square overflowing) leaves x*0.1
         # exact, and stays a local rule.
         return Blame(found.op, found.node, "precision",
                      f"the engine's {exact(bad.actual)} is the truth {exact(bad.expected)} rounded to "
-                     f"float32, as its d(0.1·x)/dx is 0.1 in float32: gradients kept in float32")
+                     f"float32, as its d(0.1·x)/dx is 0.1 in float32: gradients kept in float32",
+                     key="precision:float32")
+    if found.how == "composition":
+        term = _term(case, bad) if verdict.kind == "mismatch" and scalar and bad is not None else None
+        return _with_term(found, term, check) if term is not None else _engine_wide(found, check)
+    if verdict.kind in ("nonfinite", "mismatch") and found.how == "local-rule" and scalar and found.node is not None:
+        overflow = _overflow(case, toposort(case.expr)[found.node])
+        if overflow:
+            engine = f"; the engine's gradient is {_num(bad.actual)}" if bad is not None and bad.actual is not None else ""
+            # nonfinite: the overflow is the cause; a finite wrong value: a likely one, said beside
+            detail = overflow + engine if verdict.kind == "nonfinite" else f"{found.detail}; {overflow}"
+            return Blame(found.op, found.node, found.how, detail, found.key)
     return found
+
+
+def _before_locating(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> Blame | None:
+    """The causes that no sub-expression check could name, or would name wrongly."""
+    if verdict.kind == "inconsistent":
+        # the same graph built twice answered twice differently: state or nondeterminism, not
+        # a rule or a path sum; the runner's reason says which quantity moved
+        return Blame(None, None, "inconsistent", "two identical builds gave different answers")
+    if verdict.kind == "crash":
+        return _crash(case, verdict, check)
+    leak = unselected_leak(case) if verdict.kind == "nonfinite" else None
+    if leak is not None:
+        op, text = leak
+        k = next((i for i, n in enumerate(toposort(case.expr)) if n.op == op), None)
+        # the judge's reason may say 0·inf already (truth.tensor_judge): then only whom
+        said = ZERO_TIMES_INF in verdict.reason
+        return Blame(op, k, "zero-times-inf",
+                     f"blamed on {op} and where: where does not select {op}'s branch here" if said else text,
+                     key=f"where+{op}")
+    if verdict.kind in ("mismatch", "nonfinite") and not _same_again(verdict, check(case)):
+        # every check below builds fresh graphs: if this very case now answers otherwise, what
+        # they would find is the engine's leftover state, not a rule (a stale adjoint buffer)
+        return Blame(None, None, "inconsistent", STATE, key="state")
+    return None
+
+
+def _precision(case: Case, bad: Check, found: Blame, check: Callable[[Case], Verdict], scalar: bool) -> Blame:
+    """Right to PRECISION: precision lost, unless the error is a term of the path sum or the
+    op alone errs beyond float32 rounding somewhere near."""
+    term = _term(case, bad) if scalar else None
+    if term is not None:
+        return _with_term(found, term, check)
+    wrong = _wrong_somewhere(case, found, check) if scalar and found.node is not None else None
+    if wrong is not None:
+        how = "forward" if bad.variable is None else "local-rule"   # its value, or its rule
+        return Blame(found.op, found.node, how, f"{found.op} is wrong on its own: {wrong}")
+    rel = abs(bad.actual - bad.expected) / abs(bad.expected)
+    return Blame(found.op, found.node, "precision", key="precision:float32" if _float32_everywhere(check) else "",
+                 detail=f"right to {short(PRECISION)}, but a relative error of {short(rel)} is more than "
+                 f"this dtype's rounding allows here (relative bound {short(bad.bound / abs(bad.expected))}); "
+                 f"{found.op} alone errs no more than float32 rounding at {len(SPREAD)} points around "
+                 f"these values, and the error is no term of the path sum")
+
+
+def _same_again(first: Verdict, again: Verdict) -> bool:
+    a, b = first.failing, again.failing
+    if first.kind != again.kind or a is None or b is None:
+        return first.kind == again.kind
+    return a.variable == b.variable and (a.actual == b.actual or a.actual != a.actual and b.actual != b.actual)
 
 
 def _in_float32(x: float) -> float:
@@ -166,7 +259,10 @@ def _locate(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> B
             return Blame(n.op, k, "forward", f"the forward value of {n.op} is wrong")
         local = view.local(n)
         scalar = isinstance(view, _ScalarView)
-        if local.expr is n or check(local).is_discrepancy:
+        alone = None if local.expr is n else check(local)
+        if alone is None or alone.is_discrepancy:
+            if alone is not None and alone.kind in ("mismatch", "nonfinite") and not _same_again(alone, check(local)):
+                return Blame(None, None, "inconsistent", STATE, key="state")   # the op alone, twice, two answers
             # the fresh variables a0, a1 are named after the arguments they stand for
             merged = _merged_leaves(local, check, {f"a{i}": show(s) for i, s in enumerate(n.src)}) \
                 if scalar else None
@@ -274,3 +370,280 @@ def _substitute(expr: Node, mapping: dict[Node, Node]) -> Node:
         else:
             out[n] = Node(n.op, tuple(out[s] for s in n.src), n.arg)
     return out[expr]
+
+
+# ── crashes: one root cause per exception and engine line ──────────────────────────────────
+
+_AT = re.compile(r"\(([^()\s]+:\d+)\)\s*$")
+
+
+def crash_origin(verdict: Verdict) -> str:
+    """The engine's file:line that raised: the runner's ``origin``, else the one its message
+    ends with (``ValueError: … (mygrad.py:88)``, the last frame of the traceback)."""
+    if verdict.origin:
+        return verdict.origin
+    m = _AT.search(verdict.reason)
+    return m.group(1) if m else ""
+
+
+def _exception(reason: str) -> str:
+    m = re.match(r"([A-Za-z_][A-Za-z0-9_.]*)(:|\s|$)", reason)
+    return m.group(1) if m else "crash"
+
+
+def _crash(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> Blame:
+    order = toposort(case.expr)
+    origin, exc = crash_origin(verdict), _exception(verdict.reason)
+    key = f"{exc}@{origin}" if origin else ""
+    at = f" at {origin}" if origin else ""
+    scalar = not is_tensor_program(case.expr, case.point)
+    ops = [n for n in order if not n.is_leaf]
+    in_op = [n for n in ops if n.op == verdict.where]
+    candidates = in_op
+    if not candidates:
+        # raised outside an op call (in gradients()): the lowest sub-expression that crashes
+        view = _TensorView(case) if not scalar else _ScalarView(case)
+        candidates = [next((n for n in ops if (verdict if n is case.expr else check(view.sub(n))).kind == "crash"),
+                           None)]
+        candidates = [n for n in candidates if n is not None]
+    phase = f" in {verdict.where}()" if verdict.where and not in_op else ""
+    if not candidates:
+        return Blame(None, None, "crash", f"the engine raised {exc}{at}{phase}", key)
+    # of several nodes of the raising op, one given the same node twice is the suspect
+    n = next((c for c in candidates if len(set(c.src)) < len(c.src)), candidates[0])
+    k = order.index(n)
+    detail = (f"the engine raised {exc}{at} inside {n.op}" if in_op else
+              f"the engine raised {exc}{at}{phase}"
+              + (f", in {n.op}'s backward" if "gradients" in verdict.where or "derivatives" in verdict.where else "")
+              + f": the smallest sub-expression that crashes is {show(n)}")
+    if scalar and len(set(n.src)) < len(n.src):
+        alone = _ScalarView(case).local(n)   # the same values on distinct leaves
+        if alone.expr is not n and check(alone).kind != "crash":
+            detail += (f": it crashes when an op is given the same node twice ({show(n)}), "
+                       f"and not on distinct leaves holding the same values")
+    return Blame(n.op, k, "crash", detail, key or n.op)
+
+
+# ── a term of the path sum missing or counted twice ────────────────────────────────────────
+
+SUBSET_PATHS = 12   # every subset of up to this many paths is tried (4,095 sums)
+
+
+@dataclass(frozen=True)
+class _Term:
+    paths: tuple[str, ...]      # each as "x → mul → add"
+    value: float
+    missing: bool               # the engine lacks it (else: counted once more)
+
+
+def _term(case: Case, bad: Check) -> _Term | None:
+    """Is the engine's error, within the bound, the product of one output→input path (or the
+    sum of a few)? Then a term of the chain rule was dropped or doubled, whatever its size."""
+    if bad.variable is None or bad.expected is None or bad.actual is None or not math.isfinite(bad.actual):
+        return None
+    if count_paths(case.expr).get(bad.variable, 0) > PATH_CAP:
+        return None
+    try:
+        g = stable_graph(case.expr, case.point, case.ops)
+        found = enumerate_paths(g, bad.variable)
+    except (OracleError, KeyError, ArithmeticError, ValueError):
+        return None
+    terms = [(_path_text(p, bad.variable), float(prod)) for p, prod in found]
+    terms = [(t, v) for t, v in terms if v != 0 and math.isfinite(v)]
+    if len(terms) < 2 and not (len(terms) == 1 and bad.actual == 0):
+        return None   # with one path, "the term is missing" is "the answer is wrong"
+    diff = bad.expected - bad.actual
+    tol = 2 * (bad.bound or 0.0) + 4 * np.finfo(float).eps * abs(bad.expected)
+    ranked = sorted(terms, key=lambda t: -abs(t[1]))[:SUBSET_PATHS]
+    for size in range(1, len(ranked) + 1):
+        for subset in itertools.combinations(ranked, size):
+            total = math.fsum(v for _, v in subset)
+            for missing, target in ((True, diff), (False, -diff)):
+                if abs(target - total) <= tol and total != 0:
+                    return _Term(tuple(t for t, _ in subset), total, missing)
+    return None
+
+
+def _path_text(path: list, variable: str) -> str:
+    return " → ".join([variable] + [n.op for n, _ in reversed(path)])
+
+
+def _with_term(found: Blame, term: _Term, check: Callable[[Case], Verdict]) -> Blame:
+    paths = " and ".join(term.paths)
+    one = len(term.paths) == 1
+    text = (f"a term is missing: the path{'' if one else 's'} {paths} contribute{'s' if one else ''} "
+            f"{short(term.value)} and the engine's answer lacks exactly that" if term.missing else
+            f"a term is counted twice: the path{'' if one else 's'} {paths} contribute{'s' if one else ''} "
+            f"{short(term.value)} and the engine's answer has exactly that once too often")
+    if found.how == "local-rule":
+        return Blame(found.op, found.node, found.how, f"{found.detail}; {text}", found.key)
+    return _engine_wide(Blame(found.op, found.node, "composition", f"{found.detail}; {text}"), check)
+
+
+# ── is a composition fault the op's, or the engine's? ──────────────────────────────────────
+
+def _probes() -> tuple[tuple[str, str, Case, Case | None], ...]:
+    """Fixed cases of add and mul only, each failing under one engine-wide fault: a node given
+    twice (accumulation); a chain (a walk leaves first); a node reached by paths of two
+    lengths, ``(s + s·3) + s`` with ``s = x + 1`` (a walk, breadth or depth first, that pushes
+    s down before every share of it has arrived); and leaves holding one value merged into
+    one node (two variables, or a variable and a constant) — that one only if the same case
+    passes once the values differ (its control), as a traversal fault's would not."""
+    x, y = var("a0"), var("a1")
+    s = apply("add", x, const(1.0))
+    merged = apply("add", apply("mul", x, const(0.7)), y)
+    return (("accumulation:add", "x + x", Case(apply("add", x, x), {"a0": 0.7}), None),
+            ("order:add+mul", "(x + 1)·3", Case(apply("mul", s, const(3.0)), {"a0": 0.7}), None),
+            ("order:add+mul", "(s + s·3) + s with s = x + 1",
+             Case(apply("add", apply("add", s, apply("mul", s, const(3.0))), s), {"a0": 0.7}), None),
+            ("merged-leaves:add+mul", "x·0.7 + y at x = y = 0.7", Case(merged, {"a0": 0.7, "a1": 0.7}),
+             Case(merged, {"a0": 0.75, "a1": 0.8})))
+
+
+def _engine_wide(found: Blame, check: Callable[[Case], Verdict]) -> Blame:
+    """A composition fault that also shows in a fixed probe of add and mul only is the
+    engine's accumulation, traversal or leaf handling, whichever op it showed in: keyed by
+    the probe's fault and ops."""
+    for key, text, probe, control in _probes():
+        if (check(probe).kind in ("mismatch", "nonfinite", "inconsistent")
+                and (control is None or not check(control).is_discrepancy)):
+            return Blame(found.op, found.node, "composition",
+                         f"{found.detail} — an engine-wide fault: {text} fails the same way",
+                         f"composition:{key}")
+    return found
+
+
+# ── precision, or a rule wrong elsewhere ───────────────────────────────────────────────────
+
+# where an op alone is checked before its error is called precision: the failing argument
+# values scaled by each factor (nearby, and across magnitudes)
+SPREAD = (1 + 2.0 ** -20, 1 - 2.0 ** -20, 0.5, 2.0, 1e-3, 1e3, 1e-8, 1e8)
+FLOAT32_REL = 32 * 2.0 ** -24    # a rule computed in float32: a few dozen float32 roundings
+FLOAT32_TINY = 32 * 2.0 ** -149  # ... and as many of its smallest subnormal steps
+
+
+def _wrong_somewhere(case: Case, found: Blame, check: Callable[[Case], Verdict]) -> str | None:
+    """Where the culprit op alone errs beyond float32 rounding, in words; None if nowhere."""
+    n = toposort(case.expr)[found.node]
+    alone = _ScalarView(case).local(n)
+    if alone.expr is n:
+        return None
+    names = {f"a{i}": show(s) for i, s in enumerate(n.src)}   # the fresh a0, a1 stand for these
+    for f in SPREAD:
+        point = {k: v * f for k, v in alone.point.items()}
+        verdict = check(Case(alone.expr, point, ops=alone.ops))
+        if verdict.kind != "mismatch":
+            continue
+        bad = verdict.failing
+        if bad is None or not bad.expected or bad.actual is None:
+            continue
+        rel = abs(bad.actual - bad.expected) / abs(bad.expected)
+        # below float32's normal range its rounding is absolute, not relative
+        if abs(bad.actual - bad.expected) > FLOAT32_REL * abs(bad.expected) + FLOAT32_TINY:
+            at = ", ".join(f"{names.get(k, k)} = {exact(v)}" for k, v in point.items())
+            what = "value" if bad.variable is None else "derivative"
+            return (f"alone at {at} its {what} is {exact(bad.actual)} for {exact(bad.expected)}, a relative "
+                    f"error of {short(rel)}: beyond float32 rounding, so not precision lost")
+    return None
+
+
+# ── a nonfinite gradient from an overflowing intermediate ──────────────────────────────────
+
+class _Traced:
+    """A float64 that records every arithmetic step made from it: which intermediate of a
+    rule left the float range, and which step then made the nan."""
+
+    def __init__(self, value, text: str, log: list):
+        self.v, self.t, self.log = np.float64(value), text, log
+
+    def _op(self, other, sym, fn, flip=False):
+        o = other if isinstance(other, _Traced) else _Traced(other, short(float(other)), self.log)
+        a, b = (o, self) if flip else (self, o)
+        with np.errstate(all="ignore"):
+            v = fn(a.v, b.v)
+        out = _Traced(v, f"{a.t}{sym}{b.t}", self.log)
+        self.log.append((out.t, float(v), (float(a.v), float(b.v)), sym))
+        return out
+
+    def __add__(self, o): return self._op(o, " + ", np.add)
+    def __radd__(self, o): return self._op(o, " + ", np.add, True)
+    def __sub__(self, o): return self._op(o, " - ", np.subtract)
+    def __rsub__(self, o): return self._op(o, " - ", np.subtract, True)
+    def __mul__(self, o): return self._op(o, "·", np.multiply)
+    def __rmul__(self, o): return self._op(o, "·", np.multiply, True)
+    def __truediv__(self, o): return self._op(o, "/", np.divide)
+    def __rtruediv__(self, o): return self._op(o, "/", np.divide, True)
+    def __pow__(self, o): return self._op(o, "^", np.power)
+    def __rpow__(self, o): return self._op(o, "^", np.power, True)
+
+    def __neg__(self):
+        return _Traced(-self.v, f"-{self.t}", self.log)
+
+
+class _TracedMath:
+    """``F64`` on traced values: each function call is one recorded step."""
+
+    def __init__(self, log: list):
+        self.log = log
+        self.float = lambda v: _Traced(v, short(float(v)), log)
+
+    def __getattr__(self, name):
+        fn = getattr(F64, name)
+
+        def call(*args):
+            vals = [a.v if isinstance(a, _Traced) else a for a in args]
+            with np.errstate(all="ignore"):
+                v = fn(*vals)
+            text = f"{name}({', '.join(a.t if isinstance(a, _Traced) else short(float(a)) for a in args)})"
+            self.log.append((text, float(v), tuple(float(x) for x in vals), name))
+            return _Traced(v, text, self.log)
+        return call
+
+
+# partials as engines write them from the formula, where the table's form avoids a square:
+# the rule an engine's overflow most likely came from
+TEXTBOOK = {
+    "div": (lambda m, x, y, ans: 1.0 / y, lambda m, x, y, ans: -x / (y * y)),
+    "sigmoid": (lambda m, x, ans: m.exp(-x) / (1.0 + m.exp(-x)) ** 2,),
+    "powv": (lambda m, x, y, ans: y * m.pow(x, y - 1.0), lambda m, x, y, ans: ans * m.log(x)),
+}
+_NAMES = ("x", "y", "z")
+
+
+def _num(v: float) -> str:
+    return "nan" if math.isnan(v) else ("-inf" if v < 0 else "inf") if math.isinf(v) else short(v)
+
+
+def _overflow(case: Case, n: Node) -> str:
+    """"div's rule overflows: y·y = inf at y = 1e+200, then inf/inf = nan", if an
+    intermediate of the op's textbook rule (or its table rule) leaves the float range at
+    these argument values while the true partial is finite; "" otherwise."""
+    if n.op not in case.ops:
+        return ""
+    spec = case.ops[n.op]
+    with np.errstate(all="ignore"):
+        values = evaluate(n, case.point, F64, ops=case.ops)
+    args = [float(values[s]) for s in n.src]
+    ans = float(values[n])
+    forms = [f for f in (TEXTBOOK.get(n.op, ()) + tuple(spec.partials)) if f is not None]
+    for rule in forms:
+        log: list = []
+        m = _TracedMath(log)
+        traced = [_Traced(a, _NAMES[i] if i < len(_NAMES) else f"a{i}", log) for i, a in enumerate(args)]
+        try:
+            rule(m, *traced, _Traced(ans, "ans", log))
+        except Exception:   # a form that cannot run on these values tells nothing
+            continue
+        over = next(((t, v, ins) for t, v, ins, _ in log
+                     if math.isinf(v) and all(math.isfinite(i) for i in ins)), None)
+        if over is None:
+            continue
+        text, v, _ = over
+        names = sorted({_NAMES[i] for i in range(min(len(args), 3)) if _NAMES[i] in text})
+        at = ", ".join(f"{nm} = {short(args[_NAMES.index(nm)])}" for nm in names)
+        nan = next(((ins, sym) for t, val, ins, sym in log if math.isnan(val)
+                    and all(not math.isnan(i) for i in ins)), None)
+        then = (f", then {_num(nan[0][0])}{nan[1].strip() or '·'}{_num(nan[0][1])} = nan"
+                if nan and len(nan[0]) == 2 else "")
+        return f"{n.op}'s rule overflows: {text} = {_num(v)} at {at}{then}"
+    return ""

@@ -5,6 +5,11 @@ the search runs in phases: a discrepancy whose signature (kind + culprit op) is 
 known is counted but does not fail the property, so the next phase, seeded from the
 campaign seed and the phase number, hunts for something new with the examples that are
 left. The same seed and options give the same phases, examples and verdicts.
+
+A signature names the mode it was found in (``:order2``, ``:tensor``, and the verdict's own
+``:forward``), and so does every finding (``Finding.mode``): a replay re-checks it in that
+mode. A discrepancy of a signature already known is not lost either: up to MORE_EXAMPLES of
+them are kept with their finding (``Finding.examples``), so its spread shows.
 """
 from __future__ import annotations
 
@@ -15,27 +20,43 @@ import time
 import warnings
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping, Protocol
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hseed, settings, target
 from hypothesis.errors import Flaky
 
 from verifier.checking import memory
 from verifier.checking.checker import Checker
-from verifier.engines import engine_ops, has_forward_mode
+from verifier.checking.modes import mode_label, mode_suffix
+from verifier.engines import EngineError, engine_capabilities, engine_ops, has_forward_mode
 from verifier.floor.ir import show, size, toposort
+from verifier.floor.serial import point_to_json
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
-from verifier.model import DISCREPANCIES, VERDICTS, CampaignResult, Case, Finding, Severities, Verdict, make_finding
+from verifier.model import (DISCREPANCIES, MORE_EXAMPLES, VERDICTS, CampaignResult, Case, Finding, Severities, Verdict,
+                            make_finding)
 from verifier.search.blame import Blame, blame, signature
 from verifier.search.coverage import Coverage
+from verifier.search.reduce import simplify
 from verifier.search.errors import CampaignError
 from verifier.search.stop import STOP
 from verifier.search.strategies import cases, check_ops
 from verifier.search.tensor_strategies import tensor_cases
 from verifier.truth.picture import picture
 
-__all__ = ["Options", "run_campaign", "campaign_ops", "finding_for", "CampaignError"]
+__all__ = ["Options", "Regression", "run_campaign", "campaign_ops", "finding_for", "finding_signature",
+           "trim_output", "CampaignError", "OUTPUT_LIMIT"]
+
+OUTPUT_LIMIT = 4096    # characters of what an engine printed kept with a finding
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A replay file's case and the mode it was found in (``Finding.mode``: order, forward,
+    tensor; empty: the campaign's own). A plain ``Case`` in ``Options.regressions`` is one
+    with the campaign's mode."""
+    case: Case
+    mode: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,7 +68,7 @@ class Options:
     max_nodes: int = 12
     n_vars: int = 3
     check_timeout: float | None = 5.0
-    regressions: tuple[Case, ...] = ()
+    regressions: tuple[Case | Regression, ...] = ()
     # steer generation toward trouble with hypothesis.target (see _targets), in runs of
     # GUIDED_RUN examples so the optimiser gets its turn whatever the budget
     guided: bool = False                # opt-in: measured, it finds some bugs sooner but shrinks worse
@@ -60,12 +81,15 @@ class Options:
     trim_every: int | None = None
     # the ops this campaign speaks (floor.vocabulary): the built-in ones, and any of its own
     vocabulary: Vocabulary = BUILTIN
+    # two identical builds that differ within the bound: inconsistent, not a note
+    strict_determinism: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"examples": self.examples, "seed": self.seed, "time_budget": self.time_budget,
                 "ops": list(self.ops) if self.ops else None, "max_nodes": self.max_nodes,
                 "vars": self.n_vars, "check_timeout": self.check_timeout, "guided": self.guided,
-                "tensor": self.tensor, "order": self.order, "forward": self.forward}
+                "tensor": self.tensor, "order": self.order, "forward": self.forward,
+                **({"strict_determinism": True} if self.strict_determinism else {})}
 
 
 class Sink(Protocol):
@@ -77,6 +101,7 @@ class Sink(Protocol):
     def event(self, record: dict[str, Any]) -> None: ...
     def found(self, f: Finding, case: Case, engine: str, counts: dict[str, Any]) -> None: ...
     def disagreement(self, case: Case, reason: str) -> None: ...
+    def examples(self, f: Finding) -> None: ...
     def finish(self, result: CampaignResult) -> CampaignResult: ...
 
 
@@ -93,6 +118,42 @@ class _OutOfTime(BaseException):
     """Ends a phase at once: Hypothesis does not catch (or shrink) a BaseException."""
 
 
+def finding_signature(verdict: Verdict, culprit: Blame, checker: Checker) -> str:
+    """``search.blame.signature`` and the checker's mode: an order-2 or tensor fault is not
+    the scalar first-order fault of the same op. Forward mode's ``:forward`` stays last, as
+    readers of signatures (and version-1 replay files) expect."""
+    sig, suffix = signature(verdict, culprit), mode_suffix(checker.order, checker.tensor)
+    last = f":{verdict.mode}" if verdict.mode else ""
+    if last and sig.endswith(last):
+        return sig[:-len(last)] + suffix + last
+    return sig + suffix
+
+
+def trim_output(text: str, limit: int = OUTPUT_LIMIT) -> str:
+    """What an engine printed, cut to about ``limit`` characters at a line's end, saying how
+    many lines were left out (one engine's compiler printed 1,092 lines per check)."""
+    if len(text) <= limit:
+        return text
+    lines = text.splitlines()
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > limit and kept:
+            break
+        kept.append(line[:limit])
+        used += len(line) + 1
+    return "\n".join(kept) + f"\n[… {len(lines) - len(kept)} more lines]"
+
+
+def example_of(case: Case, verdict: Verdict) -> dict[str, Any]:
+    """One more discrepant case of a known signature, as ``Finding.examples`` keeps it."""
+    case = verdict.case or case
+    bad = verdict.failing
+    return {"kind": verdict.kind, "expression": show(case.expr), "point": point_to_json(case.point),
+            "variable": bad.variable if bad else None, "expected": bad.expected if bad else None,
+            "actual": bad.actual if bad else None}
+
+
 def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, replay: str = "",
                 found_after: int = 0, found_at: float = 0.0) -> Finding:
     case = verdict.case or case   # a Jacobian row's finding shows that row's one-hot cotangent
@@ -103,7 +164,8 @@ def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, 
     # tensor program's would be its element-level DAG: its steps say more
     pic = picture(case.expr, case.point, var, case.ops) if not checker.tensor else None
     return make_finding(
-        case, kind=verdict.kind, signature=signature(verdict, culprit), replay=replay, tensor=checker.tensor,
+        case, kind=verdict.kind, signature=finding_signature(verdict, culprit, checker), replay=replay,
+        tensor=checker.tensor, mode=checker.mode_record(), output=trim_output(verdict.output),
         variable=var, oracles={name: vals[var] for name, vals in ref.oracles.items() if var in vals},
         **({"expected": bad.expected, "actual": bad.actual, "bound": bad.bound, "severity": bad.severity} if bad else {}),
         culprit_op=culprit.op, culprit_node=culprit.node, blame=culprit.how,
@@ -120,7 +182,19 @@ class _Tally:
         self.verdicts: Counter[str] = Counter({k: 0 for k in VERDICTS})
         self.coverage = Coverage()
         self.severities = Severities()
+        self.undecided: Counter[str] = Counter()
+        self.notes: Counter[str] = Counter()
+        # more discrepant cases of each known signature (at most MORE_EXAMPLES), in the order seen
+        self.examples_seen: dict[str, list[dict[str, Any]]] = {}
         self._disagreement = disagreement
+
+    def more(self, sig: str, case: Case, verdict: Verdict) -> None:
+        kept = self.examples_seen.setdefault(sig, [])
+        if len(kept) < MORE_EXAMPLES:
+            kept.append(example_of(case, verdict))
+
+    def examples_of(self, sig: str) -> list[dict[str, Any]]:
+        return list(self.examples_seen.get(sig, []))
 
     def add(self, case: Case, verdict: Verdict) -> None:
         self.examples += 1
@@ -128,6 +202,9 @@ class _Tally:
         if verdict.kind == "oracle-disagreement" and self._disagreement:
             self._disagreement(case, verdict)
         self.coverage.add(case, verdict)
+        if verdict.kind == "undecided":
+            self.undecided[verdict.cause or "unknown"] += 1
+        self.notes.update(verdict.notes)
         for c in verdict.checks:
             if c.severity is not None and math.isfinite(c.severity):
                 self.severities.add(c.severity)
@@ -138,7 +215,8 @@ LOG_EVERY_S = 2.0   # seconds between verdict-count lines in events.jsonl
 
 def _counts(tally: _Tally, start: float) -> dict[str, Any]:
     return {"examples": tally.examples, "verdicts": dict(tally.verdicts), "shrink_checks": tally.shrink_checks,
-            "elapsed_s": round(time.monotonic() - start, 3)}
+            "elapsed_s": round(time.monotonic() - start, 3), "undecided": dict(sorted(tally.undecided.items())),
+            "notes": dict(sorted(tally.notes.items()))}
 
 
 @contextmanager
@@ -186,6 +264,12 @@ def campaign_ops(engine: Any, options: Options) -> list[str]:
         raise CampaignError("tensor mode reduces each program as sum(out * W): the engine needs mul and sum")
     if options.order == 2 and not hasattr(engine, "second_derivatives"):
         raise CampaignError(f"engine {name!r} has no second_derivatives(): it cannot be checked at order 2")
+    if options.order == 2 and options.tensor:
+        raise CampaignError("--order 2 checks scalar expressions: it does not combine with --tensor")
+    try:
+        engine_capabilities(engine, options.vocabulary)   # declared limits must make sense before anything runs
+    except EngineError as e:
+        raise CampaignError(str(e)) from None
     if options.forward:
         if not has_forward_mode(engine):
             raise CampaignError(f"engine {name!r} has no forward mode (forward_gradients): "
@@ -207,13 +291,16 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
     known: set[str] = set()
     stopped = "completed"
 
+    others: dict[tuple, Checker] = {}   # regressions found in another mode, checked in theirs
+
     with Checker(engine, options.check_timeout, tensor=options.tensor, order=options.order,
-                 forward=options.forward) as checker:
-        def record(case: Case, verdict: Verdict, culprit: Blame, seen_at: float | None = None) -> None:
-            sig = signature(verdict, culprit)
+                 forward=options.forward, strict_determinism=options.strict_determinism) as checker:
+        def record(case: Case, verdict: Verdict, culprit: Blame, seen_at: float | None = None,
+                   by: Checker = checker) -> None:
+            sig = finding_signature(verdict, culprit, by)
             known.add(sig)
             path = out.replay_path(len(findings) + 1, sig) if out else ""
-            f = finding_for(case, verdict, culprit, checker, path, tally.examples,
+            f = finding_for(case, verdict, culprit, by, path, tally.examples,
                             (seen_at or time.monotonic()) - start)
             with _deferred_signals():   # a finding is kept whole: replay file, log line and result
                 if out:
@@ -235,24 +322,33 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
                        "options": options.to_json()})
 
         try:
-            for case in options.regressions:          # old reproducers first: did they come back?
+            for item in options.regressions:          # old reproducers first: did they come back?
                 STOP.check()
-                verdict = checker.check(case)
+                case = item.case if isinstance(item, Regression) else item
+                mode = item.mode if isinstance(item, Regression) else {}
+                by = _checker_for(mode, checker, engine, options, others)
+                entry = {"expression": show(case.expr), "point": point_to_json(case.point),
+                         **({"file": case.source} if case.source else {})}
+                if isinstance(by, str):   # never "fixed": it was not looked at
+                    regressions.append({**entry, "verdict": "—", "status": f"not checked ({by})"})
+                    continue
+                verdict = by.check(case)
                 status = "still failing" if verdict.is_discrepancy else "fixed"
-                regressions.append({"expression": show(case.expr), "point": dict(case.point),
-                                    "verdict": verdict.kind, "status": status,
-                                    **({"file": case.source} if case.source else {})})
+                regressions.append({**entry, "verdict": verdict.kind, "status": status,
+                                    **({"mode": mode_label(by.order, by.forward, by.tensor)}
+                                       if by is not checker else {})})
                 if verdict.is_discrepancy:
-                    culprit = blame(case, verdict, checker.check)
-                    if signature(verdict, culprit) not in known:
-                        record(case, verdict, culprit)
+                    culprit = blame(case, verdict, by.check)
+                    if finding_signature(verdict, culprit, by) not in known:
+                        record(case, verdict, culprit, by=by)
 
+            capabilities = engine_capabilities(engine, options.vocabulary)
             if options.tensor:
                 strategy = tensor_cases(ops=ops, max_nodes=options.max_nodes, n_vars=options.n_vars,
-                                        dtype=checker.dtype, vocabulary=options.vocabulary)
+                                        dtype=checker.dtype, vocabulary=options.vocabulary, capabilities=capabilities)
             else:
                 strategy = cases(ops=ops, max_nodes=options.max_nodes, n_vars=options.n_vars, dtype=checker.dtype,
-                                 vocabulary=options.vocabulary)
+                                 vocabulary=options.vocabulary, capabilities=capabilities)
             phase = 0
             while tally.examples < options.examples and stopped == "completed":
                 STOP.check()   # swallowed since the last example (while a finding was recorded)
@@ -261,7 +357,10 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
                                     len(findings))
                 phase += 1
                 if found is not None:
-                    record(found.case, found.verdict, found.culprit, found.seen_at)
+                    # a bystander op the shrinker kept (x/maximum(x, x) where x/(x/x) fails alike)
+                    # goes: a user's own regression files are left as they were
+                    case, verdict, culprit = simplify(found.case, found.verdict, found.culprit, checker.check)
+                    record(case, verdict, culprit, found.seen_at)
                     if options.stop_after and len(findings) >= options.stop_after:
                         break
                 if why:
@@ -270,12 +369,22 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
                     break   # the examples are spent (a guided run is cut short: go on to the next)
         except KeyboardInterrupt:
             stopped = "interrupted"
+        finally:
+            for other in others.values():
+                other.close()
 
+    findings = [replace(f, examples=tally.examples_of(f.signature)) if f.signature in tally.examples_seen else f
+                for f in findings]
+    if out:   # logged too, so a summary rebuilt from the log has them
+        for f in findings:
+            if f.examples:
+                out.examples(f)
     result = CampaignResult(
         engine=checker.name, dtype=checker.dtype, seed=options.seed, examples=tally.examples,
         elapsed_s=round(time.monotonic() - start, 3), verdicts=dict(tally.verdicts), discrepancies=findings,
         ops=list(ops), options=options.to_json(), stopped=stopped, shrink_checks=tally.shrink_checks,
-        regressions=regressions, coverage=tally.coverage.to_json(), severities=tally.severities.to_json())
+        regressions=regressions, coverage=tally.coverage.to_json(), severities=tally.severities.to_json(),
+        undecided=dict(sorted(tally.undecided.items())), notes=dict(sorted(tally.notes.items())))
     if out:
         result = out.finish(result)
     return result
@@ -358,7 +467,11 @@ def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tal
             _targets(case)
         if verdict.kind in DISCREPANCIES:
             culprit = blame(case, verdict, checker.check)
-            if signature(verdict, culprit) not in known:
+            sig = finding_signature(verdict, culprit, checker)
+            if sig in known:
+                if best is None:   # an example, not a shrink step: its spread is worth keeping
+                    tally.more(sig, case, verdict)
+            else:
                 found = _Found(case, verdict, culprit)
                 if best is None:
                     seen_at = time.monotonic()
@@ -425,3 +538,26 @@ def _targets(case: Case) -> None:
 
 def _smaller(a: Case, b: Case) -> bool:
     return (size(a.expr), len(show(a.expr))) < (size(b.expr), len(show(b.expr)))
+
+
+def _checker_for(mode: Mapping[str, Any], checker: Checker, engine: Any, options: Options,
+                 others: dict[tuple, Checker]) -> Checker | str:
+    """The checker of a regression's own mode: the campaign's when it is the same, another
+    one when the engine can do that mode; else the mode it could not be checked in, in words
+    ("order 2", "forward", "tensor", "scalar")."""
+    want = (int(mode.get("order", checker.order)), bool(mode.get("forward", checker.forward)),
+            bool(mode.get("tensor", checker.tensor)))
+    if want == (checker.order, checker.forward, checker.tensor):
+        return checker
+    order, forward, tensor = want
+    if tensor != checker.tensor:
+        # the engine was loaded for the campaign's kind of case (a tensor adapter differs)
+        return "tensor" if tensor else "scalar"
+    if order == 2 and not hasattr(engine, "second_derivatives"):
+        return "order 2"
+    if forward and not has_forward_mode(engine):
+        return "forward"
+    if want not in others:
+        others[want] = Checker(engine, options.check_timeout, tensor=tensor, order=order, forward=forward,
+                               strict_determinism=options.strict_determinism)
+    return others[want]

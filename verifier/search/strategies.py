@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 from hypothesis import reject, strategies as st
 
+from verifier.engines import Capabilities
 from verifier.floor.ir import Node, apply, const, var, variables
 from verifier.floor.mathns import F64, precise
 from verifier.floor.ops import Op, UnknownOp
@@ -186,10 +187,19 @@ def _edge(dtype: str, ops: tuple[str, ...], vocabulary: Vocabulary = BUILTIN) ->
 
 def draw_value(draw, dtype: str = "float64", ties: Sequence[float] = (),
                ops: tuple[str, ...] = tuple(BUILTIN), regimes: st.SearchStrategy[str] = _REGIME,
-               vocabulary: Vocabulary = BUILTIN) -> float:
+               vocabulary: Vocabulary = BUILTIN, flush: bool = False) -> float:
     """Ordinary numbers first, then the regimes where engines break, the edges of ``ops``
     among them; ``ties`` are values drawn before, so equal and adjacent values make the kinks
-    of max, abs(x - y), relu(x - c)."""
+    of max, abs(x - y), relu(x - c). ``flush``: the engine flushes subnormals to zero
+    (``subnormals = "flush"``), so a subnormal drawn is drawn as that zero."""
+    x = _draw_value(draw, dtype, ties, ops, regimes, vocabulary)
+    if flush and x != 0 and abs(x) < float(np.finfo(dtype).tiny):
+        return math.copysign(0.0, x)
+    return x
+
+
+def _draw_value(draw, dtype: str, ties: Sequence[float], ops: tuple[str, ...],
+                regimes: st.SearchStrategy[str], vocabulary: Vocabulary) -> float:
     regime = draw(regimes)
     if regime == "edge":
         return _round(draw(_edge(dtype, ops, vocabulary)), dtype)
@@ -215,13 +225,14 @@ def values(draw, dtype: str = "float64", ties: Sequence[float] = ()) -> float:
 _CONSTANT = sampled(("nice",) * 4 + ("drawn",) * 2 + ("variable",) * 2)
 
 
-def _draw_constant(draw, dtype: str, ties: Sequence[float], ops: tuple[str, ...], vocabulary: Vocabulary) -> float:
+def _draw_constant(draw, dtype: str, ties: Sequence[float], ops: tuple[str, ...], vocabulary: Vocabulary,
+                   flush: bool = False) -> float:
     kind = draw(_CONSTANT)
     if kind == "nice":
         return draw(_NICE)
     if kind == "variable" and ties:
         return ties[draw(_below(len(ties)))]
-    return draw_value(draw, dtype, ties, ops, vocabulary=vocabulary)
+    return draw_value(draw, dtype, ties, ops, vocabulary=vocabulary, flush=flush)
 
 
 def _valid(op: Op, args: list[float], dtype: str) -> bool:
@@ -256,9 +267,9 @@ class _Build:
     the op nodes made so far (reusing one makes a DAG)."""
 
     def __init__(self, ops: tuple[str, ...], offset: int, variables_, drawn: list[float], dtype: str,
-                 vocabulary: Vocabulary):
+                 vocabulary: Vocabulary, flush: bool = False):
         self.ops, self.offset, self.variables, self.drawn, self.dtype = ops, offset, variables_, drawn, dtype
-        self.vocabulary = vocabulary
+        self.vocabulary, self.flush = vocabulary, flush
         self.shared: list[tuple[Node, float]] = []
         self.arity = {o: vocabulary[o].arity - len(vocabulary[o].params) for o in ops}
         self.edges = [(name, vocabulary[name].edge_arg, windows)
@@ -276,7 +287,7 @@ class _Build:
         if k >= 8 and self.shared:
             return self.shared[draw(_below(len(self.shared)))]
         if k >= 6 and constant:
-            c = _draw_constant(draw, self.dtype, self.drawn, self.ops, self.vocabulary)
+            c = _draw_constant(draw, self.dtype, self.drawn, self.ops, self.vocabulary, self.flush)
             return const(c), c
         return self.variables[k % len(self.variables)]
 
@@ -360,18 +371,21 @@ _EXPONENT = sampled(_EXPONENTS).map(lambda e: (const(e), e))
 
 @composite
 def cases(draw, ops: Sequence[str] | None = None, max_nodes: int = 12, n_vars: int = 3,
-          dtype: str = "float64", vocabulary: Vocabulary = BUILTIN) -> Case:
+          dtype: str = "float64", vocabulary: Vocabulary = BUILTIN,
+          capabilities: Capabilities = Capabilities()) -> Case:
     """An expression of at most ``max_nodes`` ops of ``vocabulary`` (all its scalar ops, or
-    those named in ``ops``) over ``n_vars`` variables, and a point."""
+    those named in ``ops``) over ``n_vars`` variables, and a point; no subnormal input for
+    an engine that declares it flushes them (``capabilities``)."""
+    flush = capabilities.flush
     ops = tuple(o for o in check_ops(tuple(vocabulary) if ops is None else ops, vocabulary=vocabulary)
                 if o in vocabulary)
     offset = draw(_below(len(ops)))
     names = VAR_NAMES[:max(1, min(n_vars, len(VAR_NAMES)))]
     drawn: list[float] = []
     for name in names:
-        drawn.append(draw_value(draw, dtype, drawn, tuple(ops), vocabulary=vocabulary))
+        drawn.append(draw_value(draw, dtype, drawn, tuple(ops), vocabulary=vocabulary, flush=flush))
     point = dict(zip(names, drawn))
-    b = _Build(ops, offset, [(var(n), point[n]) for n in names], drawn, dtype, vocabulary)
+    b = _Build(ops, offset, [(var(n), point[n]) for n in names], drawn, dtype, vocabulary, flush)
     # sampled_from is uniform (integers favours 1) and still shrinks toward the first, 1
     out = draw(_node(b, draw(st.sampled_from(range(1, max_nodes + 1))), root=True))[0]
     if out.is_leaf:

@@ -26,7 +26,8 @@ import numpy as np
 from oracles.paths import Edge, LocalGraph, accumulate, adjoints, rule_derivatives, tangents
 from verifier.floor.ir import Node
 
-__all__ = ["Precision", "PRECISIONS", "forward_radius", "near_kinks", "kink_interval", "rounding_sites",
+__all__ = ["Precision", "PRECISIONS", "forward_radius", "near_kinks", "kink_interval", "kink_vertices", "vertex_box",
+           "rounding_sites",
            "worst_sides", "nonlinear",
            "sensitivity"]
 
@@ -41,6 +42,13 @@ class Precision:
     u: float        # unit roundoff
     tiny: float     # smallest normal
     max: float      # largest finite
+
+    @property
+    def normal_min(self) -> float:
+        """Below this a nonzero value is taken as subnormal: with 10 bits to spare, since an
+        engine that flushes subnormals to zero, or holds them to fewer digits, has no float
+        there (one policy for every mode: scalar, tensor, unselected branches)."""
+        return self.tiny * 2 ** 10
 
 
 PRECISIONS = {k: Precision(k, float(np.finfo(k).eps) / 2, float(np.finfo(k).tiny), float(np.finfo(k).max))
@@ -92,13 +100,13 @@ def near_kinks(g: LocalGraph, r: Mapping[Node, Any]) -> list[Node]:
     return hits
 
 
-def kink_interval(g: LocalGraph, kinks: list[Node]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Lowest and highest gradient over every choice of one-sided partials at the kinks.
+def kink_vertices(g: LocalGraph, kinks: list[Node]) -> list[dict[str, Any]]:
+    """The gradient for every choice of one-sided partials at the kinks, each choice once.
 
     The gradient is affine in each kink's local partial (a path crosses a node once), so
-    over the box of convex combinations its extremes are at the vertices."""
-    lo: dict[str, Any] = {}
-    hi: dict[str, Any] = {}
+    over the box of convex combinations — every answer a correct engine may give — it stays
+    in the convex hull of these vertices, and its extremes per variable are among them."""
+    seen: dict[tuple, dict[str, Any]] = {}
     for mask in range(1 << len(kinks)):
         override: dict[Edge, Any] = {}
         for j, n in enumerate(kinks):
@@ -106,9 +114,20 @@ def kink_interval(g: LocalGraph, kinks: list[Node]) -> tuple[dict[str, Any], dic
             side = kink.right if mask >> j & 1 else kink.left
             for i, d in enumerate(side):
                 override[(n, i)] = g.m.float(d)
-        for v, x in accumulate(g, override).items():
-            lo[v] = x if v not in lo else min(lo[v], x)
-            hi[v] = x if v not in hi else max(hi[v], x)
+        vertex = accumulate(g, override)
+        seen.setdefault(tuple(vertex.values()), vertex)
+    return list(seen.values())
+
+
+def kink_interval(g: LocalGraph, kinks: list[Node]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Lowest and highest gradient over every choice of one-sided partials at the kinks."""
+    return vertex_box(kink_vertices(g, kinks))
+
+
+def vertex_box(vertices: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The lowest and highest value of each variable over the vertices."""
+    lo = {v: min(p[v] for p in vertices) for v in vertices[0]}
+    hi = {v: max(p[v] for p in vertices) for v in vertices[0]}
     return lo, hi
 
 

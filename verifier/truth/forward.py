@@ -71,7 +71,7 @@ def tangents_outside(case: Case, dtype: str) -> set[str]:
         g = paths_oracle.stable_graph(case.expr, case.point, case.ops)
     except (OracleError, ArithmeticError):
         return set()
-    lo, hi = prec.tiny * 2 ** 10, prec.max / 4
+    lo, hi = prec.normal_min, prec.max / 4
     return {v for v in variables(case.expr)
             if any(abs(t) > hi or (t != 0 and abs(t) < lo) for t in paths_oracle.tangents(g, v).values())}
 
@@ -87,7 +87,8 @@ def _undecided_where(forward: Verdict, outside: set[str]) -> Verdict:
         return replace(forward, checks=checks)
     reason = ("a tangent d node / d variable leaves the normal range of the dtype" if worst.verdict == "undecided"
               else "")
-    return Verdict(worst.verdict, reason, checks, forward.where)
+    return Verdict(worst.verdict, reason, checks, forward.where,
+                   cause="out-of-range" if worst.verdict == "undecided" else "")
 
 
 def _tag(checks, mode: str) -> tuple[Check, ...]:

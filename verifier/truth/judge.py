@@ -19,10 +19,12 @@ from oracles.numeric import analytic, complex_step, mpmath_diff, richardson
 from verifier.floor.ir import size, variables
 from verifier.floor.numtext import exact, short
 from verifier.model import Case, Check, EngineRun, Reference, Verdict, worst_check
-from verifier.truth.bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_interval, near_kinks,
-                                   nonlinear, sensitivity, worst_sides)
+from verifier.truth.bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_vertices, near_kinks,
+                                   nonlinear, sensitivity, vertex_box, worst_sides)
+from verifier.truth.hull import outside
 
-__all__ = ["reference", "judge", "check_value", "to_float"]
+__all__ = ["reference", "judge", "check_value", "to_float", "subnormal", "rule_constraint", "joint_reason",
+           "plain"]
 
 AGREE_DIGITS = 25      # symbolic and paths must agree to this many digits of the scale
 DEEP_DPS = 420         # enough for any cancellation that still matters above float64's tiny
@@ -36,8 +38,15 @@ def to_float(x) -> float:
         return math.inf if x > 0 else -math.inf
 
 
-def _undecided(case: Case, dtype: str, reason: str, **kw) -> Reference:
-    return Reference(case, dtype, "undecided", reason, **kw)
+def _undecided(case: Case, dtype: str, reason: str, cause: str, **kw) -> Reference:
+    return Reference(case, dtype, "undecided", reason, cause=cause, **kw)
+
+
+@dataclass(frozen=True)
+class _No:
+    """Why no verdict is possible: the reason in words, and its cause (UNDECIDED_CAUSES)."""
+    reason: str
+    cause: str
 
 
 @dataclass
@@ -50,36 +59,45 @@ class _Truth:
     kinks: list
     radius: dict
     oracles: dict
+    vertices: list
     disagreement: str = ""
 
 
-def _ranges(g, prec) -> str:
-    """Why a float engine cannot hold this computation, or "" if it can."""
+def subnormal(x, prec) -> bool:
+    """Nonzero and below the normal range (``Precision.normal_min``)."""
+    return x != 0 and abs(x) < prec.normal_min
+
+
+def _ranges(g, prec) -> _No | None:
+    """Why a float engine cannot hold this computation, or None if it can."""
     # values, partials, adjoints: a float engine must hold each of them (an adjoint of 1e-409
     # on the way to a gradient of 1e-296 flushes to 0 in reverse mode)
     for x in chain(g.values.values(), g.partials.values(), paths_oracle.adjoints(g).values()):
-        if abs(x) > prec.max / 4 or (x != 0 and abs(x) < prec.tiny * 2 ** 10):
-            return f"an intermediate quantity leaves the normal {prec.name} range"
+        if abs(x) > prec.max / 4:
+            return _No(f"an intermediate quantity leaves the normal {prec.name} range", "out-of-range")
+        if subnormal(x, prec):
+            return _No(f"an intermediate quantity is subnormal in {prec.name}", "subnormal")
     # and the chain rule's partial products, in the order path and forward engines form them
     if max(paths_oracle.largest_products(g)) > prec.max / 4:
-        return f"a chain-rule product overflows {prec.name}"
-    return ""
+        return _No(f"a chain-rule product overflows {prec.name}", "out-of-range")
+    return None
 
 
-def _truth(case: Case, g, prec) -> _Truth | str:
-    """Paths' answer (an interval at kinks) checked against a second witness; a string
-    says why no verdict is possible."""
+def _truth(case: Case, g, prec) -> _Truth | _No:
+    """Paths' answer (vertices at kinks) checked against a second witness; a ``_No`` says
+    why no verdict is possible."""
     out, point = case.expr, case.point
     r = forward_radius(g, prec.u)
     kinks = near_kinks(g, r)
     if len(kinks) > MAX_KINKS:
-        return f"{len(kinks)} kinks at this point (at most {MAX_KINKS} analysed)"
+        return _No(f"{len(kinks)} kinks at this point (at most {MAX_KINKS} analysed)", "too-many-kinks")
     truth = paths_oracle.accumulate(g)
-    lo, hi = kink_interval(g, kinks) if kinks else (truth, truth)
+    vertices = kink_vertices(g, kinks) if kinks else [truth]
+    lo, hi = vertex_box(vertices)
     scale = paths_oracle.accumulate(g, worst_sides(g, kinks), absolute=True)
     if max(scale.values(), default=0) > prec.max / 4:
-        return f"the gradient leaves the {prec.name} range"
-    t = _Truth(g, truth, lo, hi, scale, kinks, r, {"paths": {v: to_float(x) for v, x in truth.items()}})
+        return _No(f"the gradient leaves the {prec.name} range", "out-of-range")
+    t = _Truth(g, truth, lo, hi, scale, kinks, r, {"paths": {v: to_float(x) for v, x in truth.items()}}, vertices)
     try:
         witness = symbolic.gradient(out, point, dps=g.dps, ops=case.ops)
         t.oracles["symbolic"] = {v: to_float(x) for v, x in witness.grad.items()}
@@ -120,12 +138,14 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
         g = paths_oracle.stable_graph(out, point, case.ops)
     except OracleError as e:
         # outside a domain, an engine may raise or return nan: nothing to hold against it
-        return _undecided(case, dtype, str(e), valid=not str(e).startswith("outside the domain"))
+        domain = str(e).startswith("outside the domain")
+        cause = "outside-domain" if domain else "out-of-range" if "float range" in str(e) else "no-truth"
+        return _undecided(case, dtype, str(e), cause, valid=not domain)
     except ArithmeticError as e:   # mpmath's exponent range too (exp(exp(1e308))): no truth here
-        return _undecided(case, dtype, f"no high-precision value: {type(e).__name__}")
+        return _undecided(case, dtype, f"no high-precision value: {type(e).__name__}", "out-of-range")
     why = _ranges(g, prec)
     if why:
-        return _undecided(case, dtype, why)
+        return _undecided(case, dtype, why.reason, why.cause)
     t = _truth(case, g, prec)
     if isinstance(t, _Truth) and t.disagreement and g.dps < DEEP_DPS:
         # two precision levels can agree on the same wrong answer (log of a tanh that is
@@ -133,9 +153,9 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
         try:
             t = _truth(case, paths_oracle.local_graph(out, point, DEEP_DPS, ops=case.ops), prec)
         except (OracleError, ArithmeticError) as e:
-            t = f"no deeper look possible: {e}"
-    if isinstance(t, str):
-        return _undecided(case, dtype, t)
+            t = _No(f"no deeper look possible: {e}", "no-truth")
+    if isinstance(t, _No):
+        return _undecided(case, dtype, t.reason, t.cause)
     if t.disagreement:
         if "mpmath" not in t.oracles:
             try:
@@ -149,7 +169,7 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
     try:
         wobble = {v: C2 * RHO * prec.u * s for v, s in sensitivity(out, point, g, prec, t.kinks).items()}
     except (OracleError, ArithmeticError) as e:  # an ε-sized rounding error already leaves a domain
-        return _undecided(case, dtype, f"ill-conditioned: rounding alone goes {e}")
+        return _undecided(case, dtype, f"ill-conditioned: rounding alone goes {e}", "ill-conditioned")
     floor = 4 * prec.tiny
     L = max(size(out), 1)
     bound = {v: to_float(C1 * prec.u * L * t.scale[v] + wobble[v]) + floor for v in t.truth}
@@ -165,7 +185,8 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
         value_bound=to_float(C1 * t.radius[out] + RHO * prec.u * abs(value)) + floor, value_unstable=value_unstable,
         truth={v: to_float(x) for v, x in t.truth.items()}, low={v: to_float(x) for v, x in t.lo.items()},
         high={v: to_float(x) for v, x in t.hi.items()}, bound=bound, unstable=unstable,
-        kinks=tuple(n.op for n in t.kinks), oracles=t.oracles, scale={v: to_float(x) for v, x in t.scale.items()})
+        kinks=tuple(n.op for n in t.kinks), oracles=t.oracles, scale={v: to_float(x) for v, x in t.scale.items()},
+        vertices=tuple({v: to_float(x) for v, x in p.items()} for p in t.vertices) if len(t.vertices) > 1 else ())
 
 
 def check_value(ref: Reference, v: str, actual: float) -> Check:
@@ -181,12 +202,12 @@ def check_value(ref: Reference, v: str, actual: float) -> Check:
 
 def judge(ref: Reference, run: EngineRun) -> Verdict:
     if not ref.valid:
-        return Verdict(ref.status, ref.reason)
+        return Verdict(ref.status, ref.reason, cause=ref.cause)
     if run.status != "ok":
         kind = {"malformed": "mismatch"}.get(run.status, run.status)
         return Verdict(kind, run.message, where=run.where, origin=run.origin)
     if ref.status != "ok":
-        return Verdict(ref.status, ref.reason)
+        return Verdict(ref.status, ref.reason, cause=ref.cause)
     names = variables(ref.case.expr)
     checks = [check_value(ref, v, g) for v, g in zip(names, run.grads)]
     if run.value is not None and ref.value is not None:
@@ -195,12 +216,88 @@ def judge(ref: Reference, run: EngineRun) -> Verdict:
                 else "undecided" if ref.value_unstable else "mismatch")
         checks.insert(0, Check(None, kind, ref.value, run.value, ref.value_bound))
     worst = worst_check(checks)
-    reason = ""
-    if worst.verdict in ("mismatch", "nonfinite"):
+    if worst.verdict in ("agree", "kink"):
+        joint = _joint(ref, dict(zip(names, run.grads)), checks)
+        if joint is not None:
+            return joint
+    reason, cause = "", ""
+    if worst.verdict in ("mismatch", "nonfinite") and worst.low is not None and worst.variable is not None:
+        # at a kink the truth is an interval: say which, and the rule that makes it
+        ops = ref.case.ops
+        rules = ", ".join(f"{_at(op, ops[op].kink)} ({rule_constraint(op, ops[op].kink)})" for op in sorted(set(ref.kinks)))
+        reason = (f"d/d{worst.variable}: engine {exact(worst.actual)}, expected between {exact(worst.low)} and "
+                  f"{exact(worst.high)} (bound {short(worst.bound)}), at {rules}")
+    elif worst.verdict in ("mismatch", "nonfinite"):
         what = "the forward value" if worst.variable is None else f"d/d{worst.variable}"
         reason = f"{what}: engine {exact(worst.actual)}, expected {exact(worst.expected)} (bound {short(worst.bound)})"
     elif worst.verdict == "undecided":
         reason = "ill-conditioned: rounding alone moves the gradient by more than 1% of its scale"
+        cause = "ill-conditioned"
     elif worst.verdict == "kink":
         reason = f"at a kink of {', '.join(sorted(set(ref.kinks)))}"
-    return Verdict(worst.verdict, reason, tuple(checks))
+    return Verdict(worst.verdict, reason, tuple(checks), cause=cause)
+
+
+def _joint(ref: Reference, grads: dict[str, float], checks: list[Check]) -> Verdict | None:
+    """At kinks, the whole gradient must lie within the bound of the hull of the vertices:
+    at a tie of maximum each partial alone may be anything in [0, 1], but together they
+    must sum to 1. Asked only when every variable passed alone (the box)."""
+    if not ref.vertices:
+        return None
+    found = outside(ref.vertices, grads, ref.bound)
+    if found is None:
+        return None
+    # the check that decides the verdict is the variable that misses the hull most: its
+    # expected value is its coordinate of the nearest hull point found (severity > 1)
+    worst = max(found.miss, key=found.miss.get)
+    failing = Check(worst, "mismatch", found.nearest[worst], grads[worst], ref.bound[worst])
+    checks = [failing if c.variable == worst else c for c in checks]
+    return Verdict("mismatch", joint_reason(ref, grads, list(found.miss)), tuple(checks))
+
+
+def plain(x: float) -> str:
+    """A number as a maintainer writes it: exact, and 1 rather than 1.0."""
+    text = exact(x)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def rule_constraint(op: str, kink) -> str:
+    """What a correct engine's local partials satisfy at this op's kink, in a maintainer's
+    words, from its Kink record (the convex combinations of ``left`` and ``right``)."""
+    left, right = kink.left, kink.right
+    if len(left) == 1:
+        lo, hi = sorted((left[0], right[0]))
+        return f"{op}' must lie between {plain(lo)} and {plain(hi)}"
+    if sum(left) == sum(right):
+        return f"the partials must sum to {plain(sum(left))}"
+    return (f"the partials must lie between ({', '.join(map(plain, left))}) and "
+            f"({', '.join(map(plain, right))})")
+
+
+def _at(op: str, kink) -> str:
+    return f"a tie of {op}" if len(kink.left) > 1 else f"the kink of {op}"
+
+
+def joint_reason(ref: Reference, grads: dict[str, float], names: list[str]) -> str:
+    """Why the engine's vector is outside: the op's rule when the op is the whole expression
+    on distinct variables (the gradient is its partials), else the hull the gradient must be in."""
+    ops = ref.case.ops
+    kinked = sorted(set(ref.kinks))
+    gave = [plain(grads[v]) for v in names]
+    root = ref.case.expr
+    alone = (len(ref.kinks) == 1 and root.op == ref.kinks[0] and all(s.op == "var" for s in root.src)
+             and len(set(root.src)) == len(root.src))
+    if alone:
+        kink = ops[root.op].kink
+        return f"at {_at(root.op, kink)} {rule_constraint(root.op, kink)}; engine gave {' and '.join(gave)}"
+    rules = "; ".join(f"{rule_constraint(op, ops[op].kink)}" for op in kinked)
+    what = f"({', '.join(f'd/d{v}' for v in names)})"
+    points = list({tuple(p[v] for v in names): None for p in ref.vertices})
+    shown = ", ".join(f"({', '.join(map(plain, p))})" for p in points[:4]) + (", …" if len(points) > 4 else "")
+    if len(ref.kinks) == 1:
+        where = f"at {_at(kinked[0], ops[kinked[0]].kink)} ({rules})"
+        inside = f"on the segment from {shown.replace('), (', ') to (', 1)}"
+    else:
+        where = f"at {len(ref.kinks)} kinks of {', '.join(kinked)} ({rules})"
+        inside = f"in the convex hull of {shown}"
+    return f"{where} the gradient {what} must lie {inside}, within the bound; engine gave ({', '.join(gave)})"

@@ -29,6 +29,12 @@ class Lowered:
     point: dict[str, float]                 # scalar point: element name -> value
     elements: dict[str, dict[tuple, str]]   # tensor variable -> index -> element name
     shapes: dict[str, tuple]                # tensor variable -> shape
+    # where's condition variables with an element exactly at the switch point c = 0, where
+    # the function jumps from one branch to the other (conditions are leaves: no rounding)
+    switches: tuple[str, ...] = ()
+    # the element DAGs of where's unselected branches: not in the function, but an engine
+    # computes them, and a zero cotangent times their non-finite derivative is NaN
+    unselected: tuple[Node, ...] = ()
 
 
 def lower(out: Node, point: Mapping[str, Any], ops: Mapping[str, TensorOp] = TENSOR_OPS) -> Lowered:
@@ -44,8 +50,29 @@ def lower_elements(out: Node, point: Mapping[str, Any], ops: Mapping[str, Tensor
     record comes from ``ops`` (a campaign's ``vocabulary.tensor``)."""
     arrays, elements, scalar_point = _arrays(out, point, ops)
     shapes = {k: np.shape(point[k]) for k in elements}
+    switches, unselected = _selections(out, point, arrays)
     result = arrays[out]
-    return [(i, Lowered(result[i], scalar_point, elements, shapes)) for i in np.ndindex(result.shape)]
+    return [(i, Lowered(result[i], scalar_point, elements, shapes, switches, unselected))
+            for i in np.ndindex(result.shape)]
+
+
+def _selections(out: Node, point: Mapping[str, Any], arrays: Mapping[Node, np.ndarray]
+                ) -> tuple[tuple[str, ...], tuple[Node, ...]]:
+    """Each ``where``'s condition variables at the switch point, and its unselected elements."""
+    switches: dict[str, None] = {}
+    unselected: dict[Node, None] = {}
+    for n in toposort(out):
+        if n.op != "where":
+            continue
+        cond = n.src[0]
+        c = np.asarray(point[cond.arg] if cond.op == "var" else tconst_value(cond) if cond.op == "tconst"
+                       else cond.arg, dtype=np.float64)
+        c, a, b = np.broadcast_arrays(c, arrays[n.src[1]], arrays[n.src[2]])
+        if cond.op == "var" and np.any(c == 0):
+            switches[cond.arg] = None
+        for i in np.ndindex(c.shape):
+            unselected[b[i] if c[i] > 0 else a[i]] = None
+    return tuple(switches), tuple(unselected)
 
 
 def _arrays(out: Node, point: Mapping[str, Any], ops: Mapping[str, TensorOp]):

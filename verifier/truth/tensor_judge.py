@@ -7,7 +7,9 @@ get exactly zero: a NaN there is the classic leak through the unselected branch.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
+from itertools import chain
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from verifier.floor.program import forward
 from verifier.model import Case, Check, EngineRun, Reference, Verdict
 from verifier.truth.bounds import C2, PRECISIONS, RHO
 from verifier.truth.judge import judge, reference
+from verifier.truth.leaks import leak_in
 from verifier.truth.lower import Lowered, lower
 
 __all__ = ["TensorReference", "tensor_reference", "tensor_judge", "element_label"]
@@ -56,9 +59,15 @@ def tensor_reference(case: Case, dtype: str = "float64", lowered: Lowered | None
     """``lowered``: the case's element-level DAG when the caller has it already (a Jacobian
     row lowers the unreduced program once for all its rows)."""
     lw = lowered or lower(case.expr, case.point, case.ops.tensor)
-    ref = reference(Case(lw.out, lw.point, ops=case.ops), dtype)
-    if ref.status == "ok":
+    scalar_case = Case(lw.out, lw.point, ops=case.ops)
+    with np.errstate(all="ignore"):
         values = forward(case.expr, case.point, case.ops.tensor)
+    why = _program_undecided(case, lw, values, PRECISIONS[dtype])
+    if why:
+        reason, cause = why
+        return TensorReference(case, lw, Reference(scalar_case, dtype, "undecided", reason, cause=cause))
+    ref = reference(scalar_case, dtype)
+    if ref.status == "ok":
         spread = sum(float(np.max(np.abs(values[n.src[0]]), initial=0.0))
                      for n in toposort(case.expr) if n.op in _SHIFTED)
         if spread:
@@ -68,12 +77,35 @@ def tensor_reference(case: Case, dtype: str = "float64", lowered: Lowered | None
     return TensorReference(case, lw, ref)
 
 
+# causes the program decides, beyond its lowered DAG: the verdict is undecided as a whole,
+# elements the function does not depend on included
+_PROGRAM_CAUSES = ("subnormal", "near-kink")
+
+
+def _program_undecided(case: Case, lw: Lowered, values, prec) -> tuple[str, str] | None:
+    """Why the program as a whole has no verdict: subnormal inputs or intermediates, those of
+    a where's unselected branch too (the engine computes them; scalar mode's policy, the same
+    threshold), or a where's condition at the switch point, where the function jumps."""
+    for n, v in chain(((n, case.point[n.arg]) for n in toposort(case.expr) if n.op == "var"), values.items()):
+        a = np.abs(np.asarray(v, dtype=np.float64))
+        if np.any((a != 0) & (a < prec.normal_min)):
+            what = f"the input {n.arg}" if n.op == "var" else f"an intermediate value of {n.op}"
+            return f"{what} is subnormal in {prec.name}", "subnormal"
+    if lw.switches:
+        return (f"at where's switch point: an element of its condition {', '.join(lw.switches)} is 0, where "
+                f"the function jumps from one branch to the other (no derivative to hold an engine to)",
+                "near-kink")
+    return None
+
+
 def element_label(name: str, index: tuple) -> str:
     return f"{name}[{', '.join(map(str, index))}]" if index else name
 
 
 def tensor_judge(ref: TensorReference, run: EngineRun) -> Verdict:
     if run.status != "ok" or not ref.scalar.valid:
+        return judge(ref.scalar, run)
+    if ref.scalar.status == "undecided" and ref.scalar.cause in _PROGRAM_CAUSES:
         return judge(ref.scalar, run)
     lw = ref.lowered
     names = variables(ref.case.expr)
@@ -104,17 +136,31 @@ def tensor_judge(ref: TensorReference, run: EngineRun) -> Verdict:
             extra.append(Check(element_label(n, i), kind, 0.0, g, floor))
     checks += extra
     if not extra or all(c.verdict == "agree" for c in extra):
-        return Verdict(verdict.kind, _relabel(verdict.reason, label), tuple(checks), verdict.where)
+        return _leak_said(ref, Verdict(verdict.kind, _relabel(verdict.reason, label), tuple(checks), verdict.where,
+                                       cause=verdict.cause))
     worst = next(c for c in extra if c.verdict != "agree")
     kind = "nonfinite" if any(c.verdict == "nonfinite" for c in extra) else worst.verdict
     if verdict.kind in ("crash", "timeout", "nonfinite") or (verdict.kind == "mismatch" and kind == "mismatch"):
-        return Verdict(verdict.kind, _relabel(verdict.reason, label), tuple(checks), verdict.where)
+        return _leak_said(ref, Verdict(verdict.kind, _relabel(verdict.reason, label), tuple(checks), verdict.where))
     bad = next(c for c in extra if c.verdict == kind)
-    return Verdict(kind, f"d/d{bad.variable}: engine {bad.actual!r}, expected 0 (the output does not "
-                   f"depend on it)", tuple(checks))
+    return _leak_said(ref, Verdict(kind, f"d/d{bad.variable}: engine {bad.actual!r}, expected 0 (the output does "
+                                   f"not depend on it)", tuple(checks)))
+
+
+def _leak_said(ref: TensorReference, verdict: Verdict) -> Verdict:
+    """A non-finite gradient where a where's unselected branch has a non-finite derivative:
+    the reason says so (0·inf), and which op's derivative it was."""
+    if verdict.kind != "nonfinite" or verdict.failing is None:
+        return verdict
+    element = {label: e for e, label in ref.labels.items()}.get(verdict.failing.variable)
+    if element is None:
+        return verdict
+    leak = leak_in(ref.lowered, ref.case.ops, element)
+    return replace(verdict, reason=f"{verdict.reason} — {leak[1]}") if leak else verdict
 
 
 def _relabel(reason: str, label: dict[str, str]) -> str:
+    """Element names as checks show them: d/dx_0_1 becomes d/dx[0, 1]."""
     for e, text in sorted(label.items(), key=lambda kv: -len(kv[0])):
-        reason = reason.replace(f"d/d{e}:", f"d/d{text}:")
+        reason = re.sub(rf"d/d{re.escape(e)}(?![\w])", lambda _: f"d/d{text}", reason)
     return reason

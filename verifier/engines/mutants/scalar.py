@@ -332,9 +332,14 @@ SCALAR: tuple[Mutant, ...] = (
            "underflows) where x/y² is a normal number", _rule("div", 1, lambda m, x, y, ans: -x / (y * y)),
            ("div",), _BLOWS_UP),
     # ── tie conventions ──
-    Mutant("maximum-tie-zero", "tie convention", "maximum routes the gradient by x > y and y > x: "
-           "at a tie neither argument gets it, so max(x, x)' = 0",
-           _rule("maximum", 1, lambda m, x, y, ans: m.step(y - x)), ("maximum",)),
+    # (0, 0) at a tie is outside the subgradient set {(t, 1 - t)}: alone, the joint kink test
+    # finds it (each partial alone is within [0, 1]); in max(x, x) = x it is a gradient of 0
+    Mutant("max-tie-zero", "tie convention", "maximum routes the gradient by x > y and y > x: "
+           "at a tie neither argument gets it, (0, 0), so max(x, x)' = 0",
+           _rule("maximum", 1, lambda m, x, y, ans: m.step(y - x)), ("maximum",), blames=("local-rule",)),
+    Mutant("min-tie-zero", "tie convention", "minimum routes the gradient by x < y and y < x: "
+           "at a tie neither argument gets it, (0, 0), so min(x, x)' = 0",
+           _rule("minimum", 0, lambda m, x, y, ans: m.step(y - x)), ("minimum",), blames=("local-rule",)),
     # ── precision loss ──
     Mutant("float32-grads", "precision loss", "a float64 engine whose gradients are rounded to float32",
            lambda: _Backward(backward_reverse, np.float32), _ALL, blames=("precision",)),

@@ -9,8 +9,11 @@ from verifier.engines.builtin import BuiltinEngine
 from verifier.engines.mutants.base import Mutant
 from verifier.floor.ops import SCALAR_OPS
 
+__all__ = ["SECOND", "frozen"]
 
-def _frozen(op: str):
+
+def frozen(op: str):
+    """The builtin engine with ``op``'s local derivatives frozen (right value, no derivative)."""
     def make() -> BuiltinEngine:
         engine = BuiltinEngine()
         spec = SCALAR_OPS[op]
@@ -26,6 +29,13 @@ def _frozen(op: str):
     return make
 
 
-SECOND: tuple[Mutant, ...] = (Mutant("second-order-frozen-tanh", "second order", "tanh's local derivative is right in value "
-                "but stored as a constant, so the Hessian misses its derivative",
-                _frozen("tanh"), ("tanh",), options={"order": 2}, ops=("tanh", "mul", "add", "sin")),)
+SECOND: tuple[Mutant, ...] = (
+    Mutant("second-order-frozen-tanh", "second order", "tanh's local derivative is right in value "
+           "but stored as a constant, so the Hessian misses its derivative",
+           frozen("tanh"), ("tanh",), options={"order": 2}, ops=("tanh", "mul", "add", "sin")),
+    # x**y's two partials read its output and its base: near x**(x**x) at 1e-14, where a
+    # rounded x**x alone moves the Hessian by 2.5e-6, a missing term must still be found
+    Mutant("second-order-frozen-powv", "second order", "x**y's local derivatives are right in value "
+           "but stored as constants, so the Hessian misses their derivatives",
+           frozen("powv"), ("powv",), options={"order": 2}, ops=("powv", "mul", "add", "sin")),
+)

@@ -115,7 +115,10 @@ TENSOR: tuple[Mutant, ...] = (
     Mutant("t-where-nan-leak", "NaN leak", "where(c, sqrt(c), b) leaks sqrt'(c) = nan from the "
            "unselected branch", _leaky_engine, ("sqrt", "log", "where", "mul"), ("nonfinite",), options=TENSOR,
            ops=("where", "sqrt", "log", "mul", "sum", "add")),
+    # at a tie the gradients must sum to the incoming one (split any way): giving each tied
+    # element all of it makes max_reduce([x, x]) = x come out with gradient 2
+    Mutant("t-max-ties-full", "tie convention", "max_reduce backward gives every tied element the "
+           "full gradient, so ties get more than the incoming gradient", _with_op("max_reduce", vjp=_max_full),
+           ("max_reduce",), options=TENSOR, ops=("max_reduce", "mul", "sum", "add")),
 )
 
-# Not a bug: a tie convention. Checked to be reported as a kink, never as a discrepancy.
-MAX_TIES_FULL = _with_op("max_reduce", vjp=_max_full)

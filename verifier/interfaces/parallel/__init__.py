@@ -32,7 +32,7 @@ __all__ = ["Plan", "Chunk", "parse_shard", "run_parallel", "MAX_WORKERS", "absol
 
 
 def absolute_spec(spec: str) -> str:
-    """``./mygrad.py:Engine`` as an absolute path: a worker may start in another directory."""
+    """``./my_engine.py:Engine`` as an absolute path: a worker may start in another directory."""
     module, sep, attr = spec.rpartition(":")
     if sep and module.endswith(".py"):
         return f"{Path(module).resolve()}:{attr}"

@@ -31,7 +31,7 @@ from verifier.model import CampaignResult, Case, Finding
 from verifier.results.folder import ReportFolder
 from verifier.results.plan import Chunk, Plan
 from verifier.results.summary import PARTIAL, dump_summary
-from verifier.search.campaign import Options, UnknownOpsWarning, run_campaign
+from verifier.search.campaign import Options, Regression, UnknownOpsWarning, run_campaign
 from verifier.search.errors import CampaignError
 from verifier.search.stop import stop_on_signals
 
@@ -48,8 +48,10 @@ def job_doc(spec: str, options: Options, plan: Plan, chunk: Chunk, folder: Path 
     opts["ops"] = list(options.ops) if options.ops else None
     # old reproducers are re-checked once per campaign: by its first chunk
     first = chunk.worker == 0 and chunk.index == 0
-    regressions = [{"expr": expr_to_json(c.expr), "point": point_to_json(c.point), "source": c.source}
-                   for c in options.regressions] if first else []
+    regressions = [{"expr": expr_to_json(c.expr), "point": point_to_json(c.point), "source": c.source,
+                    "mode": dict(r.mode) if isinstance(r, Regression) else {}}
+                   for r, c in ((r, r.case if isinstance(r, Regression) else r) for r in options.regressions)
+                   ] if first else []
     return {"spec": spec, "options": opts, "regressions": regressions, "plan": plan.to_json(),
             "chunk": chunk.to_json(), "folder": str(folder), "deadline": deadline}
 
@@ -57,7 +59,8 @@ def job_doc(spec: str, options: Options, plan: Plan, chunk: Chunk, folder: Path 
 def _options(job: dict[str, Any], chunk: Chunk) -> Options:
     opts = dict(job["options"])
     opts["ops"] = tuple(opts["ops"]) if opts.get("ops") else None
-    cases = tuple(Case(expr_from_json(r["expr"]), point_from_json(r["point"]), r.get("source"))
+    cases = tuple(Regression(Case(expr_from_json(r["expr"]), point_from_json(r["point"]), r.get("source")),
+                             r.get("mode") or {})
                   for r in job["regressions"])
     budget = opts.get("time_budget")
     if job.get("deadline") is not None:
