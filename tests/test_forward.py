@@ -304,3 +304,10 @@ def test_documented_forward_findings_reproduce(finding):
         reverse = checker.check(rep.case)
     assert both.kind == rep.fields["kind"] and both.mode == "forward", both.reason
     assert not reverse.is_discrepancy, reverse.reason
+
+
+def test_every_undecided_example_of_a_forward_campaign_names_its_cause():
+    # both modes' verdicts are combined into one: the cause must survive the combining
+    r = run_campaign(load_engine("builtin"), Options(examples=600, seed=1, forward=True, check_timeout=None))
+    assert r.verdicts["undecided"] > 0 and "unknown" not in r.undecided
+    assert sum(r.undecided.values()) == r.verdicts["undecided"]

@@ -179,3 +179,11 @@ def test_every_undecided_second_order_reference_names_its_cause(case):
         assert ref.cause in UNDECIDED_CAUSES, (ref.reason, ref.cause)
         verdict = second_judge(ref, EngineRun("ok", (0.0,) * len(variables(case.expr)) ** 2))
         assert verdict.kind == "undecided" and verdict.cause == ref.cause
+
+
+def test_order_2_with_tensor_is_a_one_line_error(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["campaign", "--tensor", "--order", "2", "--examples", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--order 2 checks scalar expressions: it does not combine with --tensor" in err
+    assert err.count("\n") == 1 and not out.exists()

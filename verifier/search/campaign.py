@@ -262,10 +262,10 @@ def campaign_ops(engine: Any, options: Options) -> list[str]:
         raise CampaignError("the engine implements none of adverify's ops")
     if options.tensor and not {"mul", "sum"} <= set(available):
         raise CampaignError("tensor mode reduces each program as sum(out * W): the engine needs mul and sum")
-    if options.order == 2 and not hasattr(engine, "second_derivatives"):
-        raise CampaignError(f"engine {name!r} has no second_derivatives(): it cannot be checked at order 2")
     if options.order == 2 and options.tensor:
         raise CampaignError("--order 2 checks scalar expressions: it does not combine with --tensor")
+    if options.order == 2 and not hasattr(engine, "second_derivatives"):
+        raise CampaignError(f"engine {name!r} has no second_derivatives(): it cannot be checked at order 2")
     try:
         engine_capabilities(engine, options.vocabulary)   # declared limits must make sense before anything runs
     except EngineError as e:

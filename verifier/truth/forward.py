@@ -108,8 +108,8 @@ def combine_modes(reverse: Verdict, forward: Verdict, outside: set[str] = frozen
         return Verdict("mismatch", _apart_reason(*worst), checks + tuple(a[0] for a in apart), mode=MODE)
     if VERDICT_RANK[forward.kind] > VERDICT_RANK[reverse.kind]:
         return Verdict(forward.kind, f"forward mode: {forward.reason}" if forward.reason else "", checks,
-                       forward.where, mode=MODE)
-    return Verdict(reverse.kind, reverse.reason, checks, reverse.where)
+                       forward.where, mode=MODE, cause=forward.cause)
+    return Verdict(reverse.kind, reverse.reason, checks, reverse.where, cause=reverse.cause)
 
 
 def _apart(reverse: tuple[Check, ...], forward: tuple[Check, ...]) -> list[tuple[Check, Check, Check]]:
