@@ -12,8 +12,9 @@ from verifier.engines.mutants.tensor import TENSOR
 from verifier.floor.ir import apply, show, size, var
 from verifier.floor.program import reduce_with, tapply
 from verifier.model import Case, Check, Verdict
-from verifier.search.blame import Blame, blame, crash_origin, signature, unselected_leak
+from verifier.search.blame import Blame, blame, origin_of, signature
 from verifier.search.reduce import BUDGET, simplify
+from verifier.truth.leaks import unselected_leak
 
 MUTANT = {m.name: m for m in SCALAR}
 x, y = var("x"), var("y")
@@ -104,13 +105,13 @@ def test_crashes_from_one_engine_line_share_a_signature_whatever_op_raised():
         return Verdict("agree")
     sigs = set()
     for op, expr in (("log", apply("log", x)), ("exp", apply("exp", x))):
-        v = Verdict("crash", "ValueError: bad input", where=op, origin="mygrad.py:88")
+        v = Verdict("crash", "ValueError: bad input", where=op, origin="my_engine.py:88")
         b = blame(Case(expr, {"x": 0.5}), v, never)
-        assert (b.op, b.how) == (op, "crash") and "mygrad.py:88" in b.detail
+        assert (b.op, b.how) == (op, "crash") and "my_engine.py:88" in b.detail
         sigs.add(signature(v, b))
-    assert sigs == {"crash:ValueError@mygrad.py:88"}
+    assert sigs == {"crash:ValueError@my_engine.py:88"}
     # without the runner's origin, the line the message ends with
-    assert crash_origin(Verdict("crash", "KeyError: 'a' (engine.py:12)")) == "engine.py:12"
+    assert origin_of(Verdict("crash", "KeyError: 'a' (engine.py:12)")) == "engine.py:12"
 
 
 # ── 4. a nonfinite gradient from an overflowing intermediate ──────────────────────────────

@@ -15,7 +15,8 @@ import pytest
 
 import verifier
 from verifier.checking.executor import InProcess, Worker
-from verifier.checking.runner import OUTPUT_LIMIT, SECOND_BUILD_EVERY, run_engine
+from verifier.checking.capture import OUTPUT_LIMIT
+from verifier.checking.runner import SECOND_BUILD_EVERY, run_engine
 from verifier.engines import CAPABILITIES
 from verifier.engines.builtin import BuiltinEngine
 from verifier.engines.recipe import Recorded

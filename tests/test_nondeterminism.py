@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 import verifier.search.campaign as campaign_module
+from verifier.checking.capture import trim
 from verifier.checking.checker import Checker
 from verifier.engines import load_engine
 from verifier.floor.ir import apply, const, var
@@ -22,7 +23,7 @@ from verifier.model import MORE_EXAMPLES, Case, EngineRun
 from verifier.report import html, junit, markdown, text
 from verifier.results.merge import Part, combine
 from verifier.results.summary import dump_summary, load_summary
-from verifier.search.campaign import Options, run_campaign, trim_output
+from verifier.search.campaign import Options, run_campaign
 
 Z = var("z")
 CASE = Case(apply("sub", apply("pow", apply("mul", Z, Z), const(-1.0)), Z), {"z": 10.0})
@@ -89,11 +90,13 @@ def test_what_the_engine_printed_stays_with_the_verdict():
 
 def test_long_engine_output_is_trimmed_with_a_count_of_what_was_left_out():
     long = "\n".join(f"line {i} " + "x" * 50 for i in range(1000))
-    trimmed = trim_output(long)
-    assert len(trimmed) < 4200 and trimmed.startswith("line 0 ")
-    kept = trimmed.count("\n")
-    assert trimmed.endswith(f"[… {1000 - kept} more lines]")
-    assert trim_output("short\n") == "short\n"
+    trimmed = trim(long)
+    # the head, where a traceback starts, and the tail, where it says what went wrong
+    assert len(trimmed) < 4200 and trimmed.startswith("line 0 ") and trimmed.endswith("line 999 " + "x" * 50)
+    kept = trimmed.count("\n")   # head lines, the marker, and the tail's lines but its last
+    assert f"\n[… {1000 - kept} lines cut …]\n" in trimmed
+    assert trim("short\n") == "short\n"
+    assert "characters cut" in trim("y" * 10_000)
 
 
 class Noisy(Checker):

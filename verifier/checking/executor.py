@@ -18,7 +18,7 @@ worker is fenced in:
   crash, like SystemExit), dies with SIGTERM, and dies with its parent (PR_SET_PDEATHSIG):
   a campaign killed with SIGKILL leaves no engine spinning behind it;
 - its stdin and stdout are /dev/null, and during a check descriptors 1 and 2 go to a file
-  (``runner.capture_descriptors``): what an engine prints, C extensions included, becomes
+  (``capture.capture_descriptors``): what an engine prints, C extensions included, becomes
   the check's ``EngineRun.output`` and never mixes into the terminal or the report;
 - it writes no core files (RLIMIT_CORE 0): a segfault is reported, not dumped, per example.
 """
@@ -33,7 +33,8 @@ import time
 import warnings
 from typing import Any, Mapping
 
-from verifier.checking.runner import capture_descriptors, contain_interrupts, run_engine
+from verifier.checking.capture import capture_descriptors
+from verifier.checking.runner import contain_interrupts, run_engine
 from verifier.engines import load_engine
 from verifier.floor.ir import Node
 from verifier.model import EngineRun

@@ -13,18 +13,10 @@ told from the user's Ctrl-C there; in a forked worker, where SIGINT is ignored, 
 """
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ctypes
 import math
 import numbers
-import os
-import sys
-import sysconfig
-import tempfile
 import time
 import traceback
-import warnings
 import zlib
 from dataclasses import replace
 from itertools import islice
@@ -33,18 +25,17 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from verifier.checking.capture import Captured, crash_origin
 from verifier.floor.ir import Node, show, toposort, variables
 from verifier.floor.program import params_of, tconst_value
 from verifier.model import EngineRun
 
-__all__ = ["run_engine", "run_second", "build_graph", "contain_interrupts", "capture_descriptors",
-           "METHODS", "SECOND_BUILD_EVERY", "OUTPUT_LIMIT", "crash_origin"]
+__all__ = ["run_engine", "run_second", "build_graph", "contain_interrupts", "METHODS", "SECOND_BUILD_EVERY"]
 
 # an engine that declares ``compiles = True`` pays one compilation per build: its second,
 # identical build (the consistency check) runs on one case in this many, chosen by a digest
 # of the case, so the same case always gets the same treatment (a replay, a shrink step)
 SECOND_BUILD_EVERY = 8
-OUTPUT_LIMIT = 4096   # characters of engine output kept per check: its head and its tail
 
 
 class _Failure(Exception):
@@ -61,39 +52,6 @@ def contain_interrupts() -> None:
     that ignores SIGINT: there, no KeyboardInterrupt can come from the user."""
     global _CONTAINED
     _CONTAINED = True
-
-
-# frames that are not the engine's: adverify's own machinery, and Python's standard library.
-# The adapters and planted-bug engines under verifier/engines are engines (but the recipe
-# helper that replays a recording for them is not).
-_OURS = Path(__file__).resolve().parents[1]
-_ENGINES = _OURS / "engines"
-_HELPERS = (_ENGINES / "recipe.py", _ENGINES / "__init__.py")
-_STDLIB = tuple(Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib"))
-_SITE = ("site-packages", "dist-packages")
-
-
-def _engines_frame(filename: str) -> bool:
-    try:
-        path = Path(filename).resolve()
-    except (OSError, ValueError):
-        return False
-    if path.is_relative_to(_OURS):
-        return path.is_relative_to(_ENGINES) and path not in _HELPERS
-    in_stdlib = any(path.is_relative_to(root) for root in _STDLIB)
-    return not in_stdlib or any(part in _SITE for part in path.parts)
-
-
-def crash_origin(e: BaseException) -> str:
-    """The engine's own ``file:line`` that raised ``e``: the innermost frame of its traceback
-    outside adverify's machinery and the standard library, as basename:line (the same on
-    every machine), so crashes with one root cause can be told apart from others. Empty
-    when the traceback holds no engine frame."""
-    frames = traceback.extract_tb(e.__traceback__) if e.__traceback__ else []
-    for frame in reversed(frames):
-        if _engines_frame(frame.filename):
-            return f"{Path(frame.filename).name}:{frame.lineno}"
-    return ""
 
 
 def _describe(e: BaseException) -> str:
@@ -267,114 +225,6 @@ def _same(a: tuple, b: tuple) -> bool:
     return all(np.shape(x) == np.shape(y) and np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
 
 
-_SCRATCH: list = []
-_FDS = False
-
-
-def capture_descriptors() -> None:
-    """Capture what the engine writes to file descriptors 1 and 2 as well, during each check:
-    C extensions print there, past ``sys.stdout``. Only for a worker process, whose
-    descriptors are its own: in the verifier's process they are the user's terminal."""
-    global _FDS
-    _FDS = True
-
-
-def _scratch():
-    """The file engine output goes to: a real file, so that engines asking it for fileno()
-    or isatty() still work; one per process, emptied before each check."""
-    if not _SCRATCH:
-        # line-buffered: Python's lines reach the file in the order C's writes do
-        f = tempfile.TemporaryFile("w+", buffering=1, encoding="utf-8", errors="replace")
-        atexit.register(f.close)
-        _SCRATCH.append(f)
-    return _SCRATCH[0]
-
-
-def _flush_c() -> None:
-    """Flush C's stdio buffers: a C extension's printf to a file is buffered until then."""
-    try:
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):   # no C library to ask (not a POSIX system)
-        pass
-
-
-def trim(text: str, limit: int = OUTPUT_LIMIT) -> str:
-    """``text`` cut to about ``limit`` characters: its head and its tail, where a traceback
-    starts and where it says what went wrong."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n[… {len(text) - 2 * half} characters cut …]\n{text[-half:]}"
-
-
-def _read(f) -> str:
-    """The scratch file's text, trimmed; of a huge one (an engine that printed gigabytes)
-    only the head and the tail are read."""
-    raw = f.buffer
-    size = os.fstat(f.fileno()).st_size
-    raw.seek(0)
-    if size <= 4 * OUTPUT_LIMIT:
-        text = trim(raw.read().decode("utf-8", errors="replace"))
-    else:
-        half = OUTPUT_LIMIT // 2
-        head = raw.read(half)
-        raw.seek(size - half)
-        text = (head + f"\n[… {size - 2 * half} bytes cut …]\n".encode() + raw.read()).decode(
-            "utf-8", errors="replace")
-    raw.seek(0)
-    f.seek(0)
-    return text
-
-
-def _warning_line(w: warnings.WarningMessage) -> str:
-    return f"{w.category.__name__}: {w.message} ({Path(w.filename).name}:{w.lineno})\n"
-
-
-class _Output:
-    """What the engine prints during one check — ``sys.stdout``, ``sys.stderr``, the
-    warnings it raises, and in a worker (``capture_descriptors``) file descriptors 1 and 2 —
-    kept as ``text`` (trimmed) instead of reaching the terminal or the report."""
-
-    def __enter__(self) -> "_Output":
-        self.file = f = _scratch()
-        f.seek(0)
-        f.truncate()
-        self.saved: list[tuple[int, int]] = []
-        if _FDS:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            _flush_c()
-            for fd in (1, 2):
-                try:
-                    self.saved.append((fd, os.dup(fd)))
-                    os.dup2(f.fileno(), fd)
-                except OSError:
-                    pass
-        self.stack = contextlib.ExitStack()
-        self.stack.enter_context(contextlib.redirect_stdout(f))
-        self.stack.enter_context(contextlib.redirect_stderr(f))
-        self.caught = self.stack.enter_context(warnings.catch_warnings(record=True))
-        warnings.simplefilter("always")   # each warning of each check, not once per process
-        self.text = ""
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        self.stack.close()
-        f = self.file
-        try:
-            f.flush()
-        except (OSError, ValueError):
-            pass
-        if self.saved:
-            _flush_c()
-            for fd, copy in self.saved:
-                os.dup2(copy, fd)
-                os.close(copy)
-        warned = "".join(_warning_line(w) for w in self.caught if _engines_frame(w.filename))
-        self.text = _read(f) + trim(warned, OUTPUT_LIMIT // 4)
-        return False
-
-
 def _build_again(engine: Any, out: Node, point: Mapping[str, Any]) -> bool:
     """Whether this check builds the graph a second time: always, except for an engine that
     declares ``compiles`` (a compilation per build), where one case in SECOND_BUILD_EVERY
@@ -422,7 +272,7 @@ def run_engine(engine, out: Node, point: Mapping[str, float], repeat: bool = Tru
 
     What the engine prints meanwhile is captured into ``output``."""
     start = time.perf_counter()
-    with _Output() as printed:
+    with Captured() as printed:
         run = _run(engine, out, point, repeat, mode)
     return replace(run, elapsed=time.perf_counter() - start, output=printed.text)
 

@@ -23,8 +23,6 @@ same case does not repeat when checked again (state kept between calls), is no o
 """
 from __future__ import annotations
 
-import itertools
-import math
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -37,11 +35,10 @@ from verifier.floor.mathns import F64
 from verifier.floor.numtext import exact, short
 from verifier.floor.program import is_tensor_program
 from verifier.model import Case, Check, Verdict
+from verifier.search.causes import Term, missing_term, number, rule_overflow
 from verifier.truth.leaks import ZERO_TIMES_INF, unselected_leak
-from oracles.base import OracleError
-from oracles.paths import PATH_CAP, count_paths, enumerate_paths, stable_graph
 
-__all__ = ["Blame", "blame", "signature", "crash_origin", "unselected_leak"]
+__all__ = ["Blame", "blame", "signature", "origin_of"]
 
 
 @dataclass(frozen=True)
@@ -126,7 +123,7 @@ def signature(verdict: Verdict, culprit: Blame) -> str:
     when one fails too, the fault is the engine's, and the key names the probe's ops
     (``composition:accumulation:add``, ``composition:order:add+mul``): one finding per
     engine-wide fault, still naming the ops that show it at its smallest. A crash is its
-    exception and the engine line that raised (``crash:ValueError@mygrad.py:88``): one root
+    exception and the engine line that raised (``crash:ValueError@my_engine.py:88``): one root
     cause, whichever op's call met it; without a line, the op. NaN through ``where``'s
     unselected branch names both ops (``nonfinite:where+sqrt``). An inconsistent answer names
     no op: two identical builds differing is the engine's state, not a rule."""
@@ -166,12 +163,12 @@ def blame(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> Bla
                      f"float32, as its d(0.1·x)/dx is 0.1 in float32: gradients kept in float32",
                      key="precision:float32")
     if found.how == "composition":
-        term = _term(case, bad) if verdict.kind == "mismatch" and scalar and bad is not None else None
+        term = missing_term(case, bad) if verdict.kind == "mismatch" and scalar and bad is not None else None
         return _with_term(found, term, check) if term is not None else _engine_wide(found, check)
     if verdict.kind in ("nonfinite", "mismatch") and found.how == "local-rule" and scalar and found.node is not None:
-        overflow = _overflow(case, toposort(case.expr)[found.node])
+        overflow = rule_overflow(case, toposort(case.expr)[found.node])
         if overflow:
-            engine = f"; the engine's gradient is {_num(bad.actual)}" if bad is not None and bad.actual is not None else ""
+            engine = f"; the engine's gradient is {number(bad.actual)}" if bad is not None and bad.actual is not None else ""
             # nonfinite: the overflow is the cause; a finite wrong value: a likely one, said beside
             detail = overflow + engine if verdict.kind == "nonfinite" else f"{found.detail}; {overflow}"
             return Blame(found.op, found.node, found.how, detail, found.key)
@@ -205,7 +202,7 @@ def _before_locating(case: Case, verdict: Verdict, check: Callable[[Case], Verdi
 def _precision(case: Case, bad: Check, found: Blame, check: Callable[[Case], Verdict], scalar: bool) -> Blame:
     """Right to PRECISION: precision lost, unless the error is a term of the path sum or the
     op alone errs beyond float32 rounding somewhere near."""
-    term = _term(case, bad) if scalar else None
+    term = missing_term(case, bad) if scalar else None
     if term is not None:
         return _with_term(found, term, check)
     wrong = _wrong_somewhere(case, found, check) if scalar and found.node is not None else None
@@ -377,9 +374,9 @@ def _substitute(expr: Node, mapping: dict[Node, Node]) -> Node:
 _AT = re.compile(r"\(([^()\s]+:\d+)\)\s*$")
 
 
-def crash_origin(verdict: Verdict) -> str:
+def origin_of(verdict: Verdict) -> str:
     """The engine's file:line that raised: the runner's ``origin``, else the one its message
-    ends with (``ValueError: … (mygrad.py:88)``, the last frame of the traceback)."""
+    ends with (``ValueError: … (my_engine.py:88)``, the last frame of the traceback)."""
     if verdict.origin:
         return verdict.origin
     m = _AT.search(verdict.reason)
@@ -393,7 +390,7 @@ def _exception(reason: str) -> str:
 
 def _crash(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> Blame:
     order = toposort(case.expr)
-    origin, exc = crash_origin(verdict), _exception(verdict.reason)
+    origin, exc = origin_of(verdict), _exception(verdict.reason)
     key = f"{exc}@{origin}" if origin else ""
     at = f" at {origin}" if origin else ""
     scalar = not is_tensor_program(case.expr, case.point)
@@ -426,49 +423,7 @@ def _crash(case: Case, verdict: Verdict, check: Callable[[Case], Verdict]) -> Bl
 
 # ── a term of the path sum missing or counted twice ────────────────────────────────────────
 
-SUBSET_PATHS = 12   # every subset of up to this many paths is tried (4,095 sums)
-
-
-@dataclass(frozen=True)
-class _Term:
-    paths: tuple[str, ...]      # each as "x → mul → add"
-    value: float
-    missing: bool               # the engine lacks it (else: counted once more)
-
-
-def _term(case: Case, bad: Check) -> _Term | None:
-    """Is the engine's error, within the bound, the product of one output→input path (or the
-    sum of a few)? Then a term of the chain rule was dropped or doubled, whatever its size."""
-    if bad.variable is None or bad.expected is None or bad.actual is None or not math.isfinite(bad.actual):
-        return None
-    if count_paths(case.expr).get(bad.variable, 0) > PATH_CAP:
-        return None
-    try:
-        g = stable_graph(case.expr, case.point, case.ops)
-        found = enumerate_paths(g, bad.variable)
-    except (OracleError, KeyError, ArithmeticError, ValueError):
-        return None
-    terms = [(_path_text(p, bad.variable), float(prod)) for p, prod in found]
-    terms = [(t, v) for t, v in terms if v != 0 and math.isfinite(v)]
-    if len(terms) < 2 and not (len(terms) == 1 and bad.actual == 0):
-        return None   # with one path, "the term is missing" is "the answer is wrong"
-    diff = bad.expected - bad.actual
-    tol = 2 * (bad.bound or 0.0) + 4 * np.finfo(float).eps * abs(bad.expected)
-    ranked = sorted(terms, key=lambda t: -abs(t[1]))[:SUBSET_PATHS]
-    for size in range(1, len(ranked) + 1):
-        for subset in itertools.combinations(ranked, size):
-            total = math.fsum(v for _, v in subset)
-            for missing, target in ((True, diff), (False, -diff)):
-                if abs(target - total) <= tol and total != 0:
-                    return _Term(tuple(t for t, _ in subset), total, missing)
-    return None
-
-
-def _path_text(path: list, variable: str) -> str:
-    return " → ".join([variable] + [n.op for n, _ in reversed(path)])
-
-
-def _with_term(found: Blame, term: _Term, check: Callable[[Case], Verdict]) -> Blame:
+def _with_term(found: Blame, term: Term, check: Callable[[Case], Verdict]) -> Blame:
     paths = " and ".join(term.paths)
     one = len(term.paths) == 1
     text = (f"a term is missing: the path{'' if one else 's'} {paths} contribute{'s' if one else ''} "
@@ -545,105 +500,3 @@ def _wrong_somewhere(case: Case, found: Blame, check: Callable[[Case], Verdict])
             return (f"alone at {at} its {what} is {exact(bad.actual)} for {exact(bad.expected)}, a relative "
                     f"error of {short(rel)}: beyond float32 rounding, so not precision lost")
     return None
-
-
-# ── a nonfinite gradient from an overflowing intermediate ──────────────────────────────────
-
-class _Traced:
-    """A float64 that records every arithmetic step made from it: which intermediate of a
-    rule left the float range, and which step then made the nan."""
-
-    def __init__(self, value, text: str, log: list):
-        self.v, self.t, self.log = np.float64(value), text, log
-
-    def _op(self, other, sym, fn, flip=False):
-        o = other if isinstance(other, _Traced) else _Traced(other, short(float(other)), self.log)
-        a, b = (o, self) if flip else (self, o)
-        with np.errstate(all="ignore"):
-            v = fn(a.v, b.v)
-        out = _Traced(v, f"{a.t}{sym}{b.t}", self.log)
-        self.log.append((out.t, float(v), (float(a.v), float(b.v)), sym))
-        return out
-
-    def __add__(self, o): return self._op(o, " + ", np.add)
-    def __radd__(self, o): return self._op(o, " + ", np.add, True)
-    def __sub__(self, o): return self._op(o, " - ", np.subtract)
-    def __rsub__(self, o): return self._op(o, " - ", np.subtract, True)
-    def __mul__(self, o): return self._op(o, "·", np.multiply)
-    def __rmul__(self, o): return self._op(o, "·", np.multiply, True)
-    def __truediv__(self, o): return self._op(o, "/", np.divide)
-    def __rtruediv__(self, o): return self._op(o, "/", np.divide, True)
-    def __pow__(self, o): return self._op(o, "^", np.power)
-    def __rpow__(self, o): return self._op(o, "^", np.power, True)
-
-    def __neg__(self):
-        return _Traced(-self.v, f"-{self.t}", self.log)
-
-
-class _TracedMath:
-    """``F64`` on traced values: each function call is one recorded step."""
-
-    def __init__(self, log: list):
-        self.log = log
-        self.float = lambda v: _Traced(v, short(float(v)), log)
-
-    def __getattr__(self, name):
-        fn = getattr(F64, name)
-
-        def call(*args):
-            vals = [a.v if isinstance(a, _Traced) else a for a in args]
-            with np.errstate(all="ignore"):
-                v = fn(*vals)
-            text = f"{name}({', '.join(a.t if isinstance(a, _Traced) else short(float(a)) for a in args)})"
-            self.log.append((text, float(v), tuple(float(x) for x in vals), name))
-            return _Traced(v, text, self.log)
-        return call
-
-
-# partials as engines write them from the formula, where the table's form avoids a square:
-# the rule an engine's overflow most likely came from
-TEXTBOOK = {
-    "div": (lambda m, x, y, ans: 1.0 / y, lambda m, x, y, ans: -x / (y * y)),
-    "sigmoid": (lambda m, x, ans: m.exp(-x) / (1.0 + m.exp(-x)) ** 2,),
-    "powv": (lambda m, x, y, ans: y * m.pow(x, y - 1.0), lambda m, x, y, ans: ans * m.log(x)),
-}
-_NAMES = ("x", "y", "z")
-
-
-def _num(v: float) -> str:
-    return "nan" if math.isnan(v) else ("-inf" if v < 0 else "inf") if math.isinf(v) else short(v)
-
-
-def _overflow(case: Case, n: Node) -> str:
-    """"div's rule overflows: y·y = inf at y = 1e+200, then inf/inf = nan", if an
-    intermediate of the op's textbook rule (or its table rule) leaves the float range at
-    these argument values while the true partial is finite; "" otherwise."""
-    if n.op not in case.ops:
-        return ""
-    spec = case.ops[n.op]
-    with np.errstate(all="ignore"):
-        values = evaluate(n, case.point, F64, ops=case.ops)
-    args = [float(values[s]) for s in n.src]
-    ans = float(values[n])
-    forms = [f for f in (TEXTBOOK.get(n.op, ()) + tuple(spec.partials)) if f is not None]
-    for rule in forms:
-        log: list = []
-        m = _TracedMath(log)
-        traced = [_Traced(a, _NAMES[i] if i < len(_NAMES) else f"a{i}", log) for i, a in enumerate(args)]
-        try:
-            rule(m, *traced, _Traced(ans, "ans", log))
-        except Exception:   # a form that cannot run on these values tells nothing
-            continue
-        over = next(((t, v, ins) for t, v, ins, _ in log
-                     if math.isinf(v) and all(math.isfinite(i) for i in ins)), None)
-        if over is None:
-            continue
-        text, v, _ = over
-        names = sorted({_NAMES[i] for i in range(min(len(args), 3)) if _NAMES[i] in text})
-        at = ", ".join(f"{nm} = {short(args[_NAMES.index(nm)])}" for nm in names)
-        nan = next(((ins, sym) for t, val, ins, sym in log if math.isnan(val)
-                    and all(not math.isnan(i) for i in ins)), None)
-        then = (f", then {_num(nan[0][0])}{nan[1].strip() or '·'}{_num(nan[0][1])} = nan"
-                if nan and len(nan[0]) == 2 else "")
-        return f"{n.op}'s rule overflows: {text} = {_num(v)} at {at}{then}"
-    return ""

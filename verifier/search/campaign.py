@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hseed, sett
 from hypothesis.errors import Flaky
 
 from verifier.checking import memory
+from verifier.checking.capture import trim
 from verifier.checking.checker import Checker
 from verifier.checking.modes import mode_label, mode_suffix
 from verifier.engines import EngineError, engine_capabilities, engine_ops, has_forward_mode
@@ -37,17 +38,16 @@ from verifier.model import (DISCREPANCIES, MORE_EXAMPLES, VERDICTS, CampaignResu
                             make_finding)
 from verifier.search.blame import Blame, blame, signature
 from verifier.search.coverage import Coverage
-from verifier.search.reduce import simplify
 from verifier.search.errors import CampaignError
+from verifier.search.reduce import simplify
 from verifier.search.stop import STOP
 from verifier.search.strategies import cases, check_ops
 from verifier.search.tensor_strategies import tensor_cases
 from verifier.truth.picture import picture
 
 __all__ = ["Options", "Regression", "run_campaign", "campaign_ops", "finding_for", "finding_signature",
-           "trim_output", "CampaignError", "OUTPUT_LIMIT"]
+           "CampaignError"]
 
-OUTPUT_LIMIT = 4096    # characters of what an engine printed kept with a finding
 
 
 @dataclass(frozen=True)
@@ -129,22 +129,6 @@ def finding_signature(verdict: Verdict, culprit: Blame, checker: Checker) -> str
     return sig + suffix
 
 
-def trim_output(text: str, limit: int = OUTPUT_LIMIT) -> str:
-    """What an engine printed, cut to about ``limit`` characters at a line's end, saying how
-    many lines were left out (one engine's compiler printed 1,092 lines per check)."""
-    if len(text) <= limit:
-        return text
-    lines = text.splitlines()
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        if used + len(line) + 1 > limit and kept:
-            break
-        kept.append(line[:limit])
-        used += len(line) + 1
-    return "\n".join(kept) + f"\n[… {len(lines) - len(kept)} more lines]"
-
-
 def example_of(case: Case, verdict: Verdict) -> dict[str, Any]:
     """One more discrepant case of a known signature, as ``Finding.examples`` keeps it."""
     case = verdict.case or case
@@ -165,7 +149,7 @@ def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, 
     pic = picture(case.expr, case.point, var, case.ops) if not checker.tensor else None
     return make_finding(
         case, kind=verdict.kind, signature=finding_signature(verdict, culprit, checker), replay=replay,
-        tensor=checker.tensor, mode=checker.mode_record(), output=trim_output(verdict.output),
+        tensor=checker.tensor, mode=checker.mode_record(), output=trim(verdict.output),
         variable=var, oracles={name: vals[var] for name, vals in ref.oracles.items() if var in vals},
         **({"expected": bad.expected, "actual": bad.actual, "bound": bad.bound, "severity": bad.severity} if bad else {}),
         culprit_op=culprit.op, culprit_node=culprit.node, blame=culprit.how,
