@@ -77,6 +77,8 @@ def test_every_finding_replays_in_the_mode_it_was_found_in(found, mode, capsys):
         assert main(["replay", str(out / f["replay"]), "--engine", spec]) == 1, f"{f['signature']} reproduces"
         printed = capsys.readouterr().out
         assert printed.startswith(f"1. {f['kind']}"), printed
+        # and blamed as the campaign blamed it: a forward finding's replay once named another op
+        assert f["culprit_op"] is None or printed.startswith(f"1. {f['kind']} in {f['culprit_op']} "), printed
 
 
 def test_the_replay_file_and_the_signature_name_the_mode(found):

@@ -49,7 +49,6 @@ __all__ = ["Options", "Regression", "run_campaign", "campaign_ops", "finding_for
            "CampaignError"]
 
 
-
 @dataclass(frozen=True)
 class Regression:
     """A replay file's case and the mode it was found in (``Finding.mode``: order, forward,
