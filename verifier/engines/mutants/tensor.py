@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from verifier.engines.autograd import array
-from verifier.engines.autograd.tensor import toposort
+from verifier.engines.autograd.tensor import accumulate
 from verifier.engines.builtin import BuiltinArrayEngine
 from verifier.engines.mutants.base import Mutant
 from verifier.floor.mathns import F64
@@ -33,17 +33,9 @@ class _Backward(BuiltinArrayEngine):
         self._unbroadcast = unbroadcast
 
     def gradients(self, output, variables):
-        adjoint = {id(output): np.ones_like(output.value)}
-        order = toposort(output)
-        with np.errstate(all="ignore"):
-            for t in reversed(order):
-                g = adjoint.get(id(t))
-                if g is None or not t.args:
-                    continue
-                for arg, c in zip(t.args, t.vjp(g)):
-                    if c is not None:
-                        c = self._unbroadcast(c, arg.value.shape)
-                        adjoint[id(arg)] = adjoint[id(arg)] + c if id(arg) in adjoint else c
+        def push(t, g):
+            return ((arg, self._unbroadcast(c, arg.value.shape)) for arg, c in zip(t.args, t.vjp(g)) if c is not None)
+        adjoint = accumulate(output, np.ones_like(output.value), push)
         return [adjoint.get(id(v), np.zeros_like(v.value)) for v in variables]
 
 
