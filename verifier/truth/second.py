@@ -19,7 +19,6 @@ Every undecided reference names its cause (verifier.model.UNDECIDED_CAUSES).
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import product
 from typing import Any, Mapping
 
@@ -32,7 +31,7 @@ from verifier.model import Case, EngineRun, Reference, Verdict, worst_check
 from verifier.truth.bounds import C2, PRECISIONS, RHO, Precision, forward_radius, near_kinks, rounding_sites, worst_sides
 from verifier.truth.judge import AGREE_DIGITS, DEEP_DPS, UNSTABLE, check_value, judge, reference, to_float
 
-__all__ = ["second_reference", "second_judge", "pair", "rounding_wobble", "kink_envelope", "cause_of", "rule_quotients"]
+__all__ = ["second_reference", "second_judge", "pair", "rounding_wobble", "kink_envelope", "rule_quotients"]
 
 RELATIVE_FLOOR = 2.0 ** -20
 GRID_KINKS = 4      # 3**4 = 81 Hessians over the kink grid at most
@@ -45,17 +44,6 @@ def pair(v: str, w: str) -> str:
     return f"{v},{w}"
 
 
-def cause_of(reason: str) -> str:
-    """A cause for a first-order reason that came without one (until truth.judge names its
-    own; every undecided reference here carries one)."""
-    for words, cause in (("outside the domain", "outside-domain"), ("kinks at this point", "too-many-kinks"),
-                         ("kink", "near-kink"), ("subnormal", "subnormal"), ("ill-conditioned", "ill-conditioned"),
-                         ("range", "out-of-range"), ("overflow", "out-of-range")):
-        if words in reason:
-            return cause
-    return "no-truth"
-
-
 def _undecided(case: Case, dtype: str, reason: str, cause: str, **kw) -> Reference:
     return Reference(case, dtype, "undecided", reason, cause=cause, **kw)
 
@@ -64,7 +52,9 @@ def second_reference(case: Case, dtype: str = "float64") -> Reference:
     prec = PRECISIONS[dtype]
     first = reference(case, dtype)
     if first.status != "ok":
-        return _undecided(case, dtype, first.reason, first.cause or cause_of(first.reason), valid=first.valid)
+        # every undecided first-order reference names its cause; an oracle disagreement leaves
+        # no truth to differentiate
+        return _undecided(case, dtype, first.reason, first.cause or "no-truth", valid=first.valid)
     if first.value_unstable:
         # rounding moves a local partial by more than 10% (cos of a rounded 1e270): the
         # engine's values are not near the truth's, and the bound below is a linearization
@@ -363,10 +353,7 @@ def _first_order_scale(g: LocalGraph, override: Mapping[Edge, Any]) -> dict[tupl
 
 def second_judge(ref: Reference, run: EngineRun) -> Verdict:
     if run.status != "ok" or ref.status != "ok" or not ref.valid:
-        v = judge(ref, run)
-        if v.kind == "undecided" and not v.cause:
-            v = replace(v, cause=ref.cause or cause_of(ref.reason))
-        return v
+        return judge(ref, run)   # it passes on the reference's cause
     names = variables(ref.case.expr)
     labels = [pair(v, w) for v in names for w in names]
     checks = [check_value(ref, k, x) for k, x in zip(labels, run.grads)]
