@@ -103,10 +103,8 @@ def element_label(name: str, index: tuple) -> str:
 
 
 def tensor_judge(ref: TensorReference, run: EngineRun) -> Verdict:
-    if run.status != "ok" or not ref.scalar.valid:
-        return judge(ref.scalar, run)
-    if ref.scalar.status == "undecided" and ref.scalar.cause in _PROGRAM_CAUSES:
-        return judge(ref.scalar, run)
+    if run.status != "ok" or not ref.scalar.valid or ref.scalar.cause in _PROGRAM_CAUSES:
+        return judge(ref.scalar, run)   # nothing per element to add (only undecided references have a cause)
     lw = ref.lowered
     names = variables(ref.case.expr)
     arrays = {n: np.asarray(g, dtype=np.float64) for n, g in zip(names, run.grads)}
