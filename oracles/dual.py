@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Dual", "DualMath"]
+__all__ = ["Dual", "AbsDual", "DualMath"]
 
 
 class Dual:
@@ -71,18 +71,70 @@ class Dual:
         return hash(self.v)
 
 
-class DualMath:
-    """The math namespace on Dual numbers, over a Precise namespace ``p``."""
+class AbsDual(Dual):
+    """A dual number whose derivative part is the sum of the absolute values of the terms
+    the chain, product and quotient rules form: the size a float computation of the
+    derivative rounds against. Where the derivative is a small difference of large terms
+    (d/dx of x/(x² + y²) at x = y is 1/h² - 2x²/h⁴ = 0), it is that of the terms."""
+    __slots__ = ()
 
-    def __init__(self, p):
+    def __init__(self, v, d=0):
+        super().__init__(v, abs(d))
+
+    def __add__(self, o):
+        o = Dual.lift(o)
+        return AbsDual(self.v + o.v, self.d + abs(o.d))
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        o = Dual.lift(o)
+        return AbsDual(self.v - o.v, self.d + abs(o.d))
+
+    def __rsub__(self, o):
+        o = Dual.lift(o)
+        return AbsDual(o.v - self.v, abs(o.d) + self.d)
+
+    def __mul__(self, o):
+        o = Dual.lift(o)
+        return AbsDual(self.v * o.v, abs(self.d * o.v) + abs(self.v * o.d))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o):
+        o = Dual.lift(o)
+        return AbsDual(self.v / o.v, abs(self.d / o.v) + abs(self.v * o.d / (o.v * o.v)))
+
+    def __rtruediv__(self, o):
+        return AbsDual(Dual.lift(o).v, abs(Dual.lift(o).d)) / self
+
+    def __neg__(self):
+        return AbsDual(-self.v, self.d)
+
+
+class DualMath:
+    """The math namespace on Dual numbers, over a Precise namespace ``p``; with ``absolute``,
+    on AbsDual numbers (the size of a derivative's terms)."""
+
+    def __init__(self, p, absolute: bool = False):
         self.p, c = p, p.ctx
         self.ctx = c
+        D = self.D = AbsDual if absolute else Dual
+        size = abs if absolute else (lambda t: t)
 
         def unary(f, df):
             def g(x):
                 x = Dual.lift(x)
-                return Dual(f(x.v), df(x.v) * x.d if x.d else 0)
+                return D(f(x.v), df(x.v) * x.d if x.d else 0)
             return g
+
+        def binary(f, dfx, dfy):
+            def g(x, y):
+                x, y = Dual.lift(x), Dual.lift(y)
+                d = size(dfx(x.v, y.v) * x.d if x.d else 0) + size(dfy(x.v, y.v) * y.d if y.d else 0)
+                return D(f(x.v, y.v), d)
+            return g
+        self._size = size
         self.exp = unary(c.exp, c.exp)
         self.log = unary(c.log, lambda x: 1 / x)
         self.sin = unary(c.sin, c.cos)
@@ -96,26 +148,38 @@ class DualMath:
         self.expm1 = unary(c.expm1, c.exp)
         self.sigmoid = unary(p.sigmoid, lambda x: p.sigmoid(x) * p.sigmoid(-x))
         self.abs = unary(abs, c.sign)
+        self.sinh = unary(c.sinh, c.cosh)
+        self.asin = unary(c.asin, lambda x: 1 / c.sqrt((1 - x) * (1 + x)))
+        self.acos = unary(c.acos, lambda x: -1 / c.sqrt((1 - x) * (1 + x)))
+        self.asinh = unary(c.asinh, lambda x: 1 / c.hypot(1, x))
+        self.erf = unary(c.erf, lambda x: 2 / c.sqrt(p.pi) * c.exp(-x * x))
+        self.erfc = unary(p.erfc, lambda x: -2 / c.sqrt(p.pi) * c.exp(-x * x))
+        self.softplus = unary(p.softplus, p.sigmoid)
+        self.pi = p.pi
+        # binary: (value, d/dx, d/dy) at the values
+        self.atan2 = binary(c.atan2, lambda y, x: x / c.hypot(y, x) ** 2, lambda y, x: -y / c.hypot(y, x) ** 2)
+        self.hypot = binary(c.hypot, lambda x, y: x / c.hypot(x, y), lambda x, y: y / c.hypot(x, y))
+        self.logaddexp = binary(p.logaddexp, lambda x, y: p.sigmoid(x - y), lambda x, y: p.sigmoid(y - x))
 
     def float(self, x) -> Dual:
-        return Dual.lift(x if isinstance(x, Dual) else self.p.float(x))
+        return x if isinstance(x, Dual) else self.D(self.p.float(x), 0)
 
     def pow(self, x, c) -> Dual:
         x, c = Dual.lift(x), Dual.lift(c)
         v = self.p.pow(x.v, c.v)
         d = 0
         if x.d:
-            d += c.v * self.p.pow(x.v, c.v - 1) * x.d
+            d += self._size(c.v * self.p.pow(x.v, c.v - 1) * x.d)
         if c.d:
-            d += v * self.ctx.log(x.v) * c.d
-        return Dual(v, d)
+            d += self._size(v * self.ctx.log(x.v) * c.d)
+        return self.D(v, d)
 
     # piecewise-constant functions: derivative 0 (their kinks are the judge's business)
     def sign(self, x) -> Dual:
-        return Dual(self.ctx.sign(Dual.lift(x).v), 0)
+        return self.D(self.ctx.sign(Dual.lift(x).v), 0)
 
     def step(self, x) -> Dual:
-        return Dual(self.ctx.mpf(1) if Dual.lift(x).v > 0 else self.ctx.mpf(0), 0)
+        return self.D(self.ctx.mpf(1) if Dual.lift(x).v > 0 else self.ctx.mpf(0), 0)
 
     def maximum(self, x, y) -> Dual:
         x, y = Dual.lift(x), Dual.lift(y)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import mpmath
+
 from oracles.base import Estimate, OracleError
 from oracles.dual import Dual, DualMath, derivative
 from verifier.floor.ir import Node, toposort
@@ -89,6 +91,12 @@ def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
     return LocalGraph(order, values, partials, m, ops)
 
 
+# below any float's reach (the smallest subnormal is 5e-324): two values this small agree
+# for every engine, whatever digits they hold. A high-precision number: 1e-330 as a Python
+# float is 0.0, and the test would never pass
+_NEGLIGIBLE = mpmath.mpf("1e-330")
+
+
 def stable_graph(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = BUILTIN) -> LocalGraph:
     """The local graph at the fewest digits for which value and gradient stop moving.
 
@@ -105,7 +113,7 @@ def stable_graph(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = 
         g, h = local_graph(out, point, dps, ops=ops), local_graph(out, point, dps + 20, ops=ops)
         a, b = accumulate(g), accumulate(h)
         pairs = [(g.values[g.out], h.values[h.out])] + [(a[v], b[v]) for v in a]
-        if all(abs(x - y) <= TRUST * max(abs(x), abs(y)) or (abs(x) < 1e-330 and abs(y) < 1e-330)
+        if all(abs(x - y) <= TRUST * max(abs(x), abs(y)) or (abs(x) < _NEGLIGIBLE and abs(y) < _NEGLIGIBLE)
                for x, y in pairs):
             return h
     raise OracleError(f"no stable value at {dps + 20} digits")
@@ -220,14 +228,16 @@ def tangents(g: LocalGraph, v: str) -> dict[Node, Any]:
     return t
 
 
-def rule_derivatives(g: LocalGraph, eta, kinked: set[Node]):
+def rule_derivatives(g: LocalGraph, eta, kinked: set[Node], absolute: bool = False):
     """Exactly (dual numbers at the graph's precision), for every op node n:
     H[n][i][j] = d partial_i / d arg_j (total: the rule's ans moves with the argument),
     A[n][i] = d partial_i / d ans, for the table's form and for the textbook ans-form,
     Jp[(n, j)] = d value / d arg_j for parameter arguments (pow's exponent).
-    (``eta`` is unused: kept so callers need not change.)"""
+    (``eta`` is unused: kept so callers need not change.) With ``absolute``, each derivative
+    is the sum of the sizes of its terms as the rule's own arithmetic forms them (AbsDual):
+    what an engine that differentiates the rule rounds against."""
     m = g.m
-    dm = DualMath(m)
+    dm = DualMath(m, absolute)
     H: dict[Node, dict[int, dict[int, Any]]] = {}
     A: dict[Node, dict[int, Any]] = {}
     Jp: dict[Edge, Any] = {}

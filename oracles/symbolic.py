@@ -66,6 +66,8 @@ def _table(sp, ctx):
         sp.tanh: ctx.tanh, sp.atan: ctx.atan, sp.Abs: abs, sp.sign: ctx.sign,
         sp.Heaviside: heaviside, sp.Max: maximum, sp.Min: minimum,
         sp.cosh: ctx.cosh, sp.sinh: ctx.sinh, sp.sec: ctx.sec, sp.cot: ctx.cot,
+        sp.erf: ctx.erf, sp.erfc: ctx.erfc, sp.asin: ctx.asin, sp.acos: ctx.acos, sp.asinh: ctx.asinh,
+        sp.atan2: ctx.atan2,
         sp.csc: ctx.csc, sp.DiracDelta: lambda x: ctx.inf if x == 0 else ctx.mpf(0),
         # SymPy keeps re()/im() where it cannot prove a sub-expression real; it is real here
         sp.re: ctx.re, sp.im: ctx.im,
@@ -73,6 +75,8 @@ def _table(sp, ctx):
 
 
 _TABLES: dict[int, dict] = {}
+_COMPARE = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+            ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
 
 def evaluate_sympy(expr, env: Mapping[str, Any], dps: int = 50):
@@ -110,10 +114,21 @@ def evaluate_sympy(expr, env: Mapping[str, Any], dps: int = 50):
                 r = m.pow(b, ev(x))
         elif e.func in table:
             r = table[e.func](*(ev(a) for a in e.args))
+        elif isinstance(e, sp.Piecewise):   # the first piece whose condition holds
+            r = next((ev(v) for v, c in e.args if holds(c)), None)
+            if r is None:
+                raise OracleError("symbolic: no piece holds")
         else:
             raise OracleError(f"symbolic: cannot evaluate {type(e).__name__}")
         memo[e] = r
         return r
+
+    def holds(c) -> bool:
+        if c in (sp.true, sp.false):
+            return bool(c)
+        if not isinstance(c, sp.core.relational.Relational):
+            raise OracleError(f"symbolic: cannot decide {type(c).__name__}")
+        return bool(_COMPARE[c.rel_op](ev(c.lhs), ev(c.rhs)))
 
     with ctx.workdps(dps):
         try:
@@ -247,7 +262,11 @@ def gradient(out: Node, point: Mapping[str, float], dps: int = 50, backend: str 
              ops: Mapping[str, Op] = BUILTIN) -> Estimate:
     fast = _fast() if backend in ("auto", "symengine") else None
     if fast is not None:
-        return fast.gradient(out, point, dps, ops)
+        try:
+            return fast.gradient(out, point, dps, ops)
+        except fast.Unsupported:
+            if backend == "symengine":
+                raise
     f, d = derivatives(out, ops)
     return Estimate("symbolic", {v: evaluate_sympy(e, point, dps) for v, e in d.items()},
                     value=evaluate_sympy(f, point, dps), note="sympy")
@@ -258,5 +277,8 @@ def hessian(out: Node, point: Mapping[str, float], dps: int = 50, ops: Mapping[s
             ) -> dict[tuple[str, str], Any]:
     fast = _fast()
     if fast is not None:
-        return fast.hessian(out, point, dps, ops)
+        try:
+            return fast.hessian(out, point, dps, ops)
+        except fast.Unsupported:   # a form SymEngine cannot differentiate (an engine's own Abs)
+            pass
     return {k: evaluate_sympy(e, point, dps) for k, e in second_derivatives(out, ops).items()}

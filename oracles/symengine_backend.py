@@ -1,10 +1,13 @@
 """The symbolic oracle on SymEngine: SymPy's job, three orders of magnitude faster.
 
 SymEngine (the C++ core of the SymPy project) differentiates what SymPy does, but leaves
-Abs and Max unevaluated. Every kinked op of our table is linear on each side of its kink,
-so at a given point it is replaced by the piece that holds there (exactly at a kink, the
-right-hand piece — a one-sided derivative the judge's interval contains). Only forward
-values decide the piece: the derivative itself is SymEngine's, never the op table's.
+Abs and Max unevaluated. Every kinked op of our table is linear on each side of its kink
+(``Kink.linear``), so at a given point it is replaced by the piece that holds there (exactly
+at a kink, the right-hand piece — a one-sided derivative the judge's interval contains): the
+sum of its arguments times the one-sided partials there. Only forward values decide the
+piece: the derivative itself is SymEngine's, never the op table's. A kinked op that is not
+piecewise linear (an engine's own) keeps its SymPy form; one SymEngine cannot differentiate
+(Abs) raises ``Unsupported``, and the symbolic oracle asks SymPy instead.
 """
 from __future__ import annotations
 
@@ -19,7 +22,11 @@ from verifier.floor.mathns import precise
 from verifier.floor.ops import Op
 from verifier.floor.vocabulary import BUILTIN
 
-__all__ = ["gradient", "hessian", "derivatives"]
+__all__ = ["gradient", "hessian", "derivatives", "Unsupported"]
+
+
+class Unsupported(OracleError):
+    """A form SymEngine cannot build or differentiate: SymPy may."""
 
 
 class _SymEngine:
@@ -27,19 +34,20 @@ class _SymEngine:
     SymEngine's function of the same name: no op is listed here."""
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("Abs", "Max", "Min"):   # kinked ops are resolved to a piece before building
-            raise OracleError(f"symengine: unresolved {name}")
+        if name in ("Abs", "Max", "Min", "Heaviside", "sign"):   # linear kinks are resolved to a piece first
+            raise Unsupported(f"symengine: unresolved {name}")
         try:
             return getattr(se, name)
         except AttributeError:
-            raise OracleError(f"symengine has no {name}") from None
+            raise Unsupported(f"symengine has no {name}") from None
 
 
 _NAMESPACE = _SymEngine()
 
 
-def _pieces(out: Node, point: Mapping[str, float], dps: int, ops: Mapping[str, Op]) -> tuple[int, ...]:
-    """Which side of its kink every kinked node is on at the point (1 right, 0 left).
+def _pieces(out: Node, point: Mapping[str, float], dps: int, ops: Mapping[str, Op]) -> tuple:
+    """The piece every linearly kinked node stands for at the point: its coefficients, one
+    per argument (the one-sided partials on the switch's side: the right one at 0).
 
     Decided at the digits the derivative is then evaluated at (the judge passes the paths
     oracle's stable precision, which covers the values' dynamic range). At a fixed 50 digits
@@ -49,31 +57,62 @@ def _pieces(out: Node, point: Mapping[str, float], dps: int, ops: Mapping[str, O
     wrong sign, so abs took the wrong piece outright."""
     m = precise(dps)
     values = evaluate(out, point, m, ops=ops)
-    sides = []
+    pieces = []
     for n in toposort(out):
-        kink = None if n.is_leaf else ops[n.op].kink
-        if kink is not None:
-            sides.append(int(kink.switch(*(values[s] for s in n.src)) >= 0))
-    return tuple(sides)
+        if n.is_leaf:
+            continue
+        args = [values[s] for s in n.src]
+        kink = ops[n.op].kink
+        if kink is not None and kink.linear:
+            side = kink.sides(*args)[int(kink.switch(*args) >= 0)]
+            # the coefficients are floats (0, ±1, a constant's slope): exact as floats
+            pieces.append(tuple(float(c) for c in side))
+        elif _branched(n, ops):
+            pieces.append(_atan2_branch(*args))
+    return tuple(pieces)
+
+
+# SymEngine's atan2 simplifies through sign(), which crashes the process on sign(sqrt(-x))
+# (atan2(sqrt(-x), sqrt(-x)), symengine 0.15). So the built-in atan2 is written, at each
+# point, as atan plus the constant of its quadrant there: the same value and derivative.
+def _branched(n: Node, ops: Mapping[str, Op]) -> bool:
+    return n.op == "atan2" and ops[n.op] is BUILTIN[n.op]
+
+
+def _atan2_branch(y, x) -> str:
+    if x == 0:
+        return "up" if y > 0 else "down"
+    return "right" if x > 0 else "left-up" if y >= 0 else "left-down"
+
+
+def _atan2(branch: str, y, x):
+    if branch in ("up", "down"):
+        return (1 if branch == "up" else -1) * se.pi / 2 - se.atan(x / y)
+    turn = {"right": 0, "left-up": se.pi, "left-down": -se.pi}[branch]
+    return se.atan(y / x) + turn
+
+
+def _exact(c: float):
+    return se.Rational(*float(c).as_integer_ratio())   # 1.0 would make SymEngine floats
 
 
 @lru_cache(maxsize=2048)
-def derivatives(out: Node, sides: tuple[int, ...], ops: Mapping[str, Op] = BUILTIN) -> tuple[Any, dict[str, Any]]:
+def derivatives(out: Node, pieces: tuple, ops: Mapping[str, Op] = BUILTIN) -> tuple[Any, dict[str, Any]]:
     memo: dict[Node, Any] = {}
-    it = iter(sides)
+    it = iter(pieces)
     for n in toposort(out):
         if n.op == "var":
             memo[n] = se.Symbol(n.arg)
         elif n.op == "const":
-            memo[n] = se.Rational(*float(n.arg).as_integer_ratio())
+            memo[n] = _exact(n.arg)
         else:
             op = ops[n.op]
             args = [memo[s] for s in n.src]
-            if op.kink is not None:
-                side = op.kink.right if next(it) else op.kink.left
-                # the sides are small integers: keep them exact (1.0 would make floats)
-                memo[n] = sum((se.Integer(int(c)) * a for c, a in zip(side, args) if c), se.Integer(0))
-            else:
+            if op.kink is not None and op.kink.linear:
+                memo[n] = sum((_exact(c) * a for c, a in zip(next(it), args) if c), se.Integer(0))
+            elif _branched(n, ops):
+                memo[n] = _atan2(next(it), *args)
+            else:   # smooth, or kinked but not piecewise linear: the op's own form
                 memo[n] = op.sympy(_NAMESPACE, *args)
     f = memo[out]
     return f, {v: f.diff(se.Symbol(v)) for v in variables(out)}
@@ -86,8 +125,12 @@ def _function(ctx, kind: str):
     here, never text from outside."""
     fn = getattr(ctx, kind.lower(), None) if isinstance(getattr(se, kind, None), type) else None
     if fn is None or not callable(fn):
-        raise OracleError(f"symengine: cannot evaluate {kind}")
+        raise Unsupported(f"symengine: cannot evaluate {kind}")
     return fn
+
+
+_RELATIONS = {"StrictLessThan": lambda a, b: a < b, "LessThan": lambda a, b: a <= b,
+              "Equality": lambda a, b: a == b, "Unequality": lambda a, b: a != b}
 
 
 def evaluate_symengine(expr, env: Mapping[str, Any], dps: int) -> Any:
@@ -115,6 +158,11 @@ def evaluate_symengine(expr, env: Mapping[str, Any], dps: int) -> Any:
             r = ctx.fsum(ev(a) for a in e.args)
         elif kind == "Mul":
             r = ctx.fprod(ev(a) for a in e.args)
+        elif kind == "Piecewise":   # (value, condition, value, condition, ...): the first true one
+            args = e.args
+            r = next((ev(v) for v, c in zip(args[::2], args[1::2]) if truth(c)), None)
+            if r is None:
+                raise OracleError("symengine: no piece holds")
         elif kind == "Pow":
             b, x = e.args
             if b == se.E:
@@ -129,10 +177,18 @@ def evaluate_symengine(expr, env: Mapping[str, Any], dps: int) -> Any:
         memo[e] = r
         return r
 
+    def truth(c) -> bool:
+        kind = type(c).__name__
+        if kind in ("BooleanTrue", "BooleanFalse"):
+            return kind == "BooleanTrue"
+        if kind not in _RELATIONS:
+            raise OracleError(f"symengine: cannot decide {kind}")
+        return _RELATIONS[kind](ev(c.args[0]), ev(c.args[1]))
+
     with ctx.workdps(dps):
         try:
             r = ev(expr)
-        except (TypeError, ZeroDivisionError, ValueError) as err:
+        except (TypeError, ZeroDivisionError, ValueError, OverflowError) as err:
             raise OracleError(f"symengine: {type(err).__name__} while evaluating") from None
     if not isinstance(r, ctx.mpf) or ctx.isnan(r):
         raise OracleError("symengine: no real value")

@@ -77,15 +77,16 @@ def measure(examples: int = 500, seed: int = 0, ops: tuple[str, ...] = tuple(SCA
 
 
 def draw_tensor(examples: int = 300, seed: int = 0, ops: tuple[str, ...] | None = None,
-                capabilities=None, max_nodes: int = 6, n_vars: int = 2) -> list:
+                capabilities=None, max_nodes: int = 6, n_vars: int = 2, blocks: bool = True) -> list:
     """``examples`` tensor programs (Cases) as a tensor campaign with this seed would draw
-    them, for an engine with these ``capabilities`` (engines.Capabilities; None: none declared)."""
+    them, for an engine with these ``capabilities`` (engines.Capabilities; None: none declared);
+    ``blocks`` False: no transformer blocks (each holds seven ops at once)."""
     drawn: list = []
 
     @hseed(seed * 1_000_003)
     @settings(settings.get_profile(PROFILE), max_examples=examples, phases=(Phase.generate,))
     @given(tensor_cases(ops=ops, max_nodes=max_nodes, n_vars=n_vars,
-                        capabilities=capabilities or Capabilities()))
+                        capabilities=capabilities or Capabilities(), blocks=blocks))
     def draw(case) -> None:
         drawn.append(case)
 

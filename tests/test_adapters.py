@@ -30,12 +30,22 @@ _DIV_RANGE = ["mismatch:div", "nonfinite:div", "mismatch:composition", "nonfinit
 _TINYGRAD = ["mismatch:atan", "nonfinite:atan", "mismatch:sin", "nonfinite:sin", "mismatch:cos", "nonfinite:cos",
              "mismatch:precision", "mismatch:tan", "nonfinite:tan", "mismatch:tanh", "nonfinite:tanh",
              "mismatch:composition", "crash:powv", "crash:composition"]
+# issue 17's ops (docs/findings.md, "Issue 17"): asinh's 1/sqrt(1 + x²) and atan2's
+# x² + y² leave the range; gelu's and gelu_tanh's forward cancels to 0 for x << 0, which
+# reciprocal, hypot or clamp after it turn into ±inf or NaN; gelu_tanh' is NaN where x³ overflows
+_RANGE_17 = ["mismatch:asinh", "mismatch:atan2", "nonfinite:atan2", "mismatch:precision:atan2",
+             "mismatch:precision:hypot"]
+_GELU_17 = ["nonfinite:reciprocal", "nonfinite:composition:hypot", "nonfinite:clamp", "nonfinite:gelu_tanh"]
+# jnp.hypot is composed (x1·sqrt(1 + (x2/x1)²)): its gradient takes div's flushed x1⁻² (above);
+# XLA's sinh and cosh lose 5e-14 (float64) and 1e-6 (float32) of e^x near overflow
+_JAX_17 = _RANGE_17 + ["mismatch:hypot", "nonfinite:hypot", "mismatch:composition:rsqrt", "mismatch:precision:sinh",
+                       "mismatch:precision:cosh", "mismatch:sinh", "mismatch:cosh", "nonfinite:gelu_tanh"]
 DOCUMENTED = {   # docs/findings.md, campaigns of commit 2d97e58 (the false alarms V1-V6 are fixed)
-    "torch": [],
-    "torch-float32": [],
-    "jax": _DIV_RANGE,
-    "jax-float32": _DIV_RANGE,
-    "autograd": _DIV_RANGE + ["mismatch:precision"],          # -z/y² with a subnormal y²
+    "torch": _RANGE_17 + _GELU_17,
+    "torch-float32": _RANGE_17 + _GELU_17,
+    "jax": _DIV_RANGE + _JAX_17,
+    "jax-float32": _DIV_RANGE + _JAX_17,
+    "autograd": _DIV_RANGE + _RANGE_17 + ["mismatch:precision"],          # -z/y² with a subnormal y²
     # micrograd's x/x is x * x**-1, and x**-1 overflows a Python float at x = 3.6e-188:
     # micrograd raises OverflowError in its engine.py (signed by that line since #22)
     "micrograd": _DIV_RANGE + ["crash:div", ("crash:OverflowError@engine.py:", "Numerical result out of range"),
@@ -92,8 +102,16 @@ def test_adapters_declare_only_their_engines_own_ops():
     assert engine_ops(load_engine("micrograd")) == ["add", "div", "mul", "neg", "pow", "relu", "sub"]
     if importlib.util.find_spec("autograd"):
         assert "relu" not in engine_ops(load_engine("autograd"))   # no relu primitive in autograd
+        # nor these activations (issue 17): not composed from the primitives it has
+        assert {"gelu", "gelu_tanh", "silu", "softplus", "logsigmoid", "elu", "leaky_relu",
+                "rsqrt"}.isdisjoint(load_engine("autograd").ops)
     if importlib.util.find_spec("tinygrad"):
         assert {"log1p", "expm1"}.isdisjoint(engine_ops(load_engine("tinygrad")))
+        assert {"atan2", "hypot"}.isdisjoint(load_engine("tinygrad").ops)
+    if importlib.util.find_spec("torch"):      # torch has every op of issue 17
+        assert set(NEW_SCALAR) <= set(load_engine("torch").ops)
+    if importlib.util.find_spec("jax"):
+        assert set(NEW_SCALAR) <= set(load_engine("jax").ops)
 
 
 def test_replay_evaluates_a_shared_node_once_and_keeps_equal_leaves_apart():
@@ -142,7 +160,10 @@ def test_longer_campaign_finds_only_documented_discrepancies(name):
 # nondeterministic ones): each replay file must still be a discrepancy of its kind.
 FINDINGS = ["micrograd-001", "micrograd-003", "micrograd-004", "jax-001", "jax-002", "jax-float32-004",
             "jax-float32-005", "autograd-001", "autograd-002", "autograd-003", "tinygrad-001", "tinygrad-004",
-            "tinygrad-018", "tinygrad-019", "tinygrad-022", "tinygrad-float64-001", "tinygrad-float64-003"]
+            "tinygrad-018", "tinygrad-019", "tinygrad-022", "tinygrad-float64-001", "tinygrad-float64-003",
+            # issue 17's ops (docs/findings.md, "Issue 17")
+            "scalar-torch-001", "scalar-torch-002", "scalar-torch-003", "scalar-torch-005", "scalar-torch-float32-005",
+            "scalar-jax-006", "scalar-jax-008", "scalar-autograd-004", "scalar-autograd-006"]
 
 
 @pytest.mark.parametrize("finding", FINDINGS)
@@ -256,3 +277,66 @@ def test_an_engine_that_cannot_be_rebuilt_runs_in_process_after_jax_with_a_warni
         assert isinstance(make_executor(patched, 5), InProcess)
         assert isinstance(make_executor(BuiltinEngine(), 5), InProcess)
     assert len(w) == 2 and "cannot be rebuilt" in str(w[0].message)
+
+
+# ── the ops of issue 17, each adapter against the builtin engine ─────────────────────────
+# op -> (its arguments: variables by name, parameters as constants; two points). Points are
+# exact in float32, inside each op's domain and away from its kinks.
+NEW_SCALAR = {
+    "erf": (["x"], [0.375, -1.625]), "gelu": (["x"], [0.375, -2.25]), "gelu_tanh": (["x"], [0.375, -2.25]),
+    "silu": (["x"], [1.5, -3.25]), "softplus": (["x"], [0.75, -4.5]), "logsigmoid": (["x"], [0.75, -4.5]),
+    "elu": (["x"], [1.25, -0.625]), "leaky_relu": (["x", 0.125], [1.25, -0.625]),
+    "sinh": (["x"], [0.5, -2.75]), "cosh": (["x"], [0.5, -2.75]), "asin": (["x"], [0.375, -0.875]),
+    "acos": (["x"], [0.375, -0.875]), "asinh": (["x"], [0.5, -7.25]), "atan2": (["x", "y"], [0.5, -1.75]),
+    "hypot": (["x", "y"], [0.5, -1.75]), "logaddexp": (["x", "y"], [0.5, -1.75]), "square": (["x"], [0.5, -1.75]),
+    "rsqrt": (["x"], [0.5, 6.25]), "reciprocal": (["x"], [0.5, -1.75]),
+    "clamp": (["x", -0.5, 0.25], [0.125, -1.75]),
+}
+# (adapter, op) -> a phrase of the failure: what the engine itself lacks
+NEW_SCALAR_KNOWN = {
+    # autograd defines a VJP but no JVP for scipy.special.erf and numpy.hypot
+    ("autograd", "erf", "forward"): "JVP of erf",
+    ("autograd", "hypot", "forward"): "JVP of hypot",
+}
+
+
+def _new_scalar_cases():
+    from verifier.floor.ops import SCALAR_OPS
+    for op, (args, xs) in NEW_SCALAR.items():
+        if op not in SCALAR_OPS:        # the table does not have it yet: nothing to generate
+            continue
+        expr = apply(op, *(var(a) if isinstance(a, str) else const(a) for a in args))
+        for x0 in xs:
+            yield op, expr, {name: (x0 if name == "x" else 1.25) for name in variables(expr)}
+
+
+# JAX dispatches each op eagerly and retraces per question: some 15 s for these 80 checks
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("jax") else n
+                                  for n in REAL if not n.startswith("tinygrad")])
+def test_new_scalar_ops_agree_with_the_builtin_engine(name):
+    from verifier.checking.runner import run_engine
+    engine = _engine(name)
+    builtin = load_engine("builtin")
+    rel = TOLERANCE[engine.dtype]
+    checked = 0
+    for op, expr, point in _new_scalar_cases():
+        if op not in engine.ops:
+            continue
+        truth = run_engine(builtin, expr, point)
+        modes = ["reverse", "forward"] if hasattr(engine, "forward_gradients") else ["reverse"]
+        for mode in modes:
+            run = run_engine(engine, expr, point, repeat=False, mode=mode)   # one build: quick
+            known = NEW_SCALAR_KNOWN.get((name, op, mode))
+            if known:
+                assert run.status == "crash" and known in run.message, (op, mode, run.message)
+                continue
+            assert run.status == "ok" and truth.status == "ok", (op, mode, run.message, truth.message)
+            if run.value is not None:
+                assert run.value == pytest.approx(truth.value, rel=rel, abs=rel), (op, point)
+            for v, g, t in zip(variables(expr), run.grads, truth.grads):
+                assert g == pytest.approx(t, rel=rel, abs=rel), (op, mode, point, v)
+        checked += 1
+    # an adapter that declares a new op gets it checked, once the table has it
+    from verifier.floor.ops import SCALAR_OPS
+    declared = {op for op in NEW_SCALAR if op in engine.ops and op in SCALAR_OPS}
+    assert checked == 2 * len(declared)

@@ -43,6 +43,14 @@ def seeds(tmp_path_factory) -> dict[str, bytes]:
         docs["replay-tensor"] = json.dumps(replay_doc(Case(t, {"X": np.array([[0.5, -1.0], [2.0, 0.0]])}),
                                                       "builtin", "mismatch", None, "X", None, None, show(t),
                                                       "mismatch:?")).encode()
+        from verifier.floor.program import iconst
+        Y, Z = var("Y"), var("Z")
+        ce = tapply("cross_entropy", tapply("slice", X, slices=((0, 2, 1),)), iconst([1, 0]), reduction="sum")
+        ln = tapply("layer_norm", tapply("attention", X, X, X, causal=True), Y, Z, eps=1e-5)
+        t = tapply("add", ce, tapply("sum", tapply("gather", ln, iconst([[1], [0]]), axis=1)))
+        docs["replay-indices"] = json.dumps(replay_doc(
+            Case(t, {"X": np.array([[0.5, -1.0], [2.0, 0.0]]), "Y": np.array([1.0, 2.0]), "Z": np.array([0.0, 1.0])}),
+            "builtin", "mismatch", None, "X", None, None, show(t), "mismatch:?")).encode()
     except ImportError:  # no tensor programs in this tree
         pass
     return docs
@@ -194,7 +202,7 @@ def test_loaders_give_a_result_or_a_format_error(seeds, tmp_path_factory, data):
 @settings(max_examples=60, suppress_health_check=list(HealthCheck), deadline=None)
 @given(data=st.data())
 def test_the_command_line_exits_0_1_or_2_in_one_line(seeds, tmp_path_factory, capsys, data):
-    name, raw = data.draw(mutated(seeds, [k for k in ("replay", "replay-big", "replay-tensor", "summary", "events")
+    name, raw = data.draw(mutated(seeds, [k for k in ("replay", "replay-big", "replay-tensor", "replay-indices", "summary", "events")
                                           if k in seeds]))
     folder = tmp_path_factory.mktemp("cli")
     if name.startswith("replay"):

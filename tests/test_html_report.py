@@ -113,11 +113,16 @@ def browser_or_skip(tmp: Path, width: int = 1280) -> Browser:
 
 
 # ── a planted bug's campaign, once for the module ────────────────────────────────────────
+FIRST_ROUND = ("add", "sub", "mul", "div", "neg", "pow", "powv", "exp", "log", "sin", "cos", "tan", "tanh", "sigmoid",
+               "sqrt", "atan", "log1p", "expm1", "abs", "relu", "maximum", "minimum")
+
+
 @pytest.fixture(scope="module")
 def overwrite(tmp_path_factory):
     """The accumulation bug: x + x has two paths to x, and the engine keeps only one."""
     out = tmp_path_factory.mktemp("overwrite")
-    result = run_campaign(MUTANTS["overwrite"].make(), Options(examples=200, seed=0), Output(out))
+    # the ops of a first-round engine: the report below is written around this campaign's findings
+    result = run_campaign(MUTANTS["overwrite"].make(), Options(examples=200, seed=0, ops=FIRST_ROUND), Output(out))
     assert result.discrepancies, "the planted accumulation bug must be found"
     return out, result
 

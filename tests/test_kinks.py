@@ -239,9 +239,9 @@ class _AnySubgradient(BuiltinEngine):
 
     def __init__(self):
         super().__init__()
-        for name in ("maximum", "minimum", "abs", "relu"):
+        for name in ("maximum", "minimum", "abs", "relu", "leaky_relu", "clamp"):
             spec = SCALAR_OPS[name]
-            rules = tuple(self._rule(spec, i) for i in range(spec.arity))
+            rules = tuple(None if i in spec.params else self._rule(spec, i) for i in range(spec.arity))
             self.ops[name] = make_op(replace(spec, partials=rules))
 
     @staticmethod
@@ -252,13 +252,14 @@ class _AnySubgradient(BuiltinEngine):
                 return spec.partials[i](m, *a)
             h = hashlib.sha256(repr((spec.name, [float(v) for v in args])).encode()).digest()
             t = (0.0, 1.0, h[1] / 255)[h[0] % 3]
-            return spec.kink.left[i] + t * (spec.kink.right[i] - spec.kink.left[i])
+            left, right = spec.kink.sides(*args)
+            return left[i] + t * (right[i] - left[i])
         return partial
 
 
 @pytest.mark.slow
 def test_any_valid_subgradient_at_every_kink_is_never_a_discrepancy():
     r = run_campaign(_AnySubgradient(), Options(examples=1500, seed=4, ops=(
-        "maximum", "minimum", "abs", "relu", "add", "sub", "mul", "neg", "sin")))
+        "maximum", "minimum", "abs", "relu", "leaky_relu", "clamp", "add", "sub", "mul", "neg", "sin")))
     assert not r.discrepancies, [(f.expression, f.message) for f in r.discrepancies]
     assert r.verdicts["kink"] > 50

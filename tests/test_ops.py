@@ -1,6 +1,5 @@
 """Every row of the op table, checked against SymPy and against finite differences."""
 import itertools
-import math
 
 import numpy as np
 import pytest
@@ -13,11 +12,14 @@ from verifier.floor.ops import SCALAR_OPS
 
 SAMPLES = [0.3, 1.7, -0.8, 2.5, -3.1, 0.05]
 EXPONENTS = [2.0, 3.0, -1.0, 0.5, 1.5, -0.5]
+# each parametrised op's constants: pow's exponent, leaky_relu's slope, clamp's (lo, hi)
+PARAMS = {"pow": [(c,) for c in EXPONENTS], "leaky_relu": [(0.01,), (0.2,), (-0.5,), (1.5,)],
+          "clamp": [(-1.0, 1.0), (0.1, 2.0), (-5.0, -1.0), (2.0, 3.0)]}
 
 
 def points(op):
-    if op.params:  # pow: base from the samples, exponent a constant
-        pts = [(x, c) for x in SAMPLES for c in EXPONENTS]
+    if op.params:  # the differentiated argument from the samples, then the constants
+        pts = [(x, *c) for x in SAMPLES for c in PARAMS[op.name]]
     else:
         pts = list(itertools.product(SAMPLES, repeat=op.arity))
     return [p for p in pts if op.domain(*p) and not (op.kink and op.kink.switch(*p) == 0)]
@@ -76,9 +78,12 @@ def test_kink_sides_are_the_partials_on_each_side(name):
     op = SCALAR_OPS[name]
     for args in points(op):
         s = op.kink.switch(*args)
-        side = op.kink.right if s > 0 else op.kink.left
+        side = op.kink.sides(*args)[int(s > 0)]
         ans = op.forward(F64, *args)
-        assert tuple(float(r(F64, *args, ans)) for r in op.partials) == side
+        assert tuple(float(r(F64, *args, ans)) for r in op.partials if r) == tuple(
+            d for i, d in enumerate(side) if i not in op.params)
+        # linear: the piece on this side, its coefficients times the arguments, is the op
+        assert sum(c * a for c, a in zip(side, args)) == pytest.approx(float(ans), rel=1e-15, abs=0)
 
 
 def test_stable_rule_forms_do_not_cancel():

@@ -84,7 +84,14 @@ _CAMPAIGN = [
 
 @pytest.mark.parametrize("expr, point", _CAMPAIGN)
 def test_the_logged_disagreements_of_the_campaign_are_agreements_now(expr, point):
-    _agree(expr, point)
+    # the oracles themselves, at the digits the values need: the judge may still (rightly)
+    # refuse a verdict where one rounding of tan's huge argument can carry log1p's onto its
+    # pole, but the two oracles must not disagree there
+    g = paths.stable_graph(expr, point)
+    sym = symbolic.gradient(expr, point, dps=g.dps)
+    truth = paths.accumulate(g)
+    for v in truth:
+        assert abs(sym.grad[v] - truth[v]) <= abs(truth[v]) * mpmath.mpf(10) ** -20, v
 
 
 # The fallback witness when the symbolic oracle cannot answer (SymPy's time limit, a form it

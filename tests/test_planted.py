@@ -1,13 +1,14 @@
 """The tool exists to find wrong derivatives: every planted bug is found, shrunk, blamed."""
 import pytest
 
-from verifier.search.campaign import Options, run_campaign
 from verifier.engines.mutants import MUTANTS
+from verifier.search.campaign import Options, run_campaign
 
 # one or two per bug class, found within a second: the gate. Every scalar mutant runs in the
 # slow sweep (and in `adverify selftest`, benchmarks/detection.py).
 QUICK = ("abs-one", "div-sign", "mul-swapped", "abs-ratio", "max-tie-zero", "min-tie-zero", "exp-float32", "float32-grads",
-         "overwrite", "arg-dict", "leaves-first", "interned-leaves", "stale-tape")
+         "overwrite", "arg-dict", "leaves-first", "interned-leaves", "stale-tape",
+         "gelu-tanh-derivative", "softplus-overflow")
 SCALAR = [name for name, m in MUTANTS.items() if not m.options]
 
 
@@ -76,10 +77,10 @@ def test_float32_precision_loss_is_one_finding_classified_as_precision():
 def test_a_wrong_rule_at_equal_values_is_still_the_rule_not_merged_leaves():
     # x - y at x == y: sub-sign's d/dy is wrong whether or not the leaves are one variable,
     # so the merged-leaves explanation (right as one variable, right apart) must not apply
-    from verifier.search.blame import blame
     from verifier.checking.checker import Checker
     from verifier.floor.ir import apply, var
     from verifier.model import Case
+    from verifier.search.blame import blame
     case = Case(apply("sub", var("x"), var("y")), {"x": 2.0, "y": 2.0})
     with Checker(MUTANTS["sub-sign"].make(), 5.0) as checker:
         verdict = checker.check(case)
@@ -96,10 +97,10 @@ def test_a_gradient_flushed_by_float32_storage_is_precision_a_rule_that_flushes_
     # float32-grads flushes d(x²)/dx = 1.7e-120 to 0: pow fails alone as every op would, and
     # only the float32 rounding of x*0.1's gradient tells storage from a wrong pow rule;
     # sigmoid-overflow's rule flushes by itself in float64 and stays a local rule
-    from verifier.search.blame import blame
     from verifier.checking.checker import Checker
     from verifier.floor.ir import apply, const, var
     from verifier.model import Case
+    from verifier.search.blame import blame
     for name, case, how in [
             ("float32-grads", Case(apply("pow", var("x"), const(2.0)), {"x": 8.646e-121}), "precision"),
             ("sigmoid-overflow", Case(apply("sigmoid", var("x")), {"x": -500.0}), "local-rule")]:

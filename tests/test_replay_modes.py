@@ -19,7 +19,7 @@ from verifier.results.replay import read_replay
 
 # (engine, campaign flags, examples): a planted bug of each mode, found within the examples
 MODES = {
-    "order 2": ("mutant:second-order-frozen-tanh", ["--order", "2", "--ops", "tanh,div,mul,add"], 60),
+    "order 2": ("mutant:second-order-frozen-tanh", ["--order", "2", "--ops", "tanh,div,mul,add"], 100),
     "forward": ("mutant:div-jvp-sign", ["--forward", "--ops", "tanh,div,mul,add"], 60),
     "tensor": ("mutant:t-mean-undivided", ["--tensor", "--ops", "mean,mul,sum,add"], 30),
 }

@@ -27,7 +27,8 @@ import numpy as np
 
 from verifier.checking.capture import Captured, crash_origin
 from verifier.floor.ir import Node, show, toposort, variables
-from verifier.floor.program import params_of, tconst_value
+from verifier.floor.program import iconst_value, params_of, tconst_value
+from verifier.floor.tensor_ops import ENGINE_NAMES
 from verifier.model import EngineRun
 
 __all__ = ["run_engine", "run_second", "build_graph", "contain_interrupts", "METHODS", "SECOND_BUILD_EVERY"]
@@ -108,6 +109,18 @@ def _scalar(x: Any, what: str) -> float:
         raise _Failure("malformed", f"{what} is not a number: {type(x).__name__}") from None
 
 
+def _engine_op(ops: Any, op: str) -> Callable:
+    """The engine's function for ``op``: under the name engines call it by (variance is
+    "var": in the IR, "var" is a variable), else under the IR's name."""
+    names = dict.fromkeys((ENGINE_NAMES.get(op, op), op))
+    for name in names:
+        try:
+            return ops[name]
+        except Exception:
+            continue
+    raise _Failure("crash", f"engine has no op {next(iter(names))!r}", op)
+
+
 def build_graph(engine, out: Node, point: Mapping[str, float]) -> tuple[Any, list[Any], dict[Node, Any]]:
     """The engine's graph for ``out``: one value per node, shared nodes passed to every user."""
     names = variables(out)
@@ -121,11 +134,10 @@ def build_graph(engine, out: Node, point: Mapping[str, float]) -> tuple[Any, lis
             built[n] = _call("constant", engine.constant, n.arg)
         elif n.op == "tconst":
             built[n] = _call("constant", engine.constant, tconst_value(n))
+        elif n.op == "iconst":   # indices and targets: plain int64, never a leaf of the engine's graph
+            built[n] = iconst_value(n)
         else:
-            try:
-                fn = ops[n.op]
-            except Exception:
-                raise _Failure("crash", f"engine has no op {n.op!r}", n.op) from None
+            fn = _engine_op(ops, n.op)
             params = params_of(n)   # tensor ops take keyword parameters (axis=…, keepdims=…)
             built[n] = _call(n.op, (lambda *a, fn=fn: fn(*a, **params)) if params else fn,
                              *(built[s] for s in n.src))

@@ -40,11 +40,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from verifier.engines.mutants import MUTANTS  # planted-bug engines: `--engine mutant:tanh-rule`
-from verifier.floor.tensor_ops import STRUCTURAL
+from verifier.floor.custom import DefinitionError, compile_custom
+from verifier.floor.tensor_ops import IR_NAMES, STRUCTURAL
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 
 __all__ = ["Engine", "EngineError", "Capabilities", "engine_capabilities", "CAPABILITIES", "ADAPTERS", "TENSOR_ADAPTERS", "load_engine", "engine_ops", "engine_dtype", "engine_name", "has_forward_mode",
-           "describe_adapters", "dtype_constructors"]
+           "describe_adapters", "dtype_constructors", "engine_vocabulary"]
 
 
 @runtime_checkable
@@ -301,9 +302,47 @@ def has_forward_mode(engine: Any) -> bool:
     return callable(getattr(engine, "forward_gradients", None))
 
 
+def engine_vocabulary(engine: Any) -> Vocabulary:
+    """The ops a campaign against ``engine`` speaks: the built-in ones, and those the engine
+    declares of its own in ``custom_ops`` (name -> SymPy form or ``verifier.CustomOp``),
+    each compiled and checked (floor.custom). An ``EngineError`` of one line names a
+    definition that cannot be used. The same engine object gives the same value (the
+    oracles' caches key on it), until its ``custom_ops`` is replaced."""
+    declared = getattr(engine, "custom_ops", None)
+    if declared is None:
+        return BUILTIN
+    name = engine_name(engine)
+    if not isinstance(declared, Mapping):
+        raise EngineError(f"engine {name!r}: custom_ops must be a dict (op name -> SymPy form or "
+                          f"verifier.CustomOp), not {type(declared).__name__}")
+    cached = getattr(engine, "adverify_vocabulary", None)
+    if cached is not None and cached[0] is declared:
+        return cached[1]
+    ops, fingerprints = [], {}
+    for op_name, definition in declared.items():
+        if BUILTIN.knows(op_name):
+            raise EngineError(f"engine {name!r}: custom op {op_name!r} shadows adverify's built-in {op_name}: "
+                              "adverify already checks it; remove it from custom_ops, or give your op another name")
+        if op_name not in getattr(engine, "ops", {}):
+            raise EngineError(f"engine {name!r}: custom op {op_name!r} is not in its ops: add the function "
+                              f"that computes it as ops[{op_name!r}]")
+        try:
+            op, fingerprints[op_name] = compile_custom(op_name, definition)
+        except DefinitionError as e:
+            raise EngineError(f"engine {name!r}: {e}") from None
+        ops.append(op)
+    vocabulary = BUILTIN.extended(*ops, fingerprints=fingerprints) if ops else BUILTIN
+    try:
+        engine.adverify_vocabulary = (declared, vocabulary)
+    except (AttributeError, TypeError):   # __slots__: compiled again when asked again
+        pass
+    return vocabulary
+
+
 def engine_ops(engine: Any, vocabulary: Vocabulary = BUILTIN) -> list[str]:
-    """The engine's ops that ``vocabulary`` has a record of (of either mode)."""
-    return sorted(name for name in engine.ops if vocabulary.knows(name))
+    """The engine's ops that ``vocabulary`` has a record of (of either mode), by the IR's
+    names (an engine's ``var`` is the IR's ``variance``: floor.tensor_ops.ENGINE_NAMES)."""
+    return sorted({IR_NAMES.get(name, name) for name in engine.ops} & set(vocabulary.tensor))
 
 
 def describe_adapters() -> list[dict[str, str]]:

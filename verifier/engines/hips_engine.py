@@ -19,6 +19,14 @@ the gradient evenly between tied maxima), ``autograd.scipy.special.logsumexp``,
 docs/findings.md, "Tensor programs": ``broadcast_to``'s VJP cannot add leading axes, and
 ``where``'s VJP does not sum a broadcast argument's gradient back to its shape.)
 Forward mode is one ``make_jvp`` per element of each variable, with a one-hot tangent.
+
+Issue 17's ops: what ``autograd.numpy`` defines a gradient for — ``sinh``, ``cosh``,
+``arcsin``, ``arccos``, ``arcsinh``, ``arctan2``, ``hypot``, ``logaddexp``, ``square``,
+``reciprocal``, ``clip`` — and ``autograd.scipy.special.erf`` (``erf`` and ``hypot`` have a
+VJP but no JVP: forward mode raises on them). No gelu, silu, softplus, log-sigmoid, elu,
+leaky_relu or rsqrt. Tensor programs add ``anp.var``/``std`` (``ddof=``), ``anp.linalg.norm``,
+``table[indices]``, slicing, ``anp.concatenate``/``stack`` and ``anp.cumsum``;
+``take_along_axis`` has no gradient rule, so ``gather`` is not declared.
 """
 from __future__ import annotations
 
@@ -39,10 +47,16 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "exp": anp.exp, "log": anp.log, "sin": anp.sin, "cos": anp.cos, "tan": anp.tan, "tanh": anp.tanh,
     "sqrt": anp.sqrt, "abs": anp.abs, "atan": anp.arctan, "log1p": anp.log1p, "expm1": anp.expm1,
     "maximum": anp.maximum, "minimum": anp.minimum,
+    # issue 17: the autograd.numpy primitives with a gradient rule; clamp's bounds as floats.
+    # No softplus, log-sigmoid, gelu, silu, elu, leaky_relu or rsqrt primitive: left out
+    "sinh": anp.sinh, "cosh": anp.cosh, "asin": anp.arcsin, "acos": anp.arccos, "asinh": anp.arcsinh,
+    "atan2": anp.arctan2, "hypot": anp.hypot, "logaddexp": anp.logaddexp, "square": anp.square,
+    "reciprocal": anp.reciprocal, "clamp": lambda x, lo, hi: anp.clip(x, float(lo), float(hi)),
 }
 try:
-    from autograd.scipy.special import expit
+    from autograd.scipy.special import erf, expit
     FUNCTIONS["sigmoid"] = expit
+    FUNCTIONS["erf"] = erf
 except ImportError:  # autograd.scipy needs SciPy
     pass
 
@@ -56,6 +70,18 @@ TENSOR_FUNCTIONS: dict[str, Callable[..., Any]] = {
     # so numpy's own keyword (shape=) makes autograd's backward raise a TypeError
     "broadcast_to": lambda x, shape: anp.broadcast_to(x, shape),
     "where": lambda c, a, b: anp.where(c > 0, a, b),
+    # issue 17. Integer indices arrive as numpy int64 arrays. take_along_axis (gather) has
+    # no gradient rule in autograd, and it has no log-softmax, loss, norm layer or attention
+    "var": lambda x, axis=None, correction=0, keepdims=False: anp.var(x, axis=axis, ddof=correction,
+                                                                        keepdims=keepdims),
+    "std": lambda x, axis=None, correction=0, keepdims=False: anp.std(x, axis=axis, ddof=correction,
+                                                                        keepdims=keepdims),
+    "norm": lambda x, axis=None, keepdims=False: anp.linalg.norm(x, axis=axis, keepdims=keepdims),
+    "embedding": lambda table, indices: table[indices],
+    "slice": lambda x, slices: x[tuple(slice(*s) for s in slices)],
+    "concat": lambda a, b, axis=0: anp.concatenate((a, b), axis=axis),
+    "stack": lambda a, b, axis=0: anp.stack((a, b), axis=axis),
+    "cumsum": lambda x, axis: anp.cumsum(x, axis=axis),
 }
 try:
     from autograd.scipy.special import logsumexp
@@ -76,8 +102,13 @@ class _Autograd(Recorded):
     dtype = "float64"
     functions: dict[str, Callable[..., Any]] = FUNCTIONS
 
+    def __init__(self):
+        super().__init__()
+
     @staticmethod
     def leaf(value: Any) -> Any:
+        if np.asarray(value).dtype.kind == "i":    # indices: numpy ints, as a user has them
+            return value
         # a float is a numpy float64 scalar, as before tensors; an array stays an array
         return anp.float64(value) if np.ndim(value) == 0 else np.array(value, dtype=np.float64)
 

@@ -17,6 +17,15 @@ between tied maxima), ``jax.nn.logsumexp``, ``jax.nn.softmax``, ``jnp.matmul``,
 numpy's conventions (``axis=None`` is every axis) are JAX's own. Forward mode is one
 ``jax.jvp`` per element of each variable, with a one-hot tangent.
 
+Issue 17's ops: ``jax.scipy.special.erf``, ``jax.nn``'s activations (``gelu`` with
+``approximate=False`` for the exact one: JAX's default is the tanh form), ``jax.lax.rsqrt``,
+``jnp.clip`` and the ``jnp`` functions; in tensor programs ``jnp.var``/``std`` (``ddof=``),
+``jnp.linalg.norm``, ``jax.nn.log_softmax``, ``jnp.take_along_axis``, ``table[indices]``,
+slicing, ``jnp.concatenate``/``stack``, ``jnp.cumsum`` and ``jax.nn.dot_product_attention``
+(one head). JAX has no cross-entropy loss and no layer or RMS norm with weights (optax and
+flax have): those are not declared. Integer arguments are leaves of their own in the
+recording, handed to the op as the numpy int64 arrays they came as.
+
 Precision is scoped, not global: the float64 adapter runs inside ``jax.enable_x64(True)``
 and the float32 one inside ``enable_x64(False)``, so both work in one process and neither
 changes the ``jax_enable_x64`` setting other code in the process sees.
@@ -43,6 +52,16 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sigmoid": jax.nn.sigmoid, "sqrt": jnp.sqrt, "abs": jnp.abs, "relu": jax.nn.relu,
     "atan": jnp.arctan, "log1p": jnp.log1p, "expm1": jnp.expm1,
     "maximum": jnp.maximum, "minimum": jnp.minimum,
+    # issue 17: jax.nn's activations (gelu is exact only with approximate=False: JAX's default
+    # is the tanh form), jax.scipy.special.erf, lax.rsqrt; parameters as Python floats
+    "erf": jax.scipy.special.erf, "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True), "silu": jax.nn.silu,
+    "softplus": jax.nn.softplus, "logsigmoid": jax.nn.log_sigmoid, "elu": jax.nn.elu,
+    "leaky_relu": lambda x, a: jax.nn.leaky_relu(x, negative_slope=float(a)),
+    "sinh": jnp.sinh, "cosh": jnp.cosh, "asin": jnp.arcsin, "acos": jnp.arccos, "asinh": jnp.arcsinh,
+    "atan2": jnp.arctan2, "hypot": jnp.hypot, "logaddexp": jnp.logaddexp, "square": jnp.square,
+    "rsqrt": jax.lax.rsqrt, "reciprocal": jnp.reciprocal,
+    "clamp": lambda x, lo, hi: jnp.clip(x, float(lo), float(hi)),
 }
 
 
@@ -53,7 +72,25 @@ TENSOR_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "softmax": jax.nn.softmax, "matmul": jnp.matmul, "transpose": jnp.transpose,
     "reshape": jnp.reshape, "broadcast_to": jnp.broadcast_to,
     "where": lambda c, a, b: jnp.where(c > 0, a, b),
+    # issue 17. Integer arguments (targets, indices) arrive as numpy int64 arrays. JAX itself
+    # has no cross-entropy loss (optax has), no layer or RMS norm with weights (flax has)
+    "var": lambda x, axis=None, correction=0, keepdims=False: jnp.var(x, axis=axis, ddof=correction,
+                                                                        keepdims=keepdims),
+    "std": lambda x, axis=None, correction=0, keepdims=False: jnp.std(x, axis=axis, ddof=correction,
+                                                                        keepdims=keepdims),
+    "norm": lambda x, axis=None, keepdims=False: jnp.linalg.norm(x, axis=axis, keepdims=keepdims),
+    "log_softmax": lambda x, axis=-1: jax.nn.log_softmax(x, axis=axis),
+    "gather": lambda x, indices, axis=0: jnp.take_along_axis(x, indices, axis=axis),
+    "embedding": lambda table, indices: table[indices],
+    "slice": lambda x, slices: x[tuple(slice(*s) for s in slices)],
+    "concat": lambda a, b, axis=0: jnp.concatenate((a, b), axis=axis),
+    "stack": lambda a, b, axis=0: jnp.stack((a, b), axis=axis),
+    "cumsum": lambda x, axis: jnp.cumsum(x, axis=axis),
 }
+if hasattr(jax.nn, "dot_product_attention"):      # jax >= 0.4.31
+    # (T, d) as one head: JAX takes (T, heads, d); its default scale is 1/sqrt(d)
+    TENSOR_FUNCTIONS["attention"] = lambda q, k, v, causal=False: jax.nn.dot_product_attention(
+        q[:, None, :], k[:, None, :], v[:, None, :], is_causal=causal)[:, 0, :]
 
 
 def as_number(x: Any) -> Any:
@@ -84,6 +121,8 @@ class _Jax(Recorded):
         super().__init__()
 
     def leaf(self, value: Any) -> Any:
+        if np.asarray(value).dtype.kind == "i":    # indices or targets: numpy ints, as a user has them
+            return value
         return jnp.asarray(value, self._dtype)
 
     def value(self, x: Step) -> Any:

@@ -3,7 +3,8 @@
 Only what ``Value`` itself offers: ``+ - * /``, unary minus, ``** c`` (c a number) and
 ``relu()``. micrograd builds ``-``, ``/`` and unary minus from its own ``+``, ``*`` and
 ``**`` — that is the engine's choice and what its users get, so they are tested as such.
-It has no exp, log, tanh or sin: those ops are not generated.
+It has no exp, log, tanh or sin: those ops are not generated, nor any op of issue 17 (no
+activation but relu, no ``square`` method: ``x ** 2`` is ``pow``).
 """
 from __future__ import annotations
 

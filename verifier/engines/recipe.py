@@ -49,9 +49,13 @@ class Step:
 
 
 def recorders(names) -> dict[str, Callable[..., Step]]:
-    """``ops`` for a recording engine: each op returns the Step that calls it."""
+    """``ops`` for a recording engine: each op returns the Step that calls it. An argument
+    that is no Step — an integer array of targets or indices, which adverify passes as it
+    is — becomes a leaf Step holding it, so the replay hands it back to the op (through
+    ``leaf``, which should return an integer array unchanged)."""
     def record(name: str) -> Callable[..., Step]:
-        def step(*args: Step, **params: Any) -> Step:
+        def step(*args: Any, **params: Any) -> Step:
+            args = tuple(a if isinstance(a, Step) else Step("iconst", value=a) for a in args)
             return Step(name, args, params=tuple(params.items()))
         step.__name__ = name
         return step

@@ -18,6 +18,15 @@ Tensor programs (``--tensor``, ``TinygradTensorEngine``) add ``TENSOR_FUNCTIONS`
 ``broadcast_to``) and ``(c > 0).where(a, b)``. A tensor variable is a buffer made from the
 numpy array. tinygrad has no forward mode, so neither adapter has ``forward_gradients``.
 
+Issue 17's ops are tinygrad >= 0.13's ``Tensor`` methods (``erf``, ``gelu`` — the tanh form by
+default, ``approximate="none"`` the exact one —, ``silu``, ``softplus``, ``logsigmoid``,
+``elu``, ``leaky_relu``, ``sinh`` … ``clamp``; no ``atan2`` or ``hypot``); in tensor programs
+``var``/``std`` (``correction=``), ``log_softmax``, ``cross_entropy`` with integer labels,
+``gather``, indexing a table with an int tensor (``embedding``), slicing, ``cat``, ``stack``,
+``cumsum`` and ``scaled_dot_product_attention``. No vector norm, and ``layernorm`` takes no
+weight: ``norm``, ``layer_norm`` and ``rms_norm`` are not declared. (Not run here: written
+against tinygrad's source, v0.13.0.)
+
 Device: ``DEV`` from the environment if set (tinygrad's own switch), else ``CPU`` when
 ``clang`` is on the PATH (tinygrad's CPU backend compiles with it), else the ``PYTHON``
 emulator, which executes the same kernels rounding every result to its dtype.
@@ -43,6 +52,15 @@ FUNCTIONS = {
     "exp": Tensor.exp, "log": Tensor.log, "sin": Tensor.sin, "cos": Tensor.cos, "tan": Tensor.tan,
     "tanh": Tensor.tanh, "sigmoid": Tensor.sigmoid, "sqrt": Tensor.sqrt, "abs": Tensor.abs,
     "relu": Tensor.relu, "atan": Tensor.atan, "maximum": Tensor.maximum, "minimum": Tensor.minimum,
+    # issue 17 (tinygrad >= 0.13's Tensor methods; gelu's default is the tanh form). No atan2
+    # or hypot method. A parameter (leaky_relu's slope, clamp's bounds) is the Python float
+    "erf": Tensor.erf, "gelu": lambda x: x.gelu(approximate="none"), "gelu_tanh": lambda x: x.gelu(),
+    "silu": Tensor.silu, "softplus": Tensor.softplus, "logsigmoid": Tensor.logsigmoid, "elu": Tensor.elu,
+    "leaky_relu": lambda x, a: x.leaky_relu(float(a.adverify_value)),
+    "sinh": Tensor.sinh, "cosh": Tensor.cosh, "asin": Tensor.asin, "acos": Tensor.acos, "asinh": Tensor.asinh,
+    "logaddexp": Tensor.logaddexp, "square": Tensor.square, "rsqrt": Tensor.rsqrt,
+    "reciprocal": Tensor.reciprocal,
+    "clamp": lambda x, lo, hi: x.clamp(float(lo.adverify_value), float(hi.adverify_value)),
 }
 
 
@@ -60,6 +78,20 @@ TENSOR_FUNCTIONS = {
     "reshape": lambda x, shape: x.reshape(tuple(shape)),
     "broadcast_to": lambda x, shape: x.expand(tuple(shape)),
     "where": lambda c, a, b: (c > 0).where(a, b),
+    # issue 17. Integer arguments arrive as numpy int64 arrays and become int tensors on the
+    # same device. No vector norm, no layer or RMS norm with weights (Tensor.layernorm has none)
+    "var": lambda x, axis=None, correction=0, keepdims=False: x.var(axis, keepdim=keepdims, correction=correction),
+    "std": lambda x, axis=None, correction=0, keepdims=False: x.std(axis, keepdim=keepdims, correction=correction),
+    "log_softmax": lambda x, axis=-1: x.log_softmax(axis),
+    "cross_entropy": lambda logits, targets, reduction="mean": logits.cross_entropy(
+        Tensor(targets, device=logits.device), reduction=reduction),
+    "gather": lambda x, indices, axis=0: x.gather(axis, Tensor(indices, device=x.device)),
+    "embedding": lambda table, indices: table[Tensor(indices, device=table.device)],
+    "slice": lambda x, slices: x[tuple(slice(*s) for s in slices)],
+    "concat": lambda a, b, axis=0: a.cat(b, dim=axis),
+    "stack": lambda a, b, axis=0: a.stack(b, dim=axis),
+    "cumsum": lambda x, axis: x.cumsum(axis),
+    "attention": lambda q, k, v, causal=False: q.scaled_dot_product_attention(k, v, is_causal=causal),
 }
 
 

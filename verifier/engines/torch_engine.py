@@ -14,6 +14,16 @@ between tied maxima where ``max(dim)`` picks one index — both are subgradients
 judge accepts at a tie), ``torch.logsumexp``, ``torch.softmax``, ``torch.matmul``,
 ``torch.permute``, ``torch.reshape``, ``torch.broadcast_to`` and ``torch.where(c > 0, a, b)``.
 Forward mode there is one JVP per element of each variable, a one-hot tangent each time.
+
+Issue 17's ops are the functions a user calls too: ``torch.special.erf``, the activations of
+``torch.nn.functional`` with their defaults (``gelu``, ``gelu(approximate="tanh")``, ``silu``,
+``softplus`` — whose ``threshold=20`` returns x itself past 20 —, ``logsigmoid``, ``elu``,
+``leaky_relu``), ``torch.sinh`` … ``torch.clamp``; in tensor programs ``torch.var``/``std``
+(``correction=``), ``torch.linalg.vector_norm``, ``F.log_softmax``, ``F.cross_entropy``,
+``torch.gather``, ``F.embedding``, basic slicing, ``torch.cat``/``stack``, ``torch.cumsum``,
+``F.layer_norm``, ``F.rms_norm`` (torch >= 2.4) and ``F.scaled_dot_product_attention`` on
+the unbatched (T, d) tensors. Integer arguments (targets, indices) arrive as numpy int64
+arrays and go through ``torch.as_tensor``; forward mode's replay passes them on unchanged.
 """
 from __future__ import annotations
 
@@ -22,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
+import torch.nn.functional as F
 
 from verifier.engines import dtype_constructors
 from verifier.engines.recipe import Step, exponent, replay
@@ -37,9 +48,17 @@ FUNCTIONS = {
     "tanh": torch.tanh, "sigmoid": torch.sigmoid, "sqrt": torch.sqrt, "abs": torch.abs,
     "relu": torch.relu, "atan": torch.atan, "log1p": torch.log1p, "expm1": torch.expm1,
     "maximum": torch.maximum, "minimum": torch.minimum,
+    # issue 17: the activations of torch.nn.functional (their defaults: gelu exact, elu's
+    # alpha 1, softplus's beta 1 and threshold 20) and torch's elementwise functions; a
+    # parameter (leaky_relu's slope, clamp's bounds) is a Python float, as a user passes it
+    "erf": torch.special.erf, "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": F.silu, "softplus": F.softplus, "logsigmoid": F.logsigmoid, "elu": F.elu,
+    "leaky_relu": lambda x, a: F.leaky_relu(x, negative_slope=float(a)),
+    "sinh": torch.sinh, "cosh": torch.cosh, "asin": torch.asin, "acos": torch.acos, "asinh": torch.asinh,
+    "atan2": torch.atan2, "hypot": torch.hypot, "logaddexp": torch.logaddexp, "square": torch.square,
+    "rsqrt": torch.rsqrt, "reciprocal": torch.reciprocal,
+    "clamp": lambda x, lo, hi: torch.clamp(x, min=float(lo), max=float(hi)),
 }
-
-
 
 
 def _dims(x: torch.Tensor, axis: int | None) -> tuple[int, ...] | int:
@@ -65,11 +84,33 @@ TENSOR_FUNCTIONS = {
     "reshape": lambda x, shape: torch.reshape(x, tuple(shape)),
     "broadcast_to": lambda x, shape: torch.broadcast_to(x, tuple(shape)),
     "where": lambda c, a, b: torch.where(c > 0, a, b),
+    # issue 17. Integer arguments (targets, indices) arrive as numpy int64 arrays
+    "var": lambda x, axis=None, correction=0, keepdims=False: torch.var(x, dim=axis, correction=correction,
+                                                                          keepdim=keepdims),
+    "std": lambda x, axis=None, correction=0, keepdims=False: torch.std(x, dim=axis, correction=correction,
+                                                                          keepdim=keepdims),
+    "norm": lambda x, axis=None, keepdims=False: torch.linalg.vector_norm(x, dim=axis, keepdim=keepdims),
+    "log_softmax": lambda x, axis=-1: F.log_softmax(x, dim=axis),
+    "cross_entropy": lambda logits, targets, reduction="mean": F.cross_entropy(
+        logits, torch.as_tensor(targets), reduction=reduction),
+    "gather": lambda x, indices, axis=0: torch.gather(x, axis, torch.as_tensor(indices)),
+    "embedding": lambda table, indices: F.embedding(torch.as_tensor(indices), table),
+    "slice": lambda x, slices: x[tuple(slice(*s) for s in slices)],
+    "concat": lambda a, b, axis=0: torch.cat((a, b), dim=axis),
+    "stack": lambda a, b, axis=0: torch.stack((a, b), dim=axis),
+    "cumsum": lambda x, axis: torch.cumsum(x, dim=axis),
+    "layer_norm": lambda x, weight, bias, eps: F.layer_norm(x, x.shape[-1:], weight, bias, eps),
+    "rms_norm": lambda x, weight, eps: F.rms_norm(x, x.shape[-1:], weight, eps),
+    # (T, d) queries: torch takes them unbatched; its default scale is 1/sqrt(d)
+    "attention": lambda q, k, v, causal=False: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
 }
+if not hasattr(F, "rms_norm"):   # torch < 2.4
+    del TENSOR_FUNCTIONS["rms_norm"]
 
 
-def _step(t: torch.Tensor) -> Step:
-    return t.adverify_step
+def _step(t: Any) -> Step:
+    # an integer argument (a numpy array of targets or indices) is a leaf of its own
+    return getattr(t, "adverify_step", None) or Step("iconst", value=t)
 
 
 def _number(t: torch.Tensor) -> Any:
@@ -136,7 +177,9 @@ class _Torch:
                     unit = torch.zeros_like(v.detach())
                     unit[k] = 1.0
                     bound = {id(w): dual(w, unit if j == i else None) for j, w in enumerate(variables)}
-                    out = replay(output, _step, self.functions, lambda t: bound[id(t)] if id(t) in bound else dual(t))
+                    out = replay(output, _step, self.functions,
+                                 lambda t: bound[id(t)] if id(t) in bound
+                                 else dual(t) if isinstance(t, torch.Tensor) else t)
                     tangent = fwAD.unpack_dual(out).tangent
                     g[k] = 0.0 if tangent is None else tangent.item()   # None: no dependence
             grads.append(g.item() if g.ndim == 0 else g)

@@ -1,9 +1,10 @@
 """The expression IR: immutable, hash-consed DAG nodes and pure functions over them.
 
 A ``Node`` is ``(op, src, arg)``: ``op`` is ``"var"`` (arg: name), ``"const"`` (arg: a
-finite float) or an op of the table (src: its arguments). Nodes are interned, so equal
-sub-graphs are one object: equality is identity, hashing is O(1), and a DAG with heavy
-sharing never costs exponential time to compare, hash or walk.
+finite float) or an op of the table (src: its arguments); tensor programs add the leaves
+``"tconst"`` (arg: shape and float values) and ``"iconst"`` (shape and int values: indices).
+Nodes are interned, so equal sub-graphs are one object: equality is identity, hashing is
+O(1), and a DAG with heavy sharing never costs exponential time to compare, hash or walk.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from verifier.floor.ops import OPS, Notation, Op, get_op
 
 __all__ = ["Node", "var", "const", "apply", "toposort", "variables", "evaluate", "size",
            "to_sympy", "show", "show_steps", "consumers"]
+
+
+LEAVES = ("var", "const", "tconst", "iconst")
 
 
 class Node:
@@ -55,7 +59,7 @@ class Node:
 
     @property
     def is_leaf(self) -> bool:
-        return self.op in ("var", "const", "tconst")
+        return self.op in LEAVES
 
 
 def var(name: str) -> Node:
@@ -168,6 +172,20 @@ def _tconst_text(arg) -> str:
     return f"W{'x'.join(map(str, shape))}"
 
 
+def _iconst_text(arg) -> str:
+    """``int[0, 2, 2]`` (the int marks indices apart from a float constant), or its shape."""
+    shape, flat = arg
+    if not shape:
+        return f"int({flat[0]})"
+    if len(flat) <= 8:
+        return "int[" + ", ".join(map(str, flat)) + "]" + ("" if len(shape) == 1 else f".reshape{shape}")
+    return f"int{'x'.join(map(str, shape))}"
+
+
+def _leaf_text(n: Node) -> str:
+    return _tconst_text(n.arg) if n.op == "tconst" else _iconst_text(n.arg)
+
+
 def _notation(op: str) -> Notation:
     """How an op prints: its record says (tensor-only and unknown ops print as calls)."""
     spec = OPS.get(op)
@@ -184,8 +202,8 @@ def _infix(out: Node, names: Mapping[Node, str]) -> str:
         elif n.op == "const":
             text = _const_text(n.arg)
             memo[n] = (text, 0 if n.arg < 0 or "e" in text else 9)
-        elif n.op == "tconst":
-            memo[n] = (_tconst_text(n.arg), 9)
+        elif n.op in ("tconst", "iconst"):
+            memo[n] = (_leaf_text(n), 9)
         elif (how := _notation(n.op)).text and how.math == "prefix":
             a, pa = memo[n.src[0]]
             memo[n] = (f"{how.text}{a}" if pa >= how.binds else f"{how.text}({a})", how.binds)
@@ -237,8 +255,8 @@ def show_steps(out: Node) -> list[str]:
             label[n] = n.arg
         elif n.op == "const":
             label[n] = _const_text(n.arg)
-        elif n.op == "tconst":
-            label[n] = _tconst_text(n.arg)
+        elif n.op in ("tconst", "iconst"):
+            label[n] = _leaf_text(n)
         else:
             label[n] = f"%{len(lines) + 1}"
             params = [f"{k}={_param_text(v)}" for k, v in n.arg] if isinstance(n.arg, tuple) else []

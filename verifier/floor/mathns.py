@@ -20,9 +20,27 @@ class F64:
 
     exp, log, sin, cos, tan = np.exp, np.log, np.sin, np.cos, np.tan
     tanh, sqrt, atan, log1p, expm1 = np.tanh, np.sqrt, np.arctan, np.log1p, np.expm1
-    cosh = np.cosh
+    cosh, sinh, asin, acos, asinh = np.cosh, np.sinh, np.arcsin, np.arccos, np.arcsinh
+    atan2, hypot, logaddexp = np.arctan2, np.hypot, np.logaddexp
     abs = staticmethod(np.abs)
     float = np.float64
+    pi = np.pi
+
+    # scipy's erf and erfc take complex128 too (the complex step); imported on first use,
+    # as scipy.special costs a tenth of a second that most campaigns never need
+    @staticmethod
+    def erf(x):
+        from scipy.special import erf
+        return erf(x)
+
+    @staticmethod
+    def erfc(x):
+        from scipy.special import erfc
+        return erfc(x)
+
+    @staticmethod
+    def softplus(x):
+        return np.logaddexp(0.0, x)   # log(1 + e^x), without overflow for large x
 
     @staticmethod
     def pow(x, c):
@@ -64,6 +82,28 @@ class C128(F64):
         a, b = np.real(z), np.imag(z)
         return np.expm1(a) * np.cos(b) - 2.0 * np.sin(b / 2) ** 2 + 1j * np.exp(a) * np.sin(b)
 
+    # numpy's logaddexp, arctan2 and hypot are real only: the same functions continued to
+    # a small imaginary part, branch chosen by the real parts (which the step leaves alone)
+    @classmethod
+    def logaddexp(cls, x, y):
+        hi, lo = (x, y) if np.real(x) >= np.real(y) else (y, x)
+        return hi + cls.log1p(np.exp(lo - hi))
+
+    @classmethod
+    def softplus(cls, z):
+        return cls.logaddexp(0.0 * z, z)
+
+    @staticmethod
+    def atan2(y, x):
+        if np.real(x) == 0:
+            return np.sign(np.real(y)) * np.pi / 2 - np.arctan(x / y)
+        turn = 0.0 if np.real(x) > 0 else np.pi if np.real(y) >= 0 else -np.pi
+        return np.arctan(y / x) + turn
+
+    @staticmethod
+    def hypot(x, y):
+        return np.sqrt(x * x + y * y)
+
 
 class Precise:
     """mpmath at a fixed number of digits, in a private context (the global mp is untouched)."""
@@ -72,10 +112,12 @@ class Precise:
         ctx = mpmath.MPContext()
         ctx.dps = dps
         self.ctx, self.dps = ctx, dps
-        for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "atan", "log1p", "expm1", "cosh"):
+        for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "atan", "log1p", "expm1", "cosh",
+                     "sinh", "asin", "acos", "asinh", "atan2", "hypot", "erf"):
             setattr(self, name, getattr(ctx, name))
         self.float = ctx.mpf
         self.eps = ctx.mpf(2) ** (-ctx.prec)
+        self.pi = +ctx.pi   # evaluated at this context's digits
 
     def abs(self, x):
         return abs(x)
@@ -89,6 +131,26 @@ class Precise:
 
     def sigmoid(self, x):
         return 1 / (1 + self.ctx.exp(-x))
+
+    def erfc(self, x):
+        """mpmath's erfc, which past x ~ 1e150 fails (a float overflows inside its series
+        test): there the asymptotic series, each term 1/(2x²) > 1e30 times the last."""
+        if x < 1e15:
+            return self.ctx.erfc(x)
+        t, term, total = 1 / (2 * x * x), self.ctx.mpf(1), self.ctx.mpf(1)
+        for n in range(1, self.dps):
+            term *= -(2 * n - 1) * t
+            total += term
+            if abs(term) < self.eps:
+                break
+        return self.ctx.exp(-x * x) / (x * self.ctx.sqrt(self.pi)) * total
+
+    def softplus(self, x):
+        return x + self.ctx.log1p(self.ctx.exp(-x)) if x > 0 else self.ctx.log1p(self.ctx.exp(x))
+
+    def logaddexp(self, x, y):
+        hi, lo = (x, y) if x >= y else (y, x)
+        return hi + self.softplus(lo - hi)
 
     def sign(self, x):
         return self.ctx.sign(x)

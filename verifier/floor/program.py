@@ -1,5 +1,6 @@
 """Tensor programs in the shared IR: structural ops carry their keyword parameters in
-``Node.arg``; ``tconst`` leaves hold an exact array; points map names to numpy arrays."""
+``Node.arg``; ``tconst`` leaves hold an exact array, ``iconst`` leaves an integer one (the
+targets and indices of the ops that take them); points map names to numpy arrays."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -9,7 +10,8 @@ import numpy as np
 from verifier.floor.ir import Node, toposort
 from verifier.floor.tensor_ops import TENSOR_OPS, ParamError, TensorOp, get_tensor_op, normalize_params
 
-__all__ = ["tapply", "tconst", "params_of", "shapes", "forward", "reduce_with", "is_tensor_program"]
+__all__ = ["tapply", "tconst", "tconst_value", "iconst", "iconst_value", "params_of", "shapes", "forward",
+           "reduce_with", "is_tensor_program"]
 
 
 def tconst(array) -> Node:
@@ -24,6 +26,25 @@ def tconst_value(n: Node) -> np.ndarray:
     return np.array(flat, dtype=np.float64).reshape(shape)
 
 
+MAX_INT = 1 << 31     # an index or a target: far below any bound a program can have
+
+
+def iconst(array) -> Node:
+    """An integer leaf: targets, indices. Never differentiated, never a float."""
+    a = np.asarray(array)
+    if a.dtype.kind not in "iu":
+        raise ValueError(f"integer constants must hold integers, got dtype {a.dtype}")
+    a = a.astype(np.int64)
+    if a.size and np.max(np.abs(a)) >= MAX_INT:
+        raise ValueError(f"integer constants must lie within ±{MAX_INT}")
+    return Node("iconst", (), (a.shape, tuple(int(v) for v in a.ravel())))
+
+
+def iconst_value(n: Node) -> np.ndarray:
+    shape, flat = n.arg
+    return np.array(flat, dtype=np.int64).reshape(shape)
+
+
 def params_of(n: Node) -> dict[str, Any]:
     return dict(n.arg) if isinstance(n.arg, tuple) and not n.is_leaf else {}
 
@@ -34,6 +55,13 @@ def tapply(op: str | TensorOp, *src: Node, **params) -> Node:
     op = spec.name
     if len(src) != spec.arity:
         raise ParamError(f"op {op!r} takes {spec.arity} arguments, got {len(src)}")
+    for i, s in enumerate(src):
+        if i in spec.integer and s.op != "iconst":
+            raise ParamError(f"argument {i} of {op!r} must be an integer constant (iconst), got {s.op!r}")
+        if i not in spec.integer and s.op == "iconst":
+            raise ParamError(f"argument {i} of {op!r} takes floats, not an integer constant")
+        if i in spec.nondiff and not s.is_leaf:
+            raise ParamError(f"argument {i} of {op!r} (its condition) must be a variable or constant")
     if spec.scalar is not None:
         for i in spec.scalar.params:
             if src[i].op != "const":
@@ -41,9 +69,6 @@ def tapply(op: str | TensorOp, *src: Node, **params) -> Node:
         if params:
             raise ParamError(f"op {op!r} takes no parameters")
         return Node(op, tuple(src))
-    for i in spec.nondiff:
-        if not src[i].is_leaf and src[i].op != "tconst":
-            raise ParamError(f"argument {i} of {op!r} (its condition) must be a variable or constant")
     return Node(op, tuple(src), normalize_params(spec, params))
 
 
@@ -52,31 +77,43 @@ def _leaf_value(n: Node, point: Mapping[str, Any]) -> np.ndarray:
         return np.asarray(point[n.arg], dtype=np.float64)
     if n.op == "const":
         return np.asarray(n.arg, dtype=np.float64)
-    return tconst_value(n)
+    return iconst_value(n) if n.op == "iconst" else tconst_value(n)
+
+
+def _shape_of(spec: TensorOp, n: Node, arg_shapes: list[tuple]) -> tuple:
+    """``n``'s shape from its arguments' shapes; its integer arguments' values checked too."""
+    shape = tuple(spec.shape(arg_shapes, **params_of(n)))
+    if spec.check is not None:
+        spec.check(arg_shapes, [iconst_value(s) if s.op == "iconst" else None for s in n.src], **params_of(n))
+    return shape
 
 
 def shapes(out: Node, point: Mapping[str, Any], ops: Mapping[str, TensorOp] = TENSOR_OPS) -> dict[Node, tuple]:
-    """Every node's shape; raises ParamError where shapes do not fit."""
+    """Every node's shape; raises ParamError where shapes (or indices) do not fit."""
     result: dict[Node, tuple] = {}
     for n in toposort(out):
-        if n.op in ("var", "const", "tconst"):
+        if n.is_leaf:
             result[n] = _leaf_value(n, point).shape
         else:
-            result[n] = tuple(ops[n.op].shape([result[s] for s in n.src], **params_of(n)))
+            result[n] = _shape_of(ops[n.op], n, [result[s] for s in n.src])
     return result
 
 
 def forward(out: Node, point: Mapping[str, Any], ops: Mapping[str, TensorOp] = TENSOR_OPS
             ) -> dict[Node, np.ndarray]:
-    """Every node's float64 value (numpy; nan/inf allowed, e.g. in where's unselected branch)."""
+    """Every node's float64 value (numpy; nan/inf allowed, e.g. in where's unselected branch);
+    an ``iconst``'s is its int64 array. Raises ParamError where a structural op's shapes or
+    indices do not fit."""
     values: dict[Node, np.ndarray] = {}
     with np.errstate(all="ignore"):
         for n in toposort(out):
-            if n.op in ("var", "const", "tconst"):
+            if n.is_leaf:
                 values[n] = _leaf_value(n, point)
-            else:
-                values[n] = np.asarray(ops[n.op].forward([values[s] for s in n.src], **params_of(n)),
-                                       dtype=np.float64)
+                continue
+            spec = ops[n.op]
+            if spec.scalar is None:   # numpy would wrap a negative index, tril a causal mask, silently
+                _shape_of(spec, n, [values[s].shape for s in n.src])
+            values[n] = np.asarray(spec.forward([values[s] for s in n.src], **params_of(n)), dtype=np.float64)
     return values
 
 
@@ -86,5 +123,5 @@ def reduce_with(out: Node, cotangent) -> Node:
 
 
 def is_tensor_program(out: Node, point: Mapping[str, Any]) -> bool:
-    return any(n.op == "tconst" or isinstance(n.arg, tuple) and not n.is_leaf for n in toposort(out)) or any(
-        np.ndim(v) > 0 for v in point.values())
+    return any(n.op in ("tconst", "iconst") or isinstance(n.arg, tuple) and not n.is_leaf
+               for n in toposort(out)) or any(np.ndim(v) > 0 for v in point.values())

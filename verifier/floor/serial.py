@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from verifier.floor.ir import Node, apply, const, toposort, var
-from verifier.floor.program import tapply, tconst
+from verifier.floor.program import MAX_INT, iconst, tapply, tconst
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 
 __all__ = ["FormatError", "expr_to_json", "expr_from_json", "read_json", "loads",
@@ -159,15 +159,20 @@ def expr_to_json(out: Node) -> dict:
             nodes.append({"op": "var", "name": n.arg})
         elif n.op == "const":
             nodes.append({"op": "const", "value": n.arg})
-        elif n.op == "tconst":
+        elif n.op in ("tconst", "iconst"):
             shape, flat = n.arg
-            nodes.append({"op": "tconst", "shape": list(shape), "values": list(flat)})
+            nodes.append({"op": n.op, "shape": list(shape), "values": list(flat)})
         else:
             item = {"op": n.op, "args": [index[s] for s in n.src]}
             if isinstance(n.arg, tuple):   # a tensor op's keyword parameters
-                item["params"] = {k: list(v) if isinstance(v, tuple) else v for k, v in n.arg}
+                item["params"] = {k: _listed(v) for k, v in n.arg}
             nodes.append(item)
     return {"format": EXPR_FORMAT, "version": EXPR_VERSION, "nodes": nodes, "output": index[out]}
+
+
+def _listed(v):
+    """A parameter as JSON has it: tuples (shapes, slices' triples) as lists."""
+    return [_listed(e) for e in v] if isinstance(v, tuple) else v
 
 
 _OP_NAME = re.compile(r"[a-z_][a-z0-9_]{0,39}")   # an op a report draws by name only
@@ -203,12 +208,11 @@ def expr_from_json(doc: Any, where: str = "expression", vocabulary: Vocabulary |
         elif op == "tconst":
             item = _obj(item, at, {"op", "shape", "values"})
             value = array_from_json(item["values"], f"{at}.values")
-            shape = item["shape"]
-            if (not isinstance(shape, list) or len(shape) > 4
-                    or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 64 for d in shape)
-                    or value.ndim != 1 or value.size != math.prod(shape)):
-                raise FormatError(f"{at}: shape must list at most 4 sizes matching the values")
-            built.append(tconst(value.reshape(shape)))
+            built.append(tconst(value.reshape(_leaf_shape(item["shape"], value, at))))
+        elif op == "iconst":
+            item = _obj(item, at, {"op", "shape", "values"})
+            value = _ints_from_json(item["values"], f"{at}.values")
+            built.append(iconst(value.reshape(_leaf_shape(item["shape"], value, at))))
         elif op not in known and known.knows(op):
             item = _obj(item, at, {"op", "args"}, {"params"})
             spec = known.tensor_op(op)
@@ -258,6 +262,24 @@ def expr_from_json(doc: Any, where: str = "expression", vocabulary: Vocabulary |
 
 
 MAX_ELEMENTS = 4096
+
+
+def _leaf_shape(shape: Any, flat: np.ndarray, at: str) -> tuple:
+    """A tensor leaf's shape: at most 4 sizes in [1, 64], as many elements as ``flat``."""
+    if (not isinstance(shape, list) or len(shape) > 4
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 64 for d in shape)
+            or flat.ndim != 1 or flat.size != math.prod(shape)):
+        raise FormatError(f"{at}: shape must list at most 4 sizes matching the values")
+    return tuple(shape)
+
+
+def _ints_from_json(v: Any, where: str) -> np.ndarray:
+    """A flat, non-empty list of integers (indices: booleans and floats refused)."""
+    if not isinstance(v, list) or not v or len(v) > MAX_ELEMENTS:
+        raise FormatError(f"{where} must be a non-empty list of at most {MAX_ELEMENTS} integers")
+    if not all(isinstance(e, int) and not isinstance(e, bool) and abs(e) < MAX_INT for e in v):
+        raise FormatError(f"{where} must hold integers within ±{MAX_INT}")
+    return np.array(v, dtype=np.int64)
 
 
 def array_from_json(v: Any, where: str):

@@ -27,9 +27,10 @@ class VocabularyError(ValueError):
 
 
 class Vocabulary(Mapping[str, Op]):
-    __slots__ = ("_scalar", "_tensor")
+    __slots__ = ("_scalar", "_tensor", "_custom")
 
-    def __init__(self, scalar: Iterable[Op], structural: Iterable[TensorOp] = ()):
+    def __init__(self, scalar: Iterable[Op], structural: Iterable[TensorOp] = (),
+                 custom: Mapping[str, str] | None = None):
         table: dict[str, Op] = {}
         for op in scalar:
             if not isinstance(op, Op):
@@ -44,6 +45,10 @@ class Vocabulary(Mapping[str, Op]):
             tensor[op.name] = op
         self._scalar = MappingProxyType(table)
         self._tensor = MappingProxyType(tensor)
+        unknown = [name for name in custom or {} if name not in table]
+        if unknown:
+            raise VocabularyError(f"a fingerprint for {unknown[0]!r}, which is no op of this vocabulary")
+        self._custom = MappingProxyType(dict(custom or {}))
 
     # ── the scalar records, as a mapping ──
     def __getitem__(self, name: str) -> Op:
@@ -91,18 +96,25 @@ class Vocabulary(Mapping[str, Op]):
         except KeyError:
             raise UnknownOp(f"unknown op {name!r} (known: {', '.join(sorted(self._tensor))})") from None
 
+    @property
+    def custom(self) -> Mapping[str, str]:
+        """The ops an engine declared of its own (floor.custom), each with the fingerprint
+        of its definition: a replay file records it."""
+        return self._custom
+
     def knows(self, name: str) -> bool:
         """An op of either mode."""
         return name in self._tensor
 
-    def extended(self, *ops: Op) -> "Vocabulary":
+    def extended(self, *ops: Op, fingerprints: Mapping[str, str] | None = None) -> "Vocabulary":
         """This vocabulary and ``ops``: a new value (this one is unchanged). A name already
-        taken is an error, so an op can never shadow a built-in one."""
+        taken is an error, so an op can never shadow a built-in one. ``fingerprints``: for
+        ops an engine declared, the digest of each definition."""
         for op in ops:
             if isinstance(op, Op) and op.name in self._tensor:
                 raise VocabularyError(f"op {op.name!r} is already in the vocabulary: choose another name")
         structural = [t for name, t in self._tensor.items() if name not in self._scalar]
-        return Vocabulary([*self._scalar.values(), *ops], structural)
+        return Vocabulary([*self._scalar.values(), *ops], structural, {**self._custom, **(fingerprints or {})})
 
 
 BUILTIN = Vocabulary(SCALAR_OPS.values(), STRUCTURAL.values())

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Sequence
 
 from verifier.checking.checker import Checker
-from verifier.engines import ADAPTERS, EngineError, describe_adapters, has_forward_mode, load_engine
+from verifier.engines import ADAPTERS, EngineError, describe_adapters, engine_vocabulary, has_forward_mode, load_engine
 from verifier.engines.mutants import MUTANTS
 from verifier.engines.spec import spec_of
 from verifier.floor.ops import UnknownOp
 from verifier.floor.program import is_tensor_program
 from verifier.floor.serial import FormatError
+from verifier.floor.vocabulary import BUILTIN, Vocabulary
 from verifier.interfaces.argtypes import count as _count, seconds as _seconds  # shared with the pytest plugin
+from verifier.interfaces.catalog import installed_engines, op_rows, render_ops
 from verifier.interfaces.gate import collect_regressions, save_regressions
 from verifier.interfaces.output import Output, OutputError, default_out
 from verifier.interfaces.parallel import Plan, parse_shard, run_parallel
@@ -54,6 +56,7 @@ EXIT_STATUS = {
     "replay": "0 no discrepancy now, 1 the discrepancy is still there",
     "report": "0 the report holds no discrepancy, 1 it holds discrepancies",
     "engines": "0",
+    "ops": "0",
     "merge": "0 no discrepancy, 1 discrepancies",
     "selftest": "0 every planted bug found, 1 one or more missed",
 }
@@ -158,6 +161,10 @@ def _parser() -> argparse.ArgumentParser:
 
     _command(sub, "engines", "list the engines to name: builtin, adapters (installed or not), mutants")
 
+    o = _command(sub, "ops", "list every op adverify checks: arguments, domain, kinks, which engines have it")
+    o.add_argument("--engine", help="also this engine's own ops (its custom_ops), and whether it has each op")
+    o.add_argument("--json", action="store_true", help="the list as JSON")
+
     m = _command(sub, "merge", "merge the report folders of shards (or of whole campaigns) into one")
     m.add_argument("dirs", type=Path, nargs="+", metavar="DIR")
     m.add_argument("--out", type=Path, required=True, help="the merged report's folder")
@@ -193,9 +200,9 @@ def _names(text: str | None, flag: str, example: str) -> list[str] | None:
     return names
 
 
-def _ops(args) -> tuple[str, ...] | None:
+def _ops(args, vocabulary: Vocabulary = BUILTIN) -> tuple[str, ...] | None:
     names = _names(args.ops, "--ops", "sin,mul,add")
-    return None if names is None else tuple(check_ops(names, tensor=args.tensor))
+    return None if names is None else tuple(check_ops(names, tensor=args.tensor, vocabulary=vocabulary))
 
 
 def _check_written_last(args, out_dir: Path) -> None:
@@ -210,23 +217,24 @@ def _check_written_last(args, out_dir: Path) -> None:
         raise UsageError(f"--save-regressions {str(keep)!r} is a file: it takes a folder")
 
 
-def _regressions(paths: list[Path] | None):
+def _regressions(paths: list[Path] | None, vocabulary: Vocabulary):
     for path in paths or ():
         if not path.exists():  # a typo must not silently skip every old reproducer
             raise UsageError(f"regressions path {str(path)!r} does not exist")
-    return collect_regressions(paths) if paths else ()
+    return collect_regressions(paths, vocabulary) if paths else ()
 
 
 def _campaign(args) -> int:
 
-    ops = _ops(args)
     engine = load_engine(args.engine, tensor=args.tensor)
+    vocabulary = engine_vocabulary(engine)
+    ops = _ops(args, vocabulary)
     seed = args.seed
     if seed is None:  # a gate must not be flaky: CI runs use a fixed seed unless told otherwise
         seed = 0 if args.ci else int.from_bytes(os.urandom(4), "little")
     options = Options(examples=args.examples, seed=seed, time_budget=args.time_budget, ops=ops,
                       max_nodes=args.max_nodes or (6 if args.tensor else 12), n_vars=args.vars,
-                      check_timeout=args.check_timeout, regressions=_regressions(args.regressions),
+                      check_timeout=args.check_timeout, regressions=_regressions(args.regressions, vocabulary),
                       tensor=args.tensor, order=args.order, forward=args.forward,
                       strict_determinism=args.strict_determinism)
     campaign_ops(engine, options)   # options that do not fit the engine: exit 2 before any folder
@@ -296,7 +304,7 @@ def _merge(args) -> int:
 
 def _replay(args) -> int:
 
-    rep = read_replay(args.file)
+    rep = read_replay(args.file, None)     # its mode and engine first: the ops are the engine's
     spec = args.engine
     if spec is None:
         # a file names an engine, but never gets to import arbitrary code: adapters only
@@ -308,6 +316,10 @@ def _replay(args) -> int:
     tensor = bool(mode["tensor"]) or is_tensor_program(rep.case.expr, rep.case.point)
     order, forward = int(mode["order"]), bool(mode["forward"])
     engine = load_engine(spec, tensor=tensor)
+    vocabulary = engine_vocabulary(engine)
+    rep = read_replay(args.file, vocabulary)
+    for change in rep.changed(vocabulary):
+        print(f"note: {change}")
     if forward and not has_forward_mode(engine):
         raise UsageError(f"the file holds a forward-mode finding, and engine {spec!r} has no forward mode")
     if order == 2 and not hasattr(engine, "second_derivatives"):
@@ -361,6 +373,21 @@ def _report(args) -> int:
         raise UsageError(f"cannot write the report in {str(args.dir)!r}: {e.strerror or e}") from None
     print(f"rendered {text.report_files(args.dir, ('summary.md',))}")
     return 1 if result.discrepancies else 0
+
+
+def _ops_list(args) -> int:
+    scalar, tensor = installed_engines(tensor=False), installed_engines(tensor=True)
+    vocabulary = BUILTIN
+    if args.engine:
+        engine = load_engine(args.engine)
+        vocabulary = engine_vocabulary(engine)
+        scalar[args.engine] = engine
+        try:
+            tensor[args.engine] = load_engine(args.engine, tensor=True)
+        except EngineError:
+            pass
+    render_ops(op_rows(vocabulary, scalar, tensor), sys.stdout, as_json=args.json)
+    return 0
 
 
 def _engines(args) -> int:
@@ -435,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # KeyboardInterrupt they raise is swallowed by a library (verifier.search.stop)
         with stop_on_signals(), _warnings_as_lines():
             return {"campaign": _campaign, "replay": _replay, "report": _report, "engines": _engines,
-                    "selftest": _selftest, "merge": _merge}[args.command](args)
+                    "selftest": _selftest, "merge": _merge, "ops": _ops_list}[args.command](args)
     except (UsageError, EngineError, OutputError, UnknownOp, FormatError, CampaignError) as e:
         print(f"adverify: error: {e}", file=sys.stderr)
         return 2

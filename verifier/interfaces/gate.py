@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from verifier.checking.checker import Checker
-from verifier.engines import ADAPTERS, EngineError, engine_name, load_engine
+from verifier.engines import ADAPTERS, EngineError, engine_name, engine_vocabulary, load_engine
 from verifier.engines.mutants import MUTANTS
 from verifier.engines.spec import EngineSpec, spec_of
 from verifier.floor.serial import expr_to_json, point_to_json
+from verifier.floor.vocabulary import BUILTIN, Vocabulary
 from verifier.interfaces.output import Output, OutputError, default_out
 from verifier.report import render_all, text
 from verifier.results.replay import read_replay
@@ -67,17 +68,18 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
 
     if isinstance(ops, str):
         ops = [o.strip() for o in ops.split(",") if o.strip()]
+    loaded = load_engine(engine, tensor=bool(tensor))
+    vocabulary = engine_vocabulary(loaded)
     options = Options(examples=int(examples), seed=int(seed), time_budget=time_budget,
-                      ops=tuple(check_ops(list(ops), tensor=bool(tensor))) if ops else None, max_nodes=int(max_nodes),
-                      n_vars=int(n_vars), check_timeout=check_timeout,
-                      regressions=collect_regressions(regressions) if regressions else (),
+                      ops=tuple(check_ops(list(ops), tensor=bool(tensor), vocabulary=vocabulary)) if ops else None,
+                      max_nodes=int(max_nodes), n_vars=int(n_vars), check_timeout=check_timeout,
+                      regressions=collect_regressions(regressions, vocabulary) if regressions else (),
                       tensor=bool(tensor), order=int(order), forward=bool(forward),
                       strict_determinism=bool(strict_determinism))
     if options.examples < 1:
         raise ValueError(f"examples must be at least 1, got {examples}")
     if options.order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order}")
-    loaded = load_engine(engine, tensor=options.tensor)
     out_dir = Path(out) if out is not None else default_out(Path(reports), engine_name(loaded))
     spec = spec_of(engine)
     result = run_campaign(loaded, options, Output(out_dir, overwrite=overwrite, engine_spec=spec))
@@ -128,7 +130,7 @@ def _derive_spec(engine: Any, result, out_dir: Path) -> EngineSpec | None:
 
 def _reproduces(engine: Any, result, out_dir: Path) -> bool:
     for f in result.discrepancies:
-        rep = read_replay(out_dir / f.replay)
+        rep = read_replay(out_dir / f.replay, engine_vocabulary(engine))
         m = rep.mode   # each in the mode it was found in
         with Checker(engine, timeout=10.0, order=int(m["order"]), forward=bool(m["forward"]),
                      tensor=bool(m["tensor"])) as checker:
@@ -155,17 +157,19 @@ def _case_key(case) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def collect_regressions(paths: PathLike | Iterable[PathLike]) -> tuple[Regression, ...]:
+def collect_regressions(paths: PathLike | Iterable[PathLike], vocabulary: Vocabulary = BUILTIN
+                        ) -> tuple[Regression, ...]:
     """Every case in the replay files under ``paths`` (files, folders, report folders),
     each once, in path order, with the mode it was found in (a campaign re-checks it in
     that mode, or says it could not). A file that is not a replay file is an error, not
-    skipped: a reproducer that silently stops being re-checked is a regression waiting to happen."""
+    skipped: a reproducer that silently stops being re-checked is a regression waiting to happen.
+    ``vocabulary``: the engine's (its own ops too), in which the cases are read."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     seen: dict[tuple, Regression] = {}
     for root in paths:
         for f in _replay_files(Path(root)):
-            rep = read_replay(f)
+            rep = read_replay(f, vocabulary)
             case = replace(rep.case, source=str(f))
             mode = {k: rep.mode[k] for k in ("order", "forward", "tensor")}
             # the same case found in two modes is two regressions
@@ -184,10 +188,10 @@ def save_regressions(report_dir: PathLike, dest: PathLike) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot create {str(dest)!r}: {e.strerror or e}") from None
-    have = {_case_key(read_replay(f).case) for f in dest.glob("*.json")}
+    have = {_case_key(read_replay(f, None).case) for f in dest.glob("*.json")}
     added = []
     for f in sorted(src.glob("*.json")):
-        rep = read_replay(f)
+        rep = read_replay(f, None)   # copied, not checked: read as a graph, whatever its ops
         key = _case_key(rep.case)
         if key in have:
             continue

@@ -70,7 +70,8 @@ def run_selftest(mutants: Sequence[Mutant], examples: int = 500, seed: int = 0,
     return rows
 
 
-_COLUMNS = (("mutant", 22), ("bug class", 24), ("found", 5), ("examples", 8), ("seconds", 7),
+# the name column fits the longest mutant's name, so the table stays one row per line
+_COLUMNS = (("mutant", max(map(len, MUTANTS))), ("bug class", 24), ("found", 5), ("examples", 8), ("seconds", 7),
             ("nodes", 5), ("culprit", 28), ("verdict", 0))
 
 

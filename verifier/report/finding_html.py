@@ -14,7 +14,7 @@ from verifier.report.text import UNNAMED_ENGINE_NOTE, point_text, replay_command
 
 __all__ = ["article", "involved", "blamed", "composition_ops", "mode_text"]
 
-_LEAVES = ("var", "const", "tconst")
+_LEAVES = ("var", "const", "tconst", "iconst")
 
 
 _RELATIVE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_./-]*\.json\Z")

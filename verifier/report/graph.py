@@ -37,7 +37,7 @@ def from_expr(doc: dict) -> Graph:
     no local graph: a tensor program's local derivatives are Jacobians, not edge labels."""
     ops, labels, edges = [], [], []
     for i, n in enumerate(doc["nodes"]):
-        ops.append("const" if n["op"] == "tconst" else n["op"])   # drawn as the leaf it is
+        ops.append("const" if n["op"] in ("tconst", "iconst") else n["op"])   # drawn as the leaf it is
         labels.append(_label(n))
         edges += [(a, i, k, BARE) for k, a in enumerate(n.get("args", []))]
     return Graph(ops, labels, [None] * len(ops), edges)
@@ -53,6 +53,9 @@ def _label(n: dict) -> str:
         return _const(n["value"])
     if n["op"] == "tconst":
         return "W " + "×".join(map(str, n["shape"])) if n["shape"] else _const(n["values"][0])
+    if n["op"] == "iconst":   # indices: their values while they are few
+        values = n["values"]
+        return f"int {values}" if len(values) <= 8 else "int " + "×".join(map(str, n["shape"]))
     params = ", ".join(f"{k}={v}" for k, v in n.get("params", {}).items())
     return f"{n['op']} {params}" if params else n["op"]
 

@@ -112,7 +112,7 @@ def _node(n: Node, args: list[tuple[str, int]]) -> tuple[str, int]:
 
 
 def _leaf(n: Node) -> tuple[str, int]:
-    if n.op == "tconst":
+    if n.op in ("tconst", "iconst"):   # an array of floats, or of indices
         return _matrix(n)
     return (_mi(n.arg), ATOM) if n.op == "var" else _number(n.arg)
 

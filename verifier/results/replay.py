@@ -3,13 +3,19 @@
 Version 2 records the mode the discrepancy was found in (``mode``: order, forward, tensor,
 dtype, and the check options a re-check needs), so a replay re-checks it in that mode.
 Version 1 files still load, their mode inferred: order 1, forward if the signature ends in
-``:forward``, tensor if the point holds arrays, no recorded check timeout."""
+``:forward``, tensor if the point holds arrays, no recorded check timeout.
+
+A case with ops the engine declared of its own (``custom_ops``) records each one's name and
+the fingerprint of its definition (``custom_ops``: name -> fingerprint): replayed against an
+engine whose definition changed, the replay can say so. The definition itself is never in
+the file: the file is data, the definition is the engine's code."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from verifier.floor.ir import Node, variables
+from verifier.floor.ir import Node, toposort, variables
 from verifier.floor.program import is_tensor_program, shapes
 from verifier.floor.serial import (FormatError, expr_from_json, expr_to_json, num, num_from_json, point_from_json,
                                    point_to_json, read_json)
@@ -26,17 +32,29 @@ _MODE_FIELDS = {"order": (int,), "forward": (bool,), "tensor": (bool,), "dtype":
                 "check_timeout": (int, float, type(None)), "strict_determinism": (bool,)}
 _TEXT_FIELDS = {"engine": 200, "kind": 40, "culprit_op": 40, "variable": 64, "expression": 20000, "signature": 200}
 _NUM_FIELDS = {"expected", "actual"}
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 
 
 class Replay:
-    def __init__(self, case: Case, fields: dict[str, Any], mode: dict[str, Any] | None = None):
+    def __init__(self, case: Case, fields: dict[str, Any], mode: dict[str, Any] | None = None,
+                 custom: dict[str, str] | None = None):
         self.case, self.fields = case, fields
+        # the engine's own ops the case uses: name -> fingerprint of the definition then
+        self.custom = custom or {}
         # order, forward, tensor always; dtype, check_timeout, strict_determinism when recorded
         self.mode = mode or {"order": 1, "forward": False, "tensor": False}
 
     @property
     def engine(self) -> str | None:
         return self.fields.get("engine")
+
+    def changed(self, vocabulary: Vocabulary) -> list[str]:
+        """The custom ops whose definition in ``vocabulary`` is not the one the file was
+        written with, each as a sentence."""
+        now = vocabulary.custom
+        return [f"custom op {name!r} has changed since this replay was written (definition {was} then, "
+                f"{now[name]} now): the verdict below is against the new definition"
+                for name, was in sorted(self.custom.items()) if name in now and now[name] != was]
 
 
 def replay_doc(case: Case, engine: str, kind: str, culprit: str | None, variable: str | None,
@@ -49,8 +67,14 @@ def replay_doc(case: Case, engine: str, kind: str, culprit: str | None, variable
         "culprit_op": culprit, "variable": variable, "expected": num(expected), "actual": num(actual),
         "expression": text, "signature": signature,
         "mode": {k: v for k, v in (mode or _inferred(case, signature)).items() if k in _MODE_FIELDS},
+        **({"custom_ops": used} if (used := _custom_used(case)) else {}),
         "expr": expr_to_json(case.expr), "point": point_to_json(case.point),
     }
+
+
+def _custom_used(case: Case) -> dict[str, str]:
+    ops = {n.op for n in toposort(case.expr)}
+    return {name: fp for name, fp in sorted(case.ops.custom.items()) if name in ops}
 
 
 def _inferred(case: Case, signature: str | None) -> dict[str, Any]:
@@ -94,7 +118,7 @@ def read_replay(path: str | Path, vocabulary: Vocabulary | None = BUILTIN) -> Re
         raise FormatError(f"{str(path)!r}: unsupported replay version {str(doc.get('version'))[:20]!r}")
     allowed = {"format", "version", "expr", "point"} | set(_TEXT_FIELDS) | _NUM_FIELDS
     if doc["version"] >= 2:
-        allowed.add("mode")
+        allowed |= {"mode", "custom_ops"}
     extra = set(doc) - allowed
     if extra:
         raise FormatError(f"replay file has unknown field {sorted(extra)[0][:40]!r}")
@@ -109,6 +133,11 @@ def read_replay(path: str | Path, vocabulary: Vocabulary | None = BUILTIN) -> Re
         fields[key] = None if v is None else num_from_json(v, f"replay field {key!r}")
     if "expr" not in doc or "point" not in doc:
         raise FormatError("replay file lacks 'expr' or 'point'")
+    custom = _custom(doc.get("custom_ops", {}))
+    missing = [name for name in custom if vocabulary is not None and name not in vocabulary]
+    if missing:
+        raise FormatError(f"the replay uses op {missing[0]!r}, an engine's own op (custom_ops), and the engine "
+                          "it is replayed against does not declare it")
     expr: Node = expr_from_json(doc["expr"], "replay expr", vocabulary)
     point = point_from_json(doc["point"], "replay point")
     missing = [v for v in variables(expr) if v not in point]
@@ -118,7 +147,17 @@ def read_replay(path: str | Path, vocabulary: Vocabulary | None = BUILTIN) -> Re
     if vocabulary is not None:
         _fits(case)
     mode = _mode(doc["mode"]) if "mode" in doc else _inferred(case, fields["signature"])
-    return Replay(case, fields, mode)
+    return Replay(case, fields, mode, custom)
+
+
+def _custom(doc: Any) -> dict[str, str]:
+    if not isinstance(doc, dict) or len(doc) > 64:
+        raise FormatError("replay field 'custom_ops' must be an object of at most 64 ops")
+    for name, fingerprint in doc.items():
+        if not name.isidentifier() or len(name) > 64 or not isinstance(fingerprint, str) \
+                or not _FINGERPRINT.fullmatch(fingerprint):
+            raise FormatError("replay field 'custom_ops' maps op names to 16-digit hex fingerprints")
+    return dict(doc)
 
 
 def _fits(case: Case) -> None:

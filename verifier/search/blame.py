@@ -98,7 +98,7 @@ class _TensorView:
     def local(self, n: Node) -> Case:
         args, local_point = [], {}
         for i, s in enumerate(n.src):
-            if s.op in ("const", "tconst") or (s.op == "var" and i in self.ops.tensor_op(n.op).nondiff):
+            if s.op in ("const", "tconst", "iconst") or (s.op == "var" and i in self.ops.tensor_op(n.op).nondiff):
                 args.append(s)
                 if s.op == "var":
                     local_point[s.arg] = self.point[s.arg]

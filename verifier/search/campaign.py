@@ -30,9 +30,10 @@ from verifier.checking import memory
 from verifier.checking.capture import trim
 from verifier.checking.checker import Checker
 from verifier.checking.modes import mode_label, mode_suffix
-from verifier.engines import EngineError, engine_capabilities, engine_ops, has_forward_mode
+from verifier.engines import EngineError, engine_capabilities, engine_ops, engine_vocabulary, has_forward_mode
 from verifier.floor.ir import show, size, toposort
 from verifier.floor.serial import point_to_json
+from verifier.floor.tensor_ops import IR_NAMES
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 from verifier.model import (DISCREPANCIES, MORE_EXAMPLES, VERDICTS, CampaignResult, Case, Finding, Severities, Verdict,
                             make_finding)
@@ -45,7 +46,7 @@ from verifier.search.strategies import cases, check_ops
 from verifier.search.tensor_strategies import tensor_cases
 from verifier.truth.picture import picture
 
-__all__ = ["Options", "Regression", "run_campaign", "campaign_ops", "finding_for", "finding_signature",
+__all__ = ["Options", "Regression", "run_campaign", "campaign_ops", "speaking", "finding_for", "finding_signature",
            "CampaignError"]
 
 
@@ -78,7 +79,8 @@ class Options:
     # clear the oracles' and the checker's caches every this many examples: bounded memory on
     # long runs (verifier.checking.memory.trim); caches only memoise, so results do not change
     trim_every: int | None = None
-    # the ops this campaign speaks (floor.vocabulary): the built-in ones, and any of its own
+    # the ops this campaign speaks (floor.vocabulary): the built-in ones, and any of its own;
+    # left at BUILTIN, a campaign speaks its engine's (engines.engine_vocabulary: custom_ops)
     vocabulary: Vocabulary = BUILTIN
     # two identical builds that differ within the bound: inconsistent, not a note
     strict_determinism: bool = False
@@ -223,18 +225,34 @@ class UnknownOpsWarning(UserWarning):
 
 def warn_unknown_ops(engine: Any, vocabulary: Vocabulary = BUILTIN) -> None:
     """Once per campaign (the CLI prints it as one line): which of the engine's ops are
-    left out, and which adverify knows."""
-    unknown = sorted(str(o) for o in getattr(engine, "ops", {}) if not vocabulary.knows(o))
+    left out, and how to have them checked."""
+    unknown = sorted(str(o) for o in getattr(engine, "ops", {}) if not vocabulary.knows(IR_NAMES.get(o, o)))
     if unknown:
+        many = len(unknown) > 1
         warnings.warn(UnknownOpsWarning(
-            f"engine {getattr(engine, 'name', '?')!r} declares op{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(unknown)} that adverify does not know: not generated, not checked "
-            f"(known ops: {', '.join(sorted(vocabulary.tensor))})"), stacklevel=3)
+            f"engine {getattr(engine, 'name', '?')!r} has op{'s' if many else ''} {', '.join(unknown)} that "
+            f"adverify does not know: not generated, not checked. Declare {'them' if many else 'it'} in the "
+            f"engine's custom_ops (name -> SymPy form, e.g. custom_ops = {{{unknown[0]!r}: lambda sp, x: ...}}) "
+            "and adverify checks them like its own (docs/custom-ops.md; `adverify ops` lists the known ops)"),
+            stacklevel=3)
+
+
+def speaking(engine: Any, options: Options) -> Options:
+    """``options`` with the vocabulary the campaign speaks: the one given, or the engine's
+    own (its ``custom_ops`` compiled); a ``CampaignError`` names a bad definition."""
+    if options.vocabulary is not BUILTIN:
+        return options
+    try:
+        vocabulary = engine_vocabulary(engine)
+    except EngineError as e:
+        raise CampaignError(str(e)) from None
+    return options if vocabulary is BUILTIN else replace(options, vocabulary=vocabulary)
 
 
 def campaign_ops(engine: Any, options: Options) -> list[str]:
     """The ops the campaign will use; a ``CampaignError`` if the options do not fit the
     engine. The CLI asks before it creates the report folder."""
+    options = speaking(engine, options)
     available = engine_ops(engine, options.vocabulary)
     ops = check_ops(options.ops, tensor=options.tensor, vocabulary=options.vocabulary) if options.ops else available
     missing = [o for o in ops if o not in available]
@@ -264,6 +282,7 @@ def campaign_ops(engine: Any, options: Options) -> list[str]:
 
 def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = None,
                  progress: Callable[[int, int, int, float], None] | None = None) -> CampaignResult:
+    options = speaking(engine, options)
     ops = campaign_ops(engine, options)
     warn_unknown_ops(engine, options.vocabulary)
     start = time.monotonic()
@@ -342,7 +361,8 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
                 if found is not None:
                     # a bystander op the shrinker kept (x/maximum(x, x) where x/(x/x) fails alike)
                     # goes: a user's own regression files are left as they were
-                    case, verdict, culprit = simplify(found.case, found.verdict, found.culprit, checker.check)
+                    case, verdict, culprit = simplify(found.case, found.verdict, found.culprit, checker.check,
+                                                      dtype=checker.dtype)
                     record(case, verdict, culprit, found.seen_at)
                     if options.stop_after and len(findings) >= options.stop_after:
                         break

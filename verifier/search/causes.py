@@ -106,6 +106,8 @@ class TracedMath:
 
     def __getattr__(self, name):
         fn = getattr(F64, name)
+        if not callable(fn):   # a constant (pi)
+            return fn
 
         def call(*args):
             vals = [a.v if isinstance(a, Traced) else a for a in args]
@@ -123,6 +125,10 @@ TEXTBOOK = {
     "div": (lambda m, x, y, ans: 1.0 / y, lambda m, x, y, ans: -x / (y * y)),
     "sigmoid": (lambda m, x, ans: m.exp(-x) / (1.0 + m.exp(-x)) ** 2,),
     "powv": (lambda m, x, y, ans: y * m.pow(x, y - 1.0), lambda m, x, y, ans: ans * m.log(x)),
+    "softplus": (lambda m, x, ans: m.exp(x) / (1.0 + m.exp(x)),),
+    "asinh": (lambda m, x, ans: 1.0 / m.sqrt(1.0 + x * x),),
+    "hypot": (lambda m, x, y, ans: x / m.sqrt(x * x + y * y), lambda m, x, y, ans: y / m.sqrt(x * x + y * y)),
+    "reciprocal": (lambda m, x, ans: -1.0 / (x * x),),
 }
 _NAMES = ("x", "y", "z")
 

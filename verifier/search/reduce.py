@@ -40,17 +40,18 @@ class _Counted:
 
 
 def simplify(case: Case, verdict: Verdict, culprit: Blame, check: Callable[[Case], Verdict],
-             budget: int = BUDGET) -> tuple[Case, Verdict, Blame]:
+             budget: int = BUDGET, dtype: str = "float64") -> tuple[Case, Verdict, Blame]:
     """The smallest case reachable by removing non-culprit ops that keeps the signature of
     ``(verdict, culprit)``, with its verdict and blame. Scalar expressions only: a tensor
-    program is returned as it is (removing a reshape or a reduction changes every shape)."""
+    program is returned as it is (removing a reshape or a reduction changes every shape).
+    ``dtype``: the engine's; a variable that stands for a removed op holds a number of it."""
     if is_tensor_program(case.expr, case.point) or verdict.case is not None:
         return case, verdict, culprit
     want = signature(verdict, culprit)
     counted = _Counted(check, budget)
     try:
         while True:
-            smaller = _one_removal(case, verdict, culprit, want, counted)
+            smaller = _one_removal(case, verdict, culprit, want, counted, dtype)
             if smaller is None:
                 return case, verdict, culprit
             case, verdict, culprit = smaller
@@ -59,13 +60,13 @@ def simplify(case: Case, verdict: Verdict, culprit: Blame, check: Callable[[Case
 
 
 def _one_removal(case: Case, verdict: Verdict, culprit: Blame, want: str,
-                 check: _Counted) -> tuple[Case, Verdict, Blame] | None:
+                 check: _Counted, dtype: str) -> tuple[Case, Verdict, Blame] | None:
     order = toposort(case.expr)
     keep = order[culprit.node] if culprit.node is not None and culprit.node < len(order) else None
     for n in reversed(order):   # the outermost first: a consumer above the culprit goes whole
         if n.is_leaf or n is keep:
             continue
-        for smaller in _without(case, n):
+        for smaller in _without(case, n, dtype):
             got = check(smaller)
             if got.kind != verdict.kind:
                 continue
@@ -75,14 +76,15 @@ def _one_removal(case: Case, verdict: Verdict, culprit: Blame, want: str,
     return None
 
 
-def _without(case: Case, n: Node) -> list[Case]:
+def _without(case: Case, n: Node, dtype: str) -> list[Case]:
     """``case`` with ``n`` replaced by each distinct non-constant argument, then by a fresh
-    variable holding its float64 value."""
+    variable holding its value in the engine's dtype (a float32 engine is never given a
+    point it cannot hold: its rounding would be the finding)."""
     out = []
     for s in dict.fromkeys(s for s in n.src if s.op != "const"):
         out.append(_replaced(case, n, s, {}))
     with np.errstate(all="ignore"):
-        value = float(evaluate(n, case.point, F64, ops=case.ops)[n])
+        value = float(np.dtype(dtype).type(evaluate(n, case.point, F64, ops=case.ops)[n]))
     if np.isfinite(value):
         name = next(f"u{i}" for i in range(1, 1000) if f"u{i}" not in case.point)
         out.append(_replaced(case, n, var(name), {name: value}))

@@ -238,7 +238,7 @@ def _draw_constant(draw, dtype: str, ties: Sequence[float], ops: tuple[str, ...]
 def _valid(op: Op, args: list[float], dtype: str) -> bool:
     """Defined, finite and representable, partials included: a point we can judge."""
     info = np.finfo(dtype)
-    if not op.domain(*args):
+    if not all(math.isfinite(a) for a in args) or not op.domain(*args):   # a bound 10·|x| past the range
         return False
     hi, lo = float(info.max) / 1e6, float(info.tiny) * 1e6
     with np.errstate(all="ignore"):
@@ -329,7 +329,7 @@ def _node(draw, b: _Build, cap: int, root: bool = False, constant: bool = True) 
         op = b.stress(draw, op, x2[1], 1)
     else:
         a = draw(_node(b, cap - 1, constant=False))
-        args = [a, draw(_EXPONENT)]    # the exponent, should the op be pow
+        args = [a, draw(_PARAMS)]      # the constants, should the op take some (pow's exponent)
         op = b.stress(draw, op, a[1], 0)
     if all(x[0].op == "const" for x in args[:b.arity[op]]):
         return a
@@ -337,7 +337,7 @@ def _node(draw, b: _Build, cap: int, root: bool = False, constant: bool = True) 
     if op is None:
         return a                       # nothing applies at these values: keep the argument
     spec = b.vocabulary[op]
-    args = _args(spec, args)
+    args = _args(spec, args, b.dtype)
     with np.errstate(all="ignore"):
         ans = float(spec.forward(F64, *(np.float64(x[1]) for x in args)))
     node = (apply(spec, *(x[0] for x in args)), _round(ans, b.dtype))
@@ -357,16 +357,53 @@ def _applicable(draw, b: _Build, op: str, args) -> str | None:
     return next((o for o in rest if o != op and _valid_at(b.vocabulary[o], args, b.dtype)), None)
 
 
-def _args(op: Op, args):
-    """A unary node's arguments are drawn as (argument, exponent): pow takes both."""
-    return args if len(args) == 1 or op.arity == 2 else args[:1]
+def _args(op: Op, args, dtype: str):
+    """A binary node's arguments as drawn; a unary node's are drawn as (argument, the raw
+    choices of any constants): an op with parameters gets its constants made from them."""
+    if op.arity - len(op.params) == 2:
+        return args
+    if not op.params:
+        return args[:1]
+    constants = iter([(const(c), c) for c in _param_values(op, args[0][1], args[1], dtype)])
+    return [next(constants) if i in op.params else args[0] for i in range(op.arity)]
+
+
+def _param_values(op: Op, x: float, raw, dtype: str) -> list[float]:
+    """leaky_relu's slope, clamp's bounds around ``x``; any other op's parameters take the
+    exponent drawn (pow's, and an engine's own ops')."""
+    exponent, slope, (where, w1, w2) = raw
+    if op.name == "leaky_relu":
+        return [_round(slope, dtype)]
+    if op.name == "clamp":
+        return [_round(c, dtype) for c in _clamp_bounds(x, where, w1, w2)]
+    return [exponent] * len(op.params)
+
+
+def _clamp_bounds(x: float, where: str, w1: float, w2: float) -> tuple[float, float]:
+    """(lo, hi) placed about x so that its kinks are met: x inside, on a bound (the ties),
+    below or above; widths relative to |x|, so that a huge x is not its own bound."""
+    s = max(abs(x), 1.0)
+    if where == "inside":
+        return x - w1 * s, x + w2 * s
+    if where == "lo":
+        return x, x + w1 * s
+    if where == "hi":
+        return x - w1 * s, x
+    if where == "below":        # x < lo
+        return x + w1 * s, x + (w1 + w2) * s
+    return x - (w1 + w2) * s, x - w1 * s   # above: hi < x
 
 
 def _valid_at(op: Op, args, dtype: str) -> bool:
-    return _valid(op, [x[1] for x in _args(op, args)], dtype)
+    return _valid(op, [x[1] for x in _args(op, args, dtype)], dtype)
 
 
-_EXPONENT = sampled(_EXPONENTS).map(lambda e: (const(e), e))
+# leaky_relu's usual slopes, and any; clamp's bounds: where x stands, and two widths
+_SLOPES = (0.01, 0.1, 0.2, 1.5, -0.5)
+_WIDTHS = (1.0, 0.5, 2.0, 1e-3, 10.0)
+_PARAMS = st.tuples(sampled(_EXPONENTS),
+                    st.one_of(sampled(_SLOPES), st.floats(-3.0, 3.0, allow_nan=False)),
+                    st.tuples(sampled(("inside", "lo", "hi", "below", "above")), sampled(_WIDTHS), sampled(_WIDTHS)))
 
 
 @composite

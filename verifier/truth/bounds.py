@@ -26,7 +26,9 @@ import numpy as np
 from oracles.paths import Edge, LocalGraph, accumulate, adjoints, rule_derivatives, tangents
 from verifier.floor.ir import Node
 
-__all__ = ["Precision", "PRECISIONS", "forward_radius", "near_kinks", "kink_interval", "kink_vertices", "vertex_box",
+__all__ = ["Precision", "PRECISIONS", "forward_radius", "near_kinks", "near_second_kinks", "near_cuts", "near_poles",
+           "node_sides",
+           "side_partials", "kink_interval", "kink_vertices", "vertex_box",
            "rounding_sites",
            "worst_sides", "nonlinear",
            "sensitivity"]
@@ -62,7 +64,7 @@ def forward_radius(g: LocalGraph, u: float) -> dict[Node, Any]:
         if n.is_leaf:
             r[n] = m.float(0)  # points and constants are exactly representable
             continue
-        acc = RHO * u * abs(g.values[n])
+        acc = RHO * u * abs(g.values[n]) * (1 + _value_rounding(g, n))
         for i, s in enumerate(n.src):
             d = g.partials.get((n, i))
             if d is not None and r[s]:
@@ -76,8 +78,22 @@ def lipschitz(g: LocalGraph, edge: Edge) -> Any:
     the argument across the kink (relu of a value that float rounds to the other sign)."""
     n, i = edge
     d = abs(g.partials[edge])
-    kink = g.ops[n.op].kink
-    return max(d, abs(kink.left[i]), abs(kink.right[i])) if kink else d
+    if g.ops[n.op].kink is None:
+        return d
+    left, right = node_sides(g, n)
+    return max(d, abs(left[i]), abs(right[i]))
+
+
+def node_sides(g: LocalGraph, n: Node) -> tuple[tuple, tuple]:
+    """The one-sided partials (left, right) of kinked node ``n`` at its arguments' values."""
+    return g.ops[n.op].kink.sides(*(g.values[a] for a in n.src))
+
+
+def side_partials(g: LocalGraph, n: Node, side: tuple) -> dict[Edge, Any]:
+    """One side of a kinked node as edge partials; a parameter's entry (clamp's bounds) is a
+    coefficient of the piece, no edge."""
+    params = g.ops[n.op].params
+    return {(n, i): g.m.float(d) for i, d in enumerate(side) if i not in params}
 
 
 def worst_sides(g: LocalGraph, kinks: list[Node]) -> dict[Edge, Any]:
@@ -85,19 +101,68 @@ def worst_sides(g: LocalGraph, kinks: list[Node]) -> dict[Edge, Any]:
     return {e: lipschitz(g, e) for e in g.partials if e[0] in kinks}
 
 
-def near_kinks(g: LocalGraph, r: Mapping[Node, Any]) -> list[Node]:
-    """Kinked nodes whose switch is zero, or within rounding reach of zero."""
+def _near(g: LocalGraph, r: Mapping[Node, Any], where: str) -> list[Node]:
+    """Nodes whose op's ``where`` quantity (kink, second_kink, cut) is zero, or within
+    rounding reach of zero."""
     hits = []
     for n in g.order:
         if n.is_leaf:
             continue
-        kink = g.ops[n.op].kink
-        if kink is None:
+        record = getattr(g.ops[n.op], where)
+        switch = getattr(record, "switch", record)
+        if switch is None:
             continue
-        s = kink.switch(*(g.values[a] for a in n.src))
+        s = switch(*(g.values[a] for a in n.src))
         if abs(s) <= sum(r[a] for a in n.src):
             hits.append(n)
     return hits
+
+
+def near_kinks(g: LocalGraph, r: Mapping[Node, Any]) -> list[Node]:
+    """Kinked nodes whose switch is zero, or within rounding reach of zero."""
+    return _near(g, r, "kink")
+
+
+def near_second_kinks(g: LocalGraph, r: Mapping[Node, Any]) -> list[Node]:
+    """Nodes at (or within rounding reach of) a point where their op's second derivative
+    jumps (``Op.second_kink``: elu at 0)."""
+    return _near(g, r, "second_kink")
+
+
+def near_cuts(g: LocalGraph, r: Mapping[Node, Any]) -> list[Node]:
+    """Nodes whose arguments rounding may carry across a cut, where the op's value jumps
+    (``Op.cut``: atan2 on the negative x axis)."""
+    return _near(g, r, "cut")
+
+
+def near_poles(g: LocalGraph, r: Mapping[Node, Any]) -> list[Node]:
+    """Nodes whose arguments rounding may carry onto a pole of their op (``Op.pole``: 1/x
+    of a value whose radius reaches 0, gelu(-10) that the usual form rounds to 0): there a
+    float engine's inf or nan is no fault of its own. How far the pole's quantity moves is
+    measured by moving each argument by its radius (div's pole moves with y, not with x)."""
+    hits = []
+    for n in g.order:
+        pole = None if n.is_leaf else g.ops[n.op].pole
+        if pole is None or not any(r[a] for a in n.src):
+            continue
+        args = [g.values[a] for a in n.src]
+        q = pole(*args)
+        reach = 0
+        for i, a in enumerate(n.src):
+            if r[a]:
+                reach += max(abs(pole(*args[:i], args[i] + sign * r[a], *args[i + 1:]) - q) for sign in (1, -1))
+        if abs(q) <= reach:
+            hits.append(n)
+    return hits
+
+
+def _value_rounding(g: LocalGraph, n: Node) -> Any:
+    """``Op.value_rounding`` at this node: units of |value| a float engine may be off by
+    beyond one rounding (0 for a leaf, or an op that rounds once)."""
+    rounding = None if n.is_leaf else g.ops[n.op].value_rounding
+    if rounding is None:
+        return 0
+    return rounding(g.m, *(g.values[s] for s in n.src), g.values[n])
 
 
 def kink_vertices(g: LocalGraph, kinks: list[Node]) -> list[dict[str, Any]]:
@@ -107,13 +172,11 @@ def kink_vertices(g: LocalGraph, kinks: list[Node]) -> list[dict[str, Any]]:
     over the box of convex combinations — every answer a correct engine may give — it stays
     in the convex hull of these vertices, and its extremes per variable are among them."""
     seen: dict[tuple, dict[str, Any]] = {}
+    sides = [node_sides(g, n) for n in kinks]
     for mask in range(1 << len(kinks)):
         override: dict[Edge, Any] = {}
         for j, n in enumerate(kinks):
-            kink = g.ops[n.op].kink
-            side = kink.right if mask >> j & 1 else kink.left
-            for i, d in enumerate(side):
-                override[(n, i)] = g.m.float(d)
+            override.update(side_partials(g, n, sides[j][mask >> j & 1]))
         vertex = accumulate(g, override)
         seen.setdefault(tuple(vertex.values()), vertex)
     return list(seen.values())
@@ -213,7 +276,10 @@ def sensitivity(out: Node, point: Mapping[str, float], g: LocalGraph, prec: Prec
                 d = g.partials.get((n, j), Jp.get((n, j)))
                 if d is not None:
                     swept[s] = swept.get(s, zero) + z * d
-        total[v] = inner + m.ctx.fsum(abs(g.values[s]) * max(abs(swept.get(s, zero) + o) for o in own.get(s, [zero]))
+        # a site whose value a float engine may get wrong by more than one rounding (an op's
+        # value_rounding: gelu for x << 0, a fused op of the engine's own) moves it that much more
+        total[v] = inner + m.ctx.fsum(abs(g.values[s]) * (1 + _value_rounding(g, s))
+                                      * max(abs(swept.get(s, zero) + o) for o in own.get(s, [zero]))
                                       for s in sites)
     return total
 
@@ -237,11 +303,12 @@ def nonlinear(g: LocalGraph, r: Mapping[Node, Any], kinks: list[Node]) -> bool:
 
 def _inner_rounding(g: LocalGraph, n: Node, i: int) -> Any:
     """Relative error, in units of roundoff, that a rule makes inside itself beyond what its
-    inputs carry (``Op.exponent_rounding``: pow's and powv's rule for their base)."""
-    rounding = g.ops[n.op].exponent_rounding
-    if rounding is None or i != 0:
+    inputs carry (``Op.rule_rounding``: pow's rule for its base, erf' = e^(-x²), a partial
+    that is a sum of terms near its zero)."""
+    rounding = g.ops[n.op].rule_rounding
+    if rounding is None or rounding[i] is None:
         return 0
-    return rounding(g.m, *(g.values[s] for s in n.src))
+    return rounding[i](g.m, *(g.values[s] for s in n.src))
 
 
 def _edges(g: LocalGraph, n: Node):

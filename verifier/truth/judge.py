@@ -13,18 +13,21 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
+import numpy as np
+
 from oracles import paths as paths_oracle, symbolic
 from oracles.base import OracleError
 from oracles.numeric import analytic, complex_step, mpmath_diff, richardson
-from verifier.floor.ir import size, variables
+from verifier.floor.ir import evaluate, size, toposort, variables
+from verifier.floor.mathns import F64
 from verifier.floor.numtext import exact, short
 from verifier.model import Case, Check, EngineRun, Reference, Verdict, worst_check
-from verifier.truth.bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_vertices, near_kinks,
-                                   nonlinear, sensitivity, vertex_box, worst_sides)
+from verifier.truth.bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_vertices, near_cuts,
+                                   near_kinks, near_poles, nonlinear, sensitivity, vertex_box, worst_sides)
 from verifier.truth.hull import outside
 
-__all__ = ["reference", "judge", "check_value", "to_float", "subnormal", "rule_constraint", "joint_reason",
-           "plain"]
+__all__ = ["reference", "judge", "check_value", "to_float", "subnormal", "rule_constraint", "kink_sides",
+           "joint_reason", "plain"]
 
 AGREE_DIGITS = 25      # symbolic and paths must agree to this many digits of the scale
 DEEP_DPS = 420         # enough for any cancellation that still matters above float64's tiny
@@ -88,6 +91,14 @@ def _truth(case: Case, g, prec) -> _Truth | _No:
     why no verdict is possible."""
     out, point = case.expr, case.point
     r = forward_radius(g, prec.u)
+    cuts = near_cuts(g, r)
+    if cuts:
+        return _No(f"at a cut of {cuts[0].op}, where its value jumps: rounding may carry its arguments across",
+                   "near-kink")
+    poles = near_poles(g, r)
+    if poles:
+        return _No(f"ill-conditioned: rounding may carry the argument of {poles[0].op} onto its pole",
+                   "ill-conditioned")
     kinks = near_kinks(g, r)
     if len(kinks) > MAX_KINKS:
         return _No(f"{len(kinks)} kinks at this point (at most {MAX_KINKS} analysed)", "too-many-kinks")
@@ -223,8 +234,8 @@ def judge(ref: Reference, run: EngineRun) -> Verdict:
     reason, cause = "", ""
     if worst.verdict in ("mismatch", "nonfinite") and worst.low is not None and worst.variable is not None:
         # at a kink the truth is an interval: say which, and the rule that makes it
-        ops = ref.case.ops
-        rules = ", ".join(f"{_at(op, ops[op].kink)} ({rule_constraint(op, ops[op].kink)})" for op in sorted(set(ref.kinks)))
+        rules = ", ".join(f"{_at(op, *kink_sides(ref, op))} ({rule_constraint(op, *kink_sides(ref, op))})"
+                          for op in sorted(set(ref.kinks)))
         reason = (f"d/d{worst.variable}: engine {exact(worst.actual)}, expected between {exact(worst.low)} and "
                   f"{exact(worst.high)} (bound {short(worst.bound)}), at {rules}")
     elif worst.verdict in ("mismatch", "nonfinite"):
@@ -261,10 +272,21 @@ def plain(x: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def rule_constraint(op: str, kink) -> str:
+def kink_sides(ref: Reference, op: str) -> tuple[tuple, tuple]:
+    """The one-sided partials of ``op``'s differentiable arguments at its node nearest its
+    kink in the reference's expression (leaky_relu's left side is its slope there)."""
+    spec = ref.case.ops[op]
+    with np.errstate(all="ignore"):
+        values = evaluate(ref.case.expr, ref.case.point, F64, ops=ref.case.ops)
+    nodes = [n for n in toposort(ref.case.expr) if n.op == op]
+    n = min(nodes, key=lambda n: abs(float(spec.kink.switch(*(values[a] for a in n.src)))))
+    sides = spec.kink.sides(*(values[a] for a in n.src))
+    return tuple(tuple(float(d) for i, d in enumerate(side) if i not in spec.params) for side in sides)
+
+
+def rule_constraint(op: str, left: tuple, right: tuple) -> str:
     """What a correct engine's local partials satisfy at this op's kink, in a maintainer's
-    words, from its Kink record (the convex combinations of ``left`` and ``right``)."""
-    left, right = kink.left, kink.right
+    words, from its one-sided partials (the convex combinations of ``left`` and ``right``)."""
     if len(left) == 1:
         lo, hi = sorted((left[0], right[0]))
         return f"{op}' must lie between {plain(lo)} and {plain(hi)}"
@@ -274,28 +296,27 @@ def rule_constraint(op: str, kink) -> str:
             f"({', '.join(map(plain, right))})")
 
 
-def _at(op: str, kink) -> str:
-    return f"a tie of {op}" if len(kink.left) > 1 else f"the kink of {op}"
+def _at(op: str, left: tuple, right: tuple) -> str:
+    return f"a tie of {op}" if len(left) > 1 else f"the kink of {op}"
 
 
 def joint_reason(ref: Reference, grads: dict[str, float], names: list[str]) -> str:
     """Why the engine's vector is outside: the op's rule when the op is the whole expression
     on distinct variables (the gradient is its partials), else the hull the gradient must be in."""
-    ops = ref.case.ops
     kinked = sorted(set(ref.kinks))
     gave = [plain(grads[v]) for v in names]
     root = ref.case.expr
     alone = (len(ref.kinks) == 1 and root.op == ref.kinks[0] and all(s.op == "var" for s in root.src)
              and len(set(root.src)) == len(root.src))
     if alone:
-        kink = ops[root.op].kink
-        return f"at {_at(root.op, kink)} {rule_constraint(root.op, kink)}; engine gave {' and '.join(gave)}"
-    rules = "; ".join(f"{rule_constraint(op, ops[op].kink)}" for op in kinked)
+        sides = kink_sides(ref, root.op)
+        return f"at {_at(root.op, *sides)} {rule_constraint(root.op, *sides)}; engine gave {' and '.join(gave)}"
+    rules = "; ".join(f"{rule_constraint(op, *kink_sides(ref, op))}" for op in kinked)
     what = f"({', '.join(f'd/d{v}' for v in names)})"
     points = list({tuple(p[v] for v in names): None for p in ref.vertices})
     shown = ", ".join(f"({', '.join(map(plain, p))})" for p in points[:4]) + (", …" if len(points) > 4 else "")
     if len(ref.kinks) == 1:
-        where = f"at {_at(kinked[0], ops[kinked[0]].kink)} ({rules})"
+        where = f"at {_at(kinked[0], *kink_sides(ref, kinked[0]))} ({rules})"
         inside = f"on the segment from {shown.replace('), (', ') to (', 1)}"
     else:
         where = f"at {len(ref.kinks)} kinks of {', '.join(kinked)} ({rules})"

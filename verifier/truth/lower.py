@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from verifier.floor.ir import Node, const, toposort, var
-from verifier.floor.program import forward, params_of, tconst_value
+from verifier.floor.program import forward, iconst_value, params_of, tconst_value
 from verifier.floor.tensor_ops import TENSOR_OPS, TensorOp
 
 __all__ = ["Lowered", "lower", "lower_elements", "element_name"]
@@ -93,6 +93,8 @@ def _arrays(out: Node, point: Mapping[str, Any], ops: Mapping[str, TensorOp]):
             arrays[n] = obj
         elif n.op == "const":
             arrays[n] = np.array(n, dtype=object).reshape(())
+        elif n.op == "iconst":   # indices: known here, so the ops that read them pick nodes
+            arrays[n] = iconst_value(n)
         elif n.op == "tconst":
             a = tconst_value(n)
             arrays[n] = np.frompyfunc(lambda v: const(float(v)), 1, 1)(a) if a.ndim else np.array(const(float(a)), dtype=object).reshape(())

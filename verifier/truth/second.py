@@ -3,18 +3,22 @@ gradients (protocol method ``second_derivatives(output, variables)``, a list of 
 
 The truth is SymEngine's second derivative checked against the op table's (the chain rule
 applied to the chain rule, oracles.paths.hessian). The bound is first-order in the rounding
-of every factor, 16·(2L + 2)·u·Σ|terms|, plus the Hessian's sensitivity to the rounding of
-each intermediate the engine's derivative graph starts from (``rounding_wobble``: x**(x**x)
+of every factor, 16·(2L + 2)·u·Σ|terms| (a rule's derivative counted as the terms an engine
+forms differentiating it, oracles.dual.AbsDual: they may cancel), plus the Hessian's
+sensitivity to the rounding of each intermediate the engine's derivative graph starts from (``rounding_wobble``: x**(x**x)
 at 1e-14 multiplies the rounding of x**x by 1/(x**x - 1)), plus 2^-20 of the terms' scale
 and of the first-order scale of the paths (an engine also rounds, and cancels, inside its
 own derivative graph, which we do not model): order 2 catches missing and wrong terms, not
 precision.
 
-Near a kink the ops that have one (abs, relu, maximum, minimum) are piecewise linear: their
+Near a kink the built-in ops that have one (abs, relu, maximum, minimum, leaky_relu, clamp) are
+piecewise linear (``Kink.linear``; an engine's own kinked op is not judged there): their
 own second derivative is 0 on each side, and the Hessian is a polynomial of degree ≤ 2 in
 each kink's one-sided slope t ∈ [0, 1] (an adjoint is affine in it, a product of two
 tangents at most quadratic). Its values on the grid t ∈ {0, ½, 1} bound it over the whole box
 (``kink_envelope``), so a point that rounding could carry across a kink is still decided.
+An op that is C1 where its second derivative jumps (elu at 0, ``Op.second_kink``) is not:
+there, and within rounding reach of there, the check is undecided.
 Every undecided reference names its cause (verifier.model.UNDECIDED_CAUSES).
 """
 from __future__ import annotations
@@ -28,7 +32,8 @@ from oracles.paths import Edge, LocalGraph
 from verifier.floor.ir import Node, size, variables
 from verifier.floor.numtext import exact, short
 from verifier.model import Case, EngineRun, Reference, Verdict, worst_check
-from verifier.truth.bounds import C2, PRECISIONS, RHO, Precision, forward_radius, near_kinks, rounding_sites, worst_sides
+from verifier.truth.bounds import (C2, PRECISIONS, RHO, Precision, forward_radius, near_kinks, near_second_kinks,
+                                   node_sides, rounding_sites, side_partials, worst_sides)
 from verifier.truth.judge import AGREE_DIGITS, DEEP_DPS, UNSTABLE, check_value, judge, reference, to_float
 
 __all__ = ["second_reference", "second_judge", "pair", "rounding_wobble", "kink_envelope", "rule_quotients"]
@@ -71,6 +76,10 @@ def second_reference(case: Case, dtype: str = "float64") -> Reference:
         return truth
     g, rules, table, low, high, oracles = truth
     scale = paths_oracle.hessian(g, absolute=True, override=worst, rules=rules)
+    # the rounding of the terms an engine forms differentiating each rule, which may cancel
+    # (d/dx of x/(x² + y²) is 1/h² - 2x²/h⁴, 0 at x = y): the first term of the bound
+    terms = paths_oracle.hessian(g, absolute=True, override=worst,
+                                 rules=paths_oracle.rule_derivatives(g, None, set(), absolute=True)[0])
     first_scale = _first_order_scale(g, worst)
     for k in table:
         size_k = max(abs(low[k]), abs(high[k]), scale[k], first_scale[k])
@@ -95,7 +104,7 @@ def second_reference(case: Case, dtype: str = "float64") -> Reference:
     # bound says nothing, and its share is in the wobble, measured
     rel = min(1.0, max((first.bound[v] / abs(t) for v, t in first.truth.items()
                         if t and not first.unstable.get(v)), default=0.0))
-    bound = {pair(*k): to_float(16 * (2 * L + 2) * prec.u * scale[k] + wobble[k] + 2 * lost[k]
+    bound = {pair(*k): to_float(16 * (2 * L + 2) * prec.u * max(scale[k], terms[k]) + wobble[k] + 2 * lost[k]
                                 + (RELATIVE_FLOOR + 16 * rel) * (scale[k] + first_scale[k])) + 4 * prec.tiny
              for k in table}
     unstable = {pair(*k): bool(wobble[k] > UNSTABLE * (scale[k] + first_scale[k]) and wobble[k] > 4 * prec.tiny)
@@ -114,8 +123,18 @@ def _refusal(g: LocalGraph, kinks: list[Node], worst: Mapping[Edge, Any], prec: 
     """(reason, cause) when no second derivative can be judged here, before any is computed."""
     if len(kinks) > GRID_KINKS:
         return f"{len(kinks)} kinks at this point (at most {GRID_KINKS} at order 2)", "too-many-kinks"
+    bent = sorted({n.op for n in kinks if not g.ops[n.op].kink.linear})
+    if bent:
+        return (f"at a kink of {', '.join(bent)}, which is not piecewise linear: the second derivative "
+                "is not a number there", "near-kink")
+    jumps = sorted({n.op for n in near_second_kinks(g, forward_radius(g, prec.u))})
+    if jumps:
+        return (f"at the point where the second derivative of {', '.join(jumps)} jumps: it has no value there",
+                "near-kink")
     rules = paths_oracle.rule_derivatives(g, None, set())[0]
-    curved = sorted({n.op for n in kinks if any(h for row in rules[n].values() for h in row.values())})
+    # a parameter's column is no curvature: leaky_relu's slope a is a constant leaf
+    curved = sorted({n.op for n in kinks if any(h for row in rules[n].values() for j, h in row.items()
+                                                if j not in g.ops[n.op].params)})
     if curved:
         return (f"at a kink of {', '.join(curved)}, which is curved on a side: the second derivative "
                 "is not a number there", "near-kink")
@@ -171,9 +190,9 @@ def kink_envelope(g: LocalGraph, kinks: list[Node], rules) -> tuple[dict, dict]:
     for ts in product(GRID, repeat=len(kinks)):
         override: dict[Edge, Any] = {}
         for n, t in zip(kinks, ts):
-            kink = g.ops[n.op].kink
-            for i, (a, b) in enumerate(zip(kink.left, kink.right)):
-                override[(n, i)] = g.m.float(a + t * (b - a))   # exact: sides are 0, ±1
+            left, right = (side_partials(g, n, side) for side in node_sides(g, n))
+            for e, a in left.items():
+                override[e] = a + t * (right[e] - a)
         for k, x in paths_oracle.hessian(g, override=override, rules=rules).items():
             seen.setdefault(k, []).append(x)
     widen = g.m.float(LEBESGUE) ** len(kinks)

@@ -14,10 +14,10 @@ from itertools import chain
 import numpy as np
 
 from verifier.floor.ir import toposort, variables
-from verifier.floor.program import forward
+from verifier.floor.program import forward, params_of
 from verifier.model import Case, Check, EngineRun, Reference, Verdict
 from verifier.truth.bounds import C2, PRECISIONS, RHO
-from verifier.truth.judge import judge, reference
+from verifier.truth.judge import UNSTABLE, judge, reference
 from verifier.truth.leaks import leak_in
 from verifier.truth.lower import Lowered, lower
 
@@ -50,9 +50,50 @@ class TensorReference:
         return self.scalar.kinks
 
 
-# ops whose backward engines compute from a value of the size of their input (exp(x - lse)):
-# an absolute rounding error of |x|·u there, which the lowered DAG never reads
-_SHIFTED = ("logsumexp", "softmax")
+def _first(values, **params):
+    return float(np.max(np.abs(values[0]), initial=0.0))
+
+
+def _scores(values, **params):
+    q, k = values[0], values[1]
+    return float(np.max(np.abs(q @ k.T), initial=0.0)) / math.sqrt(q.shape[1])
+
+
+def _centred(values, axis, eps=0.0):
+    """variance, std, layer_norm: their backward passes read x - mean(x), whose absolute
+    error n·u·max|x| the lowered DAG never sees (its chain rule is exactly shift invariant);
+    relative to their gradient's scale, about n·max|x| / mean|x - mean(x)| per reduced slice
+    (squared n: std's and layer_norm's rstd carry it again). With layer_norm's eps, only the
+    share var/(var + eps) of the gradient reads the deviations. Infinite where a slice of
+    equal non-zero values (more than one) leaves its deviations nothing but rounding."""
+    x = np.asarray(values[0], dtype=np.float64)
+    axes = tuple(range(x.ndim)) if axis is None else (axis % max(x.ndim, 1),)
+    n = math.prod(x.shape[a] for a in axes if a < x.ndim)
+    if n == 1:      # the mean of one element is that element: its deviation is exactly 0
+        return 0.0
+    d = np.abs(x - np.mean(x, axis=axes, keepdims=True))
+    var = np.mean(d * d, axis=axes)
+    big, small = np.max(np.abs(x), axis=axes), np.mean(d, axis=axes)
+    with np.errstate(all="ignore"):
+        ratio = np.where(big == 0, 0.0, n * n * big / small) * np.where(var == 0, 1.0 if eps == 0 else 0.0,
+                                                                        var / (var + eps))
+    return float(np.max(np.nan_to_num(ratio, nan=0.0, posinf=math.inf), initial=0.0))
+
+
+# ops whose backward engines compute from a value the lowered DAG never reads, with an
+# absolute rounding error of the size of their input: exp(x - lse) (the softmax family;
+# attention's input to its softmax is the scores q kᵀ/√d), x - mean(x) (the centring ops).
+# Each gives the relative error it adds, in units of roundoff, from its arguments' values.
+_SHIFTED = {"logsumexp": _first, "softmax": _first, "log_softmax": _first, "cross_entropy": _first,
+            "attention": _scores,
+            "variance": lambda values, axis=None, **_: _centred(values, axis),      # the ops' defaults
+            "std": lambda values, axis=None, **_: _centred(values, axis),
+            "layer_norm": lambda values, eps=1e-5: _centred(values, -1, eps)}
+
+
+def _spread(case: Case, values) -> float:
+    return sum(_SHIFTED[n.op]([values[s] for s in n.src], **params_of(n))
+               for n in toposort(case.expr) if n.op in _SHIFTED)
 
 
 def tensor_reference(case: Case, dtype: str = "float64", lowered: Lowered | None = None) -> TensorReference:
@@ -68,12 +109,16 @@ def tensor_reference(case: Case, dtype: str = "float64", lowered: Lowered | None
         return TensorReference(case, lw, Reference(scalar_case, dtype, "undecided", reason, cause=cause))
     ref = reference(scalar_case, dtype)
     if ref.status == "ok":
-        spread = sum(float(np.max(np.abs(values[n.src[0]]), initial=0.0))
-                     for n in toposort(case.expr) if n.op in _SHIFTED)
+        spread = _spread(case, values)
+        if math.isinf(spread):
+            return TensorReference(case, lw, Reference(
+                scalar_case, dtype, "undecided", "ill-conditioned: x - mean(x) over equal values is rounding alone, "
+                "and a backward pass reads it", cause="ill-conditioned"))
         if spread:
-            prec = PRECISIONS[dtype]
-            ref = replace(ref, bound={v: b + C2 * RHO * prec.u * spread * ref.scale.get(v, 0.0)
-                                      for v, b in ref.bound.items()})
+            extra = C2 * RHO * PRECISIONS[dtype].u * spread
+            # beyond 1% of the scale, as the scalar judge says: no honest verdict
+            ref = replace(ref, bound={v: b + extra * ref.scale.get(v, 0.0) for v, b in ref.bound.items()},
+                          unstable={v: u or extra > UNSTABLE for v, u in ref.unstable.items()})
     return TensorReference(case, lw, ref)
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from verifier.engines.autograd.tensor import accumulate  # any node with .args: one walk for both engines
-from verifier.floor.tensor_ops import TENSOR_OPS, TensorOp
+from verifier.floor.tensor_ops import ENGINE_NAMES, TENSOR_OPS, TensorOp
 
 __all__ = ["Array", "ARRAY_OPS", "backward_paths", "backward_reverse", "unbroadcast"]
 
@@ -46,21 +46,28 @@ def _lift(x) -> Array:
 
 
 def make_array_op(op: TensorOp) -> Callable[..., Array]:
+    """The engine's op: float arguments become Arrays in the graph; integer ones (indices,
+    targets: ``op.integer``) arrive as int64 arrays and stay plain, outside the graph."""
+    floats = [i for i in range(op.arity) if i not in op.integer]
+
     def apply(*args, **params) -> Array:
-        args = tuple(_lift(a) for a in args)
-        xs = [a.value for a in args]
+        args = [np.asarray(a, dtype=np.int64) if i in op.integer else _lift(a) for i, a in enumerate(args)]
+        xs = [a if i in op.integer else a.value for i, a in enumerate(args)]
         with np.errstate(all="ignore"):
             ans = np.asarray(op.forward(xs, **params), dtype=np.float64)
 
         def vjp(g):
             with np.errstate(all="ignore"):
-                return op.vjp(xs, ans, g, **params)
-        return Array(ans, args, vjp)
+                cotangents = op.vjp(xs, ans, g, **params)
+            return [cotangents[i] for i in floats]
+        return Array(ans, tuple(args[i] for i in floats), vjp)
     apply.__name__ = op.name
     return apply
 
 
-ARRAY_OPS: dict[str, Callable[..., Array]] = {name: make_array_op(op) for name, op in TENSOR_OPS.items()}
+# by the IR's names (variance, not its engine name "var": the runner tries both)
+ARRAY_OPS: dict[str, Callable[..., Array]] = {name: make_array_op(op) for name, op in TENSOR_OPS.items()
+                                              if name not in ENGINE_NAMES.values()}
 
 
 def _push(t: Array, g: np.ndarray):

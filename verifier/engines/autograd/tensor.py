@@ -52,9 +52,7 @@ class Tensor:
         """The local derivatives as differentiable Tensors (rebuilt from the op's rules).
 
         Where the table records the textbook form from the output (tanh' = 1 - tanh²), that
-        one is built: it differentiates well (tanh'' = -2·tanh·tanh'), while the form that
-        avoids cancellation in value goes through cosh = (e^x + e^-x)/2, whose derivative
-        cancels to 0 at tiny x."""
+        one is built, as engines build it: it differentiates well (tanh'' = -2·tanh·tanh')."""
         if self.op is None:
             return ()
         rules = self.op.ans_partials or self.op.partials
@@ -85,6 +83,10 @@ def make_op(op: Op) -> Callable[..., Tensor]:
 
 
 OPS: dict[str, Callable[..., Tensor]] = {name: make_op(op) for name, op in SCALAR_OPS.items()}
+# erfc is no op of the table, but the rules of gelu read it (1 - erf cancels for x >> 0):
+# its own record, so that a rule that calls it can be differentiated again
+_ERFC = make_op(Op("erfc", lambda sp, x: sp.erfc(x), lambda m, x: m.erfc(x),
+                   (lambda m, x, ans: -2 / m.sqrt(m.pi) * m.exp(-x * x),)))
 
 
 class TensorMath:
@@ -94,8 +96,11 @@ class TensorMath:
     exp, log, sin, cos, tan = (OPS[k] for k in ("exp", "log", "sin", "cos", "tan"))
     tanh, sqrt, atan, log1p, expm1 = (OPS[k] for k in ("tanh", "sqrt", "atan", "log1p", "expm1"))
     sigmoid, abs, maximum, minimum = OPS["sigmoid"], OPS["abs"], OPS["maximum"], OPS["minimum"]
+    sinh, cosh, asin, acos, asinh = (OPS[k] for k in ("sinh", "cosh", "asin", "acos", "asinh"))
+    erf, atan2, hypot, logaddexp, softplus = (OPS[k] for k in ("erf", "atan2", "hypot", "logaddexp", "softplus"))
+    erfc = _ERFC
+    pi = np.pi
     pow = staticmethod(lambda x, c: OPS["pow"](x, c))
-    cosh = staticmethod(lambda x: (OPS["exp"](x) + OPS["exp"](-x)) * 0.5)
     # piecewise-constant functions have derivative 0: constants, not graph nodes
     sign = staticmethod(lambda x: Tensor(np.sign(_value(x))))
     step = staticmethod(lambda x: Tensor(1.0 if _value(x) > 0 else 0.0))

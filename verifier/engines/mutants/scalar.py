@@ -41,9 +41,14 @@ def _rule(op: str, index: int, rule) -> Callable[[], BuiltinEngine]:
 
 def _forward(op: str, forward) -> Callable[[], BuiltinEngine]:
     """The builtin engine with one op's forward value replaced (its rules unchanged)."""
+    return _record(op, forward=forward)
+
+
+def _record(op: str, **changes) -> Callable[[], BuiltinEngine]:
+    """The builtin engine with fields of one op's record replaced (forward and partials)."""
     def make() -> BuiltinEngine:
         engine = BuiltinEngine()
-        engine.ops[op] = make_op(replace(SCALAR_OPS[op], forward=forward))
+        engine.ops[op] = make_op(replace(SCALAR_OPS[op], **changes))
         return engine
     return make
 
@@ -272,13 +277,20 @@ def _f32(x):
 
 
 _ALL = tuple(SCALAR_OPS)
+# one op among 42 is in one example of seven: a mutant whose fault shows only in a corner of
+# its op (an edge, a precision loss, a new op's forward value that matters only downstream)
+# is looked for among the arithmetic that carries its value on
+_WITH_ARITHMETIC = ("add", "sub", "mul", "div", "neg")
+# where the op's gradient is tiny (sigmoid' = 1e-174 at its edge), products would take it
+# below the normal range, and the check would be undecided
+_ADDITIVE = ("add", "sub", "neg")
 _BLOWS_UP = ("mismatch", "nonfinite")    # a wrong rule with a pole, or one that overflows
 _FORWARD = ("forward", "precision")      # a forward value off in the last digits is precision lost
 
 SCALAR: tuple[Mutant, ...] = (
     # ── wrong local rule ──
     Mutant("tanh-rule", "wrong local rule", "tanh' computed as 1 - tanh instead of 1 - tanh²",
-           _rule("tanh", 0, lambda m, x, ans: 1.0 - ans), ("tanh",)),
+           _rule("tanh", 0, lambda m, x, ans: 1.0 - ans), ("tanh",), ops=_WITH_ARITHMETIC + ("tanh",)),
     Mutant("tan-rule", "wrong local rule", "tan' copied from tanh: 1 - tan² instead of 1 + tan²",
            _rule("tan", 0, lambda m, x, ans: 1.0 - ans * ans), ("tan",)),
     Mutant("atan-rule", "wrong local rule", "atan' = 1/(1 - x²) instead of 1/(1 + x²)",
@@ -286,13 +298,17 @@ SCALAR: tuple[Mutant, ...] = (
     Mutant("log1p-rule", "wrong local rule", "log1p' = 1/x, the rule of log",
            _rule("log1p", 0, lambda m, x, ans: 1.0 / x), ("log1p",), _BLOWS_UP),
     Mutant("expm1-as-exp", "wrong local rule", "expm1' = ans, copied from exp (the +1 lost)",
-           _rule("expm1", 0, lambda m, x, ans: ans), ("expm1",)),
+           _rule("expm1", 0, lambda m, x, ans: ans), ("expm1",), ops=_WITH_ARITHMETIC + ("expm1",)),
     Mutant("relu-ans", "wrong local rule", "relu' = relu(x): the output where the mask belongs",
            _rule("relu", 0, lambda m, x, ans: ans), ("relu",), _BLOWS_UP),
     Mutant("abs-one", "wrong local rule", "abs' = 1 everywhere, as if abs were the identity",
            _rule("abs", 0, lambda m, x, ans: 1.0), ("abs",)),
     Mutant("minimum-as-max", "wrong local rule", "minimum's rules copied from maximum",
            lambda: _copy_rules("minimum", "maximum"), ("minimum",)),
+    Mutant("gelu-tanh-derivative", "wrong local rule", "gelu's exact forward x·Φ(x), differentiated by "
+           "the rule of its tanh approximation (off by up to 2e-4)",
+           _rule("gelu", 0, SCALAR_OPS["gelu_tanh"].partials[0]), ("gelu",), _BLOWS_UP,
+           ops=_WITH_ARITHMETIC + ("gelu",)),
     # ── sign error ──
     Mutant("div-sign", "sign error", "d(x/y)/dy computed as +x/y² instead of -x/y²",
            _rule("div", 1, lambda m, x, y, ans: ans / y), ("div",)),
@@ -304,9 +320,9 @@ SCALAR: tuple[Mutant, ...] = (
            _rule("cos", 0, lambda m, x, ans: m.sin(x)), ("cos",)),
     # ── a factor missing, an exponent off by one ──
     Mutant("pow-no-c", "missing factor", "d x^c = x^(c-1): the factor c forgotten",
-           _rule("pow", 0, lambda m, x, c, ans: m.pow(x, c - 1)), ("pow",), _BLOWS_UP),
+           _rule("pow", 0, lambda m, x, c, ans: m.pow(x, c - 1)), ("pow",), _BLOWS_UP, ops=_WITH_ARITHMETIC + ("pow",)),
     Mutant("pow-off-by-one", "off-by-one exponent", "d x^c = c·x^c instead of c·x^(c-1)",
-           _rule("pow", 0, lambda m, x, c, ans: c * ans), ("pow",), _BLOWS_UP),
+           _rule("pow", 0, lambda m, x, c, ans: c * ans), ("pow",), _BLOWS_UP, ops=_WITH_ARITHMETIC + ("pow",)),
     Mutant("sqrt-half", "missing factor", "sqrt' = 1/sqrt(x): the ½ forgotten",
            _rule("sqrt", 0, lambda m, x, ans: 1.0 / ans), ("sqrt",)),
     Mutant("powv-no-log", "missing factor", "d(x^y)/dy = x^y: the log(x) factor forgotten",
@@ -322,15 +338,22 @@ SCALAR: tuple[Mutant, ...] = (
            _rule("sigmoid", 0, lambda m, x, ans: ans * (1.0 - x)), ("sigmoid",), _BLOWS_UP),
     # ── 0·inf and overflow at domain edges ──
     Mutant("pow-ratio", "0·inf at a domain edge", "d x^c = c·x^c/x: 0/0 = nan at x = 0 (x² there)",
-           _rule("pow", 0, lambda m, x, c, ans: c * ans / x), ("pow",), ("nonfinite", "mismatch")),
+           _rule("pow", 0, lambda m, x, c, ans: c * ans / x), ("pow",), ("nonfinite", "mismatch"),
+           ops=_WITH_ARITHMETIC + ("pow",)),
     Mutant("abs-ratio", "0·inf at a domain edge", "abs' = x/|x| in Python floats: raises at x = 0",
            _rule("abs", 0, lambda m, x, ans: float(x) / abs(float(x))), ("abs",), ("crash",)),
     Mutant("sigmoid-overflow", "overflow in a rule", "sigmoid' = e^-x/(1 + e^-x)²: the square "
            "overflows for x < -355 and the gradient flushes to 0",
-           _rule("sigmoid", 0, lambda m, x, ans: m.exp(-x) / (1.0 + m.exp(-x)) ** 2), ("sigmoid",), _BLOWS_UP),
+           _rule("sigmoid", 0, lambda m, x, ans: m.exp(-x) / (1.0 + m.exp(-x)) ** 2), ("sigmoid",), _BLOWS_UP,
+           ops=_ADDITIVE + ("sigmoid",)),
+    Mutant("softplus-overflow", "overflow in a rule", "softplus as log(1 + e^x) with the derivative "
+           "e^x/(1 + e^x): both overflow to inf and nan for x > 709, and the value is 0 for x < -37",
+           _record("softplus", forward=lambda m, x: m.log(1.0 + m.exp(x)),
+                   partials=(lambda m, x, ans: m.exp(x) / (1.0 + m.exp(x)),)), ("softplus",),
+           ("mismatch", "nonfinite"), ops=_WITH_ARITHMETIC + ("softplus",)),
     Mutant("div-square-overflow", "overflow in a rule", "d(x/y)/dy = -x/(y·y): y·y overflows (or "
            "underflows) where x/y² is a normal number", _rule("div", 1, lambda m, x, y, ans: -x / (y * y)),
-           ("div",), _BLOWS_UP),
+           ("div",), _BLOWS_UP, ops=_WITH_ARITHMETIC),
     # ── tie conventions ──
     # (0, 0) at a tie is outside the subgradient set {(t, 1 - t)}: alone, the joint kink test
     # finds it (each partial alone is within [0, 1]); in max(x, x) = x it is a gradient of 0
@@ -344,14 +367,16 @@ SCALAR: tuple[Mutant, ...] = (
     Mutant("float32-grads", "precision loss", "a float64 engine whose gradients are rounded to float32",
            lambda: _Backward(backward_reverse, np.float32), _ALL, blames=("precision",)),
     Mutant("exp-float32", "precision loss", "exp' rounded to float32 (a float32 buffer in one rule)",
-           _rule("exp", 0, lambda m, x, ans: _f32(ans)), ("exp",), _BLOWS_UP),
+           _rule("exp", 0, lambda m, x, ans: _f32(ans)), ("exp",), _BLOWS_UP, ops=_WITH_ARITHMETIC + ("exp",)),
     Mutant("atan-cos2", "precision loss", "atan' = cos²(atan x): exact algebra, but cos of a "
-           "rounded π/2 cancels for large |x|", _rule("atan", 0, lambda m, x, ans: m.cos(ans) ** 2), ("atan",)),
+           "rounded π/2 cancels for large |x|", _rule("atan", 0, lambda m, x, ans: m.cos(ans) ** 2), ("atan",),
+           ops=_WITH_ARITHMETIC + ("atan",)),
     # ── forward value ──
     Mutant("log1p-naive", "forward value", "log1p computed as log(1 + x): wrong for small x",
            _forward("log1p", lambda m, x: m.log(1.0 + x)), ("log1p",), blames=_FORWARD),
     Mutant("expm1-naive", "forward value", "expm1 computed as exp(x) - 1: wrong for small x",
-           _forward("expm1", lambda m, x: m.exp(x) - 1.0), ("expm1",), blames=_FORWARD),
+           _forward("expm1", lambda m, x: m.exp(x) - 1.0), ("expm1",), blames=_FORWARD,
+           ops=_WITH_ARITHMETIC + ("expm1",)),
     Mutant("sigmoid-sign", "forward value", "sigmoid forward 1/(1 + e^x): a sign slip",
            _forward("sigmoid", lambda m, x: 1.0 / (1.0 + m.exp(x))), ("sigmoid",)),
     # ── accumulation ──
@@ -373,11 +398,13 @@ SCALAR: tuple[Mutant, ...] = (
            "with x == y become one node", _InternedLeaves, None),
     Mutant("shared-constants", "identical leaves merged", "constant(c) reuses a variable holding c",
            _SharedConstants, None),
+    # ops whose partials are never 0: where one is (abs' at 0), the stale adjoint below it is
+    # never added to, and the same case twice gives the same wrong answer, like a wrong rule
     Mutant("stale-tape", "stale gradients", "adjoint buffer not zeroed between backward calls",
-           _Tape, None, ("inconsistent", "mismatch")),
+           _Tape, None, ("inconsistent", "mismatch"), ops=_WITH_ARITHMETIC + ("sin", "exp")),
 )
 
 # ── forward mode: found only by checking forward_gradients too (Options.forward) ──
 FORWARD: tuple[Mutant, ...] = (Mutant("div-jvp-sign", "forward mode", "forward mode's rule for x/y adds ans/y·dy instead of "
                 "subtracting it (reverse mode is right)", lambda: _ForwardRule("div", 1, lambda m, x, y, ans: ans / y),
-                ("div",), options={"forward": True}),)
+                ("div",), ops=_WITH_ARITHMETIC + ("sin", "exp"), options={"forward": True}),)

@@ -1,7 +1,8 @@
-"""Planted tensor bugs: the builtin array engine with one realistic fault each (issue 5).
+"""Planted tensor bugs: the builtin array engine with one realistic fault each (issues 5, 17).
 They run with ``--tensor``; ``verifier.engines.mutants`` lists them with the others."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -86,6 +87,70 @@ def _max_full(xs, ans, g, axis=None, keepdims=False):
     return [mask * expand(g, x.shape, axis, keepdims)]   # every tied element gets it all
 
 
+def _softmax(x, axis):
+    return TENSOR_OPS["softmax"].forward([x], axis=axis)
+
+
+def _layer_norm_no_mean(xs, ans, g, eps=1e-5):
+    x, w, b = xs
+    d = x - np.mean(x, axis=-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(np.mean(d * d, axis=-1, keepdims=True) + eps)
+    xhat, h = d * rstd, g * w
+    # the bug: the mean's own path, - mean(h), is left out; only the variance's is kept
+    dx = rstd * (h - xhat * np.mean(h * xhat, axis=-1, keepdims=True))
+    return [dx, g * xhat, g]
+
+
+def _cross_entropy_no_onehot(xs, ans, g, reduction="mean"):
+    logits, targets = xs
+    p = _softmax(logits, 1)      # the bug: softmax(logits), never minus the one-hot target
+    return [(g / len(targets) if reduction == "mean" else g) * p, None]
+
+
+def _embedding_assign(xs, ans, g):
+    table = np.zeros(xs[0].shape)
+    table[np.asarray(xs[1])] = g   # the bug: = where += is needed: a row looked up twice keeps one gradient
+    return [table, None]
+
+
+def _naive_softmax(x, axis):
+    with np.errstate(all="ignore"):
+        e = np.exp(x)                  # no max subtracted: inf past 709, and inf / inf is nan
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_naive(xs, axis=-1):
+    with np.errstate(all="ignore"):
+        return np.log(_naive_softmax(xs[0], axis))    # and -inf where a probability underflows
+
+
+def _log_softmax_naive_vjp(xs, ans, g, axis=-1):
+    # log's rule, then softmax's: g / p is inf where p underflowed (p * inf is nan), nan where
+    # the forward overflowed
+    p = _naive_softmax(xs[0], axis)
+    with np.errstate(all="ignore"):
+        u = g / p
+        return [p * (u - np.sum(u * p, axis=axis, keepdims=True))]
+
+
+def _attention_mask_leak(xs, ans, g, causal=False):
+    q, k, v = xs
+    # the bug: the backward recomputes the probabilities without the causal mask, so the
+    # future keys, which the forward never saw, get gradient
+    p = _softmax(q @ k.T / math.sqrt(q.shape[1]), -1)
+    dp = g @ v.T
+    ds = p * (dp - np.sum(dp * p, axis=1, keepdims=True)) / math.sqrt(q.shape[1])
+    return [ds @ k, ds.T @ q, p.T @ g]
+
+
+def _var_other_correction(xs, ans, g, axis=None, correction=0, keepdims=False):
+    x = xs[0]
+    n = x.size // max(np.size(ans), 1)                  # the elements each output reduces
+    centred = x - np.mean(x, axis=axis, keepdims=True)
+    # the bug: divides by n - (1 - correction), the other convention's count
+    return [expand(g, x.shape, axis, keepdims) * 2.0 * centred / (n - (1 - correction))]
+
+
 TENSOR: tuple[Mutant, ...] = (
     Mutant("t-broadcast-unreduced", "broadcasting", "a broadcast operand's gradient is not summed back "
            "to its shape", lambda: _Backward(_not_reduced), None, ("mismatch",), options=TENSOR,
@@ -112,5 +177,31 @@ TENSOR: tuple[Mutant, ...] = (
     Mutant("t-max-ties-full", "tie convention", "max_reduce backward gives every tied element the "
            "full gradient, so ties get more than the incoming gradient", _with_op("max_reduce", vjp=_max_full),
            ("max_reduce",), options=TENSOR, ops=("max_reduce", "mul", "sum", "add")),
+    # issue 17: the new ops' classic backward bugs
+    Mutant("layer-norm-no-mean-term", "wrong rule", "layer_norm backward drops the mean term: the input "
+           "gradient misses - mean(g·w), the path through the mean subtracted in the forward",
+           _with_op("layer_norm", vjp=_layer_norm_no_mean), ("layer_norm",), options=TENSOR,
+           ops=("layer_norm", "mul", "sum", "add", "sin")),
+    Mutant("cross-entropy-no-onehot", "wrong rule", "cross_entropy backward as softmax(logits), without "
+           "subtracting the one-hot of the targets", _with_op("cross_entropy", vjp=_cross_entropy_no_onehot),
+           ("cross_entropy",), options=TENSOR, ops=("cross_entropy", "mul", "sum", "add", "exp")),
+    Mutant("embedding-assign", "accumulation", "embedding backward assigns each looked-up row's gradient "
+           "(=) instead of adding it (+=): a token that occurs twice loses all but one",
+           _with_op("embedding", vjp=_embedding_assign), ("embedding",), options=TENSOR,
+           ops=("embedding", "mul", "sum", "add", "sin")),
+    # where a probability underflows, the oracles are undecided (a subnormal intermediate):
+    # it is the overflow of the unshifted exp that shows, at inputs past 709 close together
+    Mutant("log-softmax-naive", "overflow", "log_softmax computed as log(softmax(x)) with a naive softmax, "
+           "exp(x) / Σ exp(x) without subtracting the max: NaN where exp overflows, -inf where a "
+           "probability underflows",
+           _with_op("log_softmax", forward=_log_softmax_naive, vjp=_log_softmax_naive_vjp), ("log_softmax",),
+           ("nonfinite", "mismatch"), options=TENSOR, ops=("log_softmax", "mul", "sum", "add", "exp")),
+    Mutant("attention-mask-leak", "wrong rule", "attention backward recomputes the probabilities without "
+           "the causal mask: masked (future) keys and values get gradient",
+           _with_op("attention", vjp=_attention_mask_leak), ("attention",), options=TENSOR,
+           ops=("attention", "reshape", "mul", "sum", "add")),
+    Mutant("var-wrong-correction", "missing factor", "var backward divides by the other correction's count "
+           "(n - 1 where the forward used n, or n where it used n - 1)",
+           _with_op("var", vjp=_var_other_correction), ("variance",), options=TENSOR,
+           ops=("variance", "mul", "sum", "add", "sin")),
 )
-

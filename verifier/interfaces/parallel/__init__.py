@@ -25,7 +25,7 @@ from verifier.model import CampaignResult
 from verifier.results.merge import Part, merge, read_part, salvage
 from verifier.results.plan import MAX_WORKERS, Chunk, Plan, parse_shard
 from verifier.results.rebuild import load_events
-from verifier.search.campaign import Options, warn_unknown_ops
+from verifier.search.campaign import Options, speaking, warn_unknown_ops
 from verifier.search.errors import CampaignError
 
 __all__ = ["Plan", "Chunk", "parse_shard", "run_parallel", "MAX_WORKERS", "absolute_spec"]
@@ -48,9 +48,10 @@ def run_parallel(spec: str, options: Options, plan: Plan, out: Output, *, worker
     those of lost chunks are kept (their event log tells what they were doing)."""
 
     if options.vocabulary is not BUILTIN:
-        # a worker rebuilds its options from JSON, and a record's rules are code, not JSON
-        raise CampaignError("a parallel campaign checks the built-in ops only: run a vocabulary "
-                            "of your own in one process")
+        # a worker rebuilds its options from JSON, and a record's rules are code, not JSON:
+        # ops of the engine's own reach a worker through the engine (its custom_ops)
+        raise CampaignError("a parallel campaign speaks the engine's vocabulary: declare ops of your own "
+                            "in the engine's custom_ops, or run this vocabulary in one process")
     spec = absolute_spec(spec)
     workers = list(range(plan.workers)) if workers is None else list(workers)
     parts_dir = out.path / "parts"
@@ -63,10 +64,12 @@ def run_parallel(spec: str, options: Options, plan: Plan, out: Output, *, worker
     # the start record first, as a plain campaign writes it: if this process is killed before
     # it merges, `adverify report OUT` rebuilds the report from it and the chunks' folders
     engine = load_engine(spec, tensor=options.tensor)
-    warn_unknown_ops(engine)
+    vocabulary = speaking(engine, options).vocabulary
+    warn_unknown_ops(engine, vocabulary)
     campaign_options = {**options.to_json(), "seed": plan.seed, "examples": plan.examples}
     out.start({"engine": engine_name(engine), "dtype": engine_dtype(engine), "seed": plan.seed,
-               "ops": list(options.ops) if options.ops else engine_ops(engine), "options": campaign_options})
+               "ops": list(options.ops) if options.ops else engine_ops(engine, vocabulary),
+               "options": campaign_options})
     out.event({"event": "parallel", "backend": backend, **plan.to_json(), "run": workers})
     if backend == "dask":
         from verifier.interfaces.parallel.dask_backend import run_dask  # Dask: an optional extra

@@ -27,11 +27,12 @@ from typing import Any
 from verifier.checking.memory import TRIM_EVERY
 from verifier.engines import EngineError, engine_dtype, engine_name, load_engine
 from verifier.floor.serial import expr_from_json, expr_to_json, point_from_json, point_to_json
+from verifier.floor.vocabulary import BUILTIN, Vocabulary
 from verifier.model import CampaignResult, Case, Finding
 from verifier.results.folder import ReportFolder
 from verifier.results.plan import Chunk, Plan
 from verifier.results.summary import PARTIAL, dump_summary
-from verifier.search.campaign import Options, Regression, UnknownOpsWarning, run_campaign
+from verifier.search.campaign import Options, Regression, UnknownOpsWarning, run_campaign, speaking
 from verifier.search.errors import CampaignError
 from verifier.search.stop import stop_on_signals
 
@@ -43,7 +44,7 @@ def job_doc(spec: str, options: Options, plan: Plan, chunk: Chunk, folder: Path 
             deadline: float | None = None) -> dict[str, Any]:
     """Everything a worker needs, as JSON. ``deadline`` is wall-clock (time.time()), so a
     chunk that starts late on a busy cluster gets only what is left of the time budget."""
-    # the vocabulary is the built-in one (run_parallel refuses others): a worker has it too
+    # the vocabulary is the engine's: a worker derives it from the engine it builds
     opts = {f.name: getattr(options, f.name) for f in fields(Options) if f.name not in ("regressions", "vocabulary")}
     opts["ops"] = list(options.ops) if options.ops else None
     # old reproducers are re-checked once per campaign: by its first chunk
@@ -56,11 +57,11 @@ def job_doc(spec: str, options: Options, plan: Plan, chunk: Chunk, folder: Path 
             "chunk": chunk.to_json(), "folder": str(folder), "deadline": deadline}
 
 
-def _options(job: dict[str, Any], chunk: Chunk) -> Options:
+def _options(job: dict[str, Any], chunk: Chunk, vocabulary: Vocabulary = BUILTIN) -> Options:
     opts = dict(job["options"])
     opts["ops"] = tuple(opts["ops"]) if opts.get("ops") else None
-    cases = tuple(Regression(Case(expr_from_json(r["expr"]), point_from_json(r["point"]), r.get("source")),
-                             r.get("mode") or {})
+    cases = tuple(Regression(Case(expr_from_json(r["expr"], vocabulary=vocabulary), point_from_json(r["point"]),
+                                  r.get("source"), ops=vocabulary), r.get("mode") or {})
                   for r in job["regressions"])
     budget = opts.get("time_budget")
     if job.get("deadline") is not None:
@@ -189,7 +190,8 @@ def run_job(job: dict[str, Any]) -> str:
         out = PartOutput(Path(job["folder"]), engine_name(engine), engine_dtype(engine), parallel)
         with warnings.catch_warnings():   # the campaign's own process has said it once
             warnings.simplefilter("ignore", UnknownOpsWarning)
-            run_campaign(engine, _options(job, chunk), out, progress=_stop_check)
+            options = speaking(engine, _options(job, chunk))
+            run_campaign(engine, _options(job, chunk, options.vocabulary), out, progress=_stop_check)
     if _GONE:
         # its summary is written; no one is left to take the result, and the pool's loop would
         # wait for its next job on a pipe this process itself holds open: leave now
