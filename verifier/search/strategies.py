@@ -29,6 +29,7 @@ from verifier.engines import Capabilities
 from verifier.floor.ir import Node, apply, const, var, variables
 from verifier.floor.mathns import F64, precise
 from verifier.floor.ops import Op, UnknownOp
+from verifier.floor.tensor_ops import IR_NAMES
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 from verifier.model import Case
 
@@ -87,7 +88,9 @@ _DECADES = {"float64": 300, "float32": 30}   # the widest magnitudes drawn, in d
 
 def check_ops(names: Sequence[str], tensor: bool = True, vocabulary: Vocabulary = BUILTIN) -> list[str]:
     """``names`` without repeats; an ``UnknownOp`` for a name the vocabulary has no record of,
-    or for a tensor op asked of a scalar campaign (it is known: say what turns it on)."""
+    or for a tensor op asked of a scalar campaign (it is known: say what turns it on). An
+    engine's name for an op is taken for the IR's (``var`` is ``variance``)."""
+    names = [IR_NAMES.get(n, n) for n in names]
     unknown = [n for n in names if not vocabulary.knows(n)]
     if unknown:
         raise UnknownOp(f"unknown op {unknown[0]!r} (known: {', '.join(sorted(vocabulary.tensor))})")
