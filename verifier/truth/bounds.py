@@ -146,11 +146,18 @@ def near_poles(g: LocalGraph, r: Mapping[Node, Any]) -> list[Node]:
         if pole is None or not any(r[a] for a in n.src):
             continue
         args = [g.values[a] for a in n.src]
-        q = pole(*args)
-        reach = 0
-        for i, a in enumerate(n.src):
-            if r[a]:
-                reach += max(abs(pole(*args[:i], args[i] + sign * r[a], *args[i + 1:]) - q) for sign in (1, -1))
+        try:
+            q = pole(*args)
+            reach = 0
+            for i, a in enumerate(n.src):
+                if r[a]:
+                    reach += max(abs(pole(*args[:i], args[i] + sign * r[a], *args[i + 1:]) - q)
+                                 for sign in (1, -1))
+        except (ValueError, OverflowError, ArithmeticError):
+            # the pole's quantity cannot be had where rounding may carry the arguments (tan's
+            # cos(x) of an x whose radius passes the float range): any value is in reach
+            hits.append(n)
+            continue
         if abs(q) <= reach:
             hits.append(n)
     return hits
