@@ -114,6 +114,7 @@ def compile_custom(name: str, definition: Any) -> tuple[Op, str]:
     partials = tuple(None if d is None else (lambda d: lambda m, *xs: d(m, *xs[:-1]))(d) for d in diff)
     domain = spec.domain or _finite_everywhere(value, diff)
     op = Op(name, _form(spec.form), value, partials, domain=_guarded(name, domain),
+            where="as the engine declares it" if spec.domain else "where its value and partials are finite",
             rule_rounding=tuple(None if f is None else (lambda f: lambda m, *xs: units(f, *xs))(f) for f in as_written),
             value_rounding=lambda m, *xs: units(written_value, *xs[:-1]),
             kink=_joined([replace(k, linear=False) for k in kinks]) if kinks else None,
@@ -355,7 +356,8 @@ def _joined(kinks: list[Kink]) -> Kink:
     def nearest(xs) -> Kink:
         return min(kinks, key=lambda k: abs(float(k.switch(*xs))))
     return Kink(lambda *xs: nearest(xs).switch(*xs), lambda *xs: nearest(xs).sides(*xs)[0],
-                lambda *xs: nearest(xs).sides(*xs)[1], linear=False)
+                lambda *xs: nearest(xs).sides(*xs)[1], linear=False,
+                where=" and ".join(k.where for k in kinks if k.where))
 
 
 def _edges(name: str, edges: Any) -> Callable | None:

@@ -44,6 +44,7 @@ from verifier.search.reduce import simplify
 from verifier.search.stop import STOP
 from verifier.search.strategies import cases, check_ops
 from verifier.search.tensor_strategies import tensor_cases
+from verifier.truth.judge import witnesses
 from verifier.truth.picture import picture
 
 __all__ = ["Options", "Regression", "run_campaign", "campaign_ops", "speaking", "finding_for", "finding_signature",
@@ -139,6 +140,15 @@ def example_of(case: Case, verdict: Verdict) -> dict[str, Any]:
             "actual": bad.actual if bad else None}
 
 
+def _oracles(ref: Any, checker: Checker) -> dict[str, dict[str, float]]:
+    """The reference's oracles, and the float64 witnesses (truth.judge.witnesses), computed
+    now that a finding shows them; a tensor program's on its lowered DAG, by element label."""
+    if not checker.tensor:
+        return {**ref.oracles, **witnesses(ref.case)}
+    found = witnesses(ref.scalar.case)
+    return {**ref.oracles, **{o: {ref.labels.get(k, k): v for k, v in vals.items()} for o, vals in found.items()}}
+
+
 def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, replay: str = "",
                 found_after: int = 0, found_at: float = 0.0) -> Finding:
     case = verdict.case or case   # a Jacobian row's finding shows that row's one-hot cotangent
@@ -151,7 +161,7 @@ def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, 
     return make_finding(
         case, kind=verdict.kind, signature=finding_signature(verdict, culprit, checker), replay=replay,
         tensor=checker.tensor, mode=checker.mode_record(), output=trim(verdict.output),
-        variable=var, oracles={name: vals[var] for name, vals in ref.oracles.items() if var in vals},
+        variable=var, oracles={name: vals[var] for name, vals in _oracles(ref, checker).items() if var in vals},
         **({"expected": bad.expected, "actual": bad.actual, "bound": bad.bound, "severity": bad.severity} if bad else {}),
         culprit_op=culprit.op, culprit_node=culprit.node, blame=culprit.how,
         message=verdict.reason + (f" — {culprit.detail}" if culprit.detail else ""),

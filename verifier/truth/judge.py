@@ -131,15 +131,19 @@ def _truth(case: Case, g, prec) -> _Truth | _No:
     return t
 
 
-def _float_witnesses(case: Case, oracles: dict) -> None:
-    """The float64 numerical derivatives a user would compute by hand, for the report: they
-    inform, they never decide (a difference quotient is good to ~1e-8 at best)."""
+def witnesses(case: Case) -> dict[str, dict[str, float]]:
+    """The float64 numerical derivatives a user would compute by hand, for a finding's report:
+    they inform, they never decide (a difference quotient is good to ~1e-8 at best), so they
+    are computed when a finding is written, not for every case (a lowered transformer block
+    costs a second of difference quotients)."""
+    found: dict[str, dict[str, float]] = {}
     try:
-        oracles["richardson"] = {v: float(x) for v, x in richardson(case.expr, case.point, case.ops).grad.items()}
+        found["richardson"] = {v: float(x) for v, x in richardson(case.expr, case.point, case.ops).grad.items()}
         if analytic(case.expr, case.ops):
-            oracles["complex_step"] = {v: float(x) for v, x in complex_step(case.expr, case.point, case.ops).grad.items()}
+            found["complex_step"] = {v: float(x) for v, x in complex_step(case.expr, case.point, case.ops).grad.items()}
     except (OracleError, ArithmeticError, ValueError, TypeError):
         pass
+    return found
 
 
 def reference(case: Case, dtype: str = "float64") -> Reference:
@@ -176,7 +180,6 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
         return Reference(case, dtype, "oracle-disagreement", t.disagreement,
                          truth={k: to_float(x) for k, x in t.truth.items()}, oracles=t.oracles)
     g = t.g
-    _float_witnesses(case, t.oracles)
     try:
         wobble = {v: C2 * RHO * prec.u * s for v, s in sensitivity(out, point, g, prec, t.kinks).items()}
     except (OracleError, ArithmeticError) as e:  # an ε-sized rounding error already leaves a domain
