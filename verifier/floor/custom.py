@@ -90,7 +90,11 @@ def compile_custom(name: str, definition: Any) -> tuple[Op, str]:
         raise DefinitionError(f"custom op {name!r}: every argument is a parameter; nothing to differentiate")
     symbols = tuple(sp.Symbol(f"_{a}", real=True) for a in names)
     try:
-        expr = sp.sympify(spec.form(sp, *symbols), strict=True)   # strict: an object, never text
+        expr = spec.form(sp, *symbols)
+        if isinstance(expr, int) and not isinstance(expr, bool):   # a constant form: no text is ever parsed
+            expr = sp.Integer(expr)
+        elif isinstance(expr, float):
+            expr = sp.Float(expr)
     except Exception as e:
         raise DefinitionError(f"custom op {name!r}: its form failed to build: {type(e).__name__}: {e}") from None
     if not isinstance(expr, sp.Expr) or not expr.free_symbols <= set(symbols):
