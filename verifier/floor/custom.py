@@ -117,7 +117,9 @@ def compile_custom(name: str, definition: Any) -> tuple[Op, str]:
     # the partials ignore ``ans``: they are the form's own derivative, at the arguments
     partials = tuple(None if d is None else (lambda d: lambda m, *xs: d(m, *xs[:-1]))(d) for d in diff)
     domain = spec.domain or _finite_everywhere(value, diff)
-    op = Op(name, _form(spec.form), value, partials, domain=_guarded(name, domain),
+    # the record's SymPy builder is the form itself: the symbolic oracles call it with SymPy,
+    # or with a SymEngine namespace that answers the same names
+    op = Op(name, spec.form, value, partials, domain=_guarded(name, domain),
             where="as the engine declares it" if spec.domain else "where its value and partials are finite",
             rule_rounding=tuple(None if f is None else (lambda f: lambda m, *xs: units(f, *xs))(f) for f in as_written),
             value_rounding=lambda m, *xs: units(written_value, *xs[:-1]),
@@ -137,14 +139,6 @@ def _argument_names(name: str, form: Callable) -> tuple[str, ...]:
         raise DefinitionError(f"custom op {name!r}: its form must take sp and then one named argument per "
                               "operand, e.g. lambda sp, x: sp.log(1 + sp.exp(x))")
     return tuple(p.name for p in parameters[1:])
-
-
-def _form(form: Callable) -> Callable:
-    """The record's SymPy builder. The symbolic oracles call it with SymPy, or with a
-    SymEngine namespace that answers the same names."""
-    def build(sp, *args):
-        return form(sp, *args)
-    return build
 
 
 # ── compiling a SymPy expression into a function of (m, *args) ───────────────────────────
