@@ -55,6 +55,10 @@ def main() -> int:
             if r.undecided:
                 causes = sorted(r.undecided.items(), key=lambda item: -item[1])
                 print("    undecided by cause: " + ", ".join(f"{cause} {count}" for cause, count in causes), flush=True)
+            if r.screened:
+                causes = sorted(r.screened.items(), key=lambda item: -item[1])
+                print(f"    passed over ({sum(r.screened.values())} drawn points, not examples): "
+                      + ", ".join(f"{cause} {count}" for cause, count in causes), flush=True)
             for f in r.discrepancies:
                 print(f"    FLAGGED {f.kind} {f.culprit_op}: {f.expression} at {f.point}", flush=True)
     return 1 if flagged else 0

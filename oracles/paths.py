@@ -7,22 +7,22 @@ same sum factored by dynamic programming — never a hang.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import mpmath
 
-from oracles.base import Estimate, OracleError
+from oracles.base import Estimate, OracleError, OutsideDomain
 from oracles.dual import Dual, DualMath, derivative
 from verifier.floor.ir import Node, toposort
-from verifier.floor.mathns import precise
+from verifier.floor.mathns import midpoint, precise
 from verifier.floor.ops import Op
 from verifier.floor.vocabulary import BUILTIN
 
 __all__ = ["LocalGraph", "local_graph", "stable_graph", "accumulate", "adjoints",
            "largest_products", "count_paths",
            "enumerate_paths", "gradient", "PATH_CAP",
-           "tangents", "rule_derivatives", "hessian", "hessian_terms"]
+           "tangents", "rule_derivatives", "as_numbers", "hessian", "hessian_terms"]
 
 PATH_CAP = 20_000
 DPS_LEVELS = (50, 120, 400)
@@ -37,6 +37,12 @@ class LocalGraph:
     partials: dict[Edge, Any]      # d consumer / d consumer.src[i]; parameters are absent
     m: Any
     ops: Mapping[str, Op] = BUILTIN   # the vocabulary its rules came from
+    # nodes whose value is known not to be exactly its number here (a ball's midpoint:
+    # 1 + 1e-96 at 192 bits is held as 1, a float, yet no float engine has it exactly)
+    inexact: frozenset = frozenset()
+    # the same graph on balls, when it was made from them (oracles.enclosure.as_precise):
+    # what ``rule_derivatives`` computes on, far cheaper than mpmath
+    balls: Any = field(default=None, compare=False, repr=False)
 
     @property
     def dps(self) -> int:
@@ -51,11 +57,12 @@ _HUGE = 10 ** 1000   # far past float64's 1.8e308, and past the 700-decade spans
 
 
 def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
-                bump: Mapping[Node, Any] | None = None, ops: Mapping[str, Op] = BUILTIN) -> LocalGraph:
+                bump: Mapping[Node, Any] | None = None, ops: Mapping[str, Op] = BUILTIN, m: Any = None) -> LocalGraph:
     """Values and local partials. ``bump`` multiplies chosen nodes' values by (1 + ε) as
     they are computed — a rounding error injected there — which is how verifier.truth.bounds
-    measures the gradient's sensitivity to each rounding."""
-    m = precise(dps)
+    measures the gradient's sensitivity to each rounding. ``m``: the namespace, when not
+    mpmath at ``dps`` digits (the ball namespace of oracles.enclosure)."""
+    m = m or precise(dps)
     values: dict[Node, Any] = {}
     partials: dict[Edge, Any] = {}
     order = toposort(out)
@@ -68,9 +75,9 @@ def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
             op = ops[n.op]
             args = [values[s] for s in n.src]
             if not op.domain(*args):
-                raise OracleError(f"outside the domain of {n.op}")
+                raise OutsideDomain(n.op, tuple(args))
             values[n] = op.forward(m, *args)
-            if abs(values[n]) > _HUGE:
+            if not isinstance(values[n], float) and abs(values[n]) > _HUGE:   # (a float is bounded)
                 # no float engine holds this (the range checks would refuse it anyway), and
                 # mpmath would go on: cos of e^(1e300) wants π to 1e300 digits, forever
                 raise OracleError(f"{n.op} reaches {m.ctx.nstr(values[n], 3)}: beyond any float range")
@@ -228,14 +235,45 @@ def tangents(g: LocalGraph, v: str) -> dict[Node, Any]:
     return t
 
 
-def rule_derivatives(g: LocalGraph, eta, kinked: set[Node], absolute: bool = False):
+def rule_derivatives(g: LocalGraph, eta, kinked: set[Node], absolute: bool = False, balls: bool = False):
     """Exactly (dual numbers at the graph's precision), for every op node n:
     H[n][i][j] = d partial_i / d arg_j (total: the rule's ans moves with the argument),
     A[n][i] = d partial_i / d ans, for the table's form and for the textbook ans-form,
     Jp[(n, j)] = d value / d arg_j for parameter arguments (pow's exponent).
     (``eta`` is unused: kept so callers need not change.) With ``absolute``, each derivative
     is the sum of the sizes of its terms as the rule's own arithmetic forms them (AbsDual):
-    what an engine that differentiates the rule rounds against."""
+    what an engine that differentiates the rule rounds against.
+
+    Computed on the balls the graph came from, when it has them, and given as numbers of
+    ``g.m`` — or, with ``balls``, as the balls themselves (``as_numbers`` turns them into
+    numbers later, for a caller that may not need to). A derivative whose ball is not
+    finite (an op's own inf) is had from mpmath after all."""
+    if g.balls is not None:
+        with g.balls.m.working():
+            rules = _rule_derivatives(g.balls, kinked, absolute)
+        if all(b.is_finite() for b in _each(rules)):
+            return rules if balls else as_numbers(rules, g.m)
+    return _rule_derivatives(g, kinked, absolute)
+
+
+def _each(rules):
+    H, A, Jp = rules
+    yield from (h for per in H.values() for row in per.values() for h in row.values())
+    yield from (x for per in A.values() for pair in per.values() for x in pair)
+    yield from Jp.values()
+
+
+def as_numbers(rules, m):
+    """``rule_derivatives``' balls as numbers of the mpmath namespace ``m`` (numbers stay)."""
+    def mid(b):
+        return midpoint(b, m) if hasattr(b, "mid") else b
+    H, A, Jp = rules
+    return ({n: {i: {j: mid(h) for j, h in row.items()} for i, row in per.items()} for n, per in H.items()},
+            {n: {i: (mid(a), mid(b)) for i, (a, b) in per.items()} for n, per in A.items()},
+            {e: mid(d) for e, d in Jp.items()})
+
+
+def _rule_derivatives(g: LocalGraph, kinked: set[Node], absolute: bool):
     m = g.m
     dm = DualMath(m, absolute)
     H: dict[Node, dict[int, dict[int, Any]]] = {}
@@ -279,14 +317,13 @@ def hessian_terms(g: LocalGraph, absolute: bool = False, override: Mapping[Edge,
     """The terms of ``hessian``, one by one: (v, w, n, i, j, adjoint, d src_i/dv, d partial_(n,i)/d arg_j,
     d arg_j/dw), every factor in absolute value with ``absolute``. What an engine multiplies on
     the way to a second derivative, for a caller that checks each factor's range."""
-    m = g.m
     H = rules if rules is not None else rule_derivatives(g, None, set())[0]
     partials = {**g.partials, **override} if override else g.partials
     # the scale takes no cancellation: adjoints and tangents as Σ_paths Π|partial| too (d/dz of
     # z/|z| is 2500 - 2500 exactly; an engine sees the rounding of that difference)
     if absolute:
         partials = {e: abs(d) for e, d in partials.items()}
-    flow = LocalGraph(g.order, g.values, partials, m, g.ops) if absolute or override else g
+    flow = replace(g, partials=partials) if absolute or override else g
     adj = adjoints(flow)
     names = [n.arg for n in g.order if n.op == "var"]
     tan = {v: tangents(flow, v) for v in names}

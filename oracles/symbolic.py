@@ -259,11 +259,14 @@ def _fast():
 
 @_bounded
 def gradient(out: Node, point: Mapping[str, float], dps: int = 50, backend: str = "auto",
-             ops: Mapping[str, Op] = BUILTIN) -> Estimate:
+             ops: Mapping[str, Op] = BUILTIN, bits: int | None = None) -> Estimate:
+    """SymPy's derivative at the point, at ``dps`` digits; with ``bits``, SymEngine's on
+    balls from that many bits (see symengine_backend.gradient); SymPy's own evaluation, the
+    fallback, stays in mpmath."""
     fast = _fast() if backend in ("auto", "symengine") else None
     if fast is not None:
         try:
-            return fast.gradient(out, point, dps, ops)
+            return fast.gradient(out, point, dps, ops, bits)
         except fast.Unsupported:
             if backend == "symengine":
                 raise

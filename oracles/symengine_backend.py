@@ -11,14 +11,16 @@ piecewise linear (an engine's own) keeps its SymPy form; one SymEngine cannot di
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import lru_cache
 from typing import Any, Mapping
 
 import symengine as se
 
 from oracles.base import Estimate, OracleError
+from oracles.enclosure import CAP, narrow
 from verifier.floor.ir import Node, evaluate, toposort, variables
-from verifier.floor.mathns import precise
+from verifier.floor.mathns import ball, midpoint, precise
 from verifier.floor.ops import Op
 from verifier.floor.vocabulary import BUILTIN
 
@@ -45,7 +47,7 @@ class _SymEngine:
 _NAMESPACE = _SymEngine()
 
 
-def _pieces(out: Node, point: Mapping[str, float], dps: int, ops: Mapping[str, Op]) -> tuple:
+def _pieces(out: Node, point: Mapping[str, float], dps: int, ops: Mapping[str, Op], bits: int | None = None) -> tuple:
     """The piece every linearly kinked node stands for at the point: its coefficients, one
     per argument (the one-sided partials on the switch's side: the right one at 0).
 
@@ -54,9 +56,11 @@ def _pieces(out: Node, point: Mapping[str, float], dps: int, ops: Mapping[str, O
     1 + x at x = 1e83 rounds to x, maximum(x, 1 + x) looked like a tie, and its right-hand
     piece x stood in for 1 + x: not a one-sided derivative but another function, whose
     cos(x) is an unrelated number; and sin(tan(tan(x/z))) at x = -4e299 came out with the
-    wrong sign, so abs took the wrong piece outright."""
-    m = precise(dps)
-    values = evaluate(out, point, m, ops=ops)
+    wrong sign, so abs took the wrong piece outright. With ``bits``, on balls (a switch whose
+    ball holds 0 is a tie the enclosure has found: either piece is one of its sides)."""
+    m = precise(dps) if bits is None else ball(bits)
+    with (m.working() if bits is not None else nullcontext()):
+        values = evaluate(out, point, m, ops=ops)
     pieces = []
     for n in toposort(out):
         if n.is_leaf:
@@ -133,8 +137,10 @@ _RELATIONS = {"StrictLessThan": lambda a, b: a < b, "LessThan": lambda a, b: a <
               "Equality": lambda a, b: a == b, "Unequality": lambda a, b: a != b}
 
 
-def evaluate_symengine(expr, env: Mapping[str, Any], dps: int) -> Any:
-    m = precise(dps)
+def evaluate_symengine(expr, env: Mapping[str, Any], dps: int, m: Any = None) -> Any:
+    """``expr`` at ``env``, in mpmath at ``dps`` digits, or on balls: ``m`` a ball namespace
+    (the caller holds its working precision)."""
+    m = m or precise(dps)
     ctx = m.ctx
     memo: dict[Any, Any] = {}
 
@@ -192,13 +198,41 @@ def evaluate_symengine(expr, env: Mapping[str, Any], dps: int) -> Any:
             raise OracleError(f"symengine: {type(err).__name__} while evaluating") from None
     if not isinstance(r, ctx.mpf) or ctx.isnan(r):
         raise OracleError("symengine: no real value")
+    if getattr(m, "rigorous", False) and not r.is_finite():
+        raise OracleError("symengine: no finite enclosure")
     return r
 
 
-def gradient(out: Node, point: Mapping[str, float], dps: int = 50, ops: Mapping[str, Op] = BUILTIN) -> Estimate:
-    f, d = derivatives(out, _pieces(out, point, dps, ops), ops)
+def gradient(out: Node, point: Mapping[str, float], dps: int = 50, ops: Mapping[str, Op] = BUILTIN,
+             bits: int | None = None) -> Estimate:
+    """SymEngine's derivative at the point, in mpmath at ``dps`` digits; or, given ``bits``,
+    on balls from that many bits up, doubled until narrow (``enclosure.CAP`` at most): the
+    estimate's values are then the balls' midpoints (mpmath numbers at ``dps``) and its
+    ``error`` their radii — an enclosure of SymPy's derivative, independent of the op table."""
+    f, d = derivatives(out, _pieces(out, point, dps, ops, bits), ops)
+    if bits is not None:
+        try:
+            return _on_balls(f, d, point, dps, bits)
+        except OracleError:
+            pass   # a form Arb gives no finite ball for (exp of 1e57 inside it): mpmath's digits
     return Estimate("symbolic", {v: evaluate_symengine(e, point, dps) for v, e in d.items()},
                     value=evaluate_symengine(f, point, dps), note="symengine")
+
+
+def _on_balls(f, d, point: Mapping[str, float], dps: int, bits: int) -> Estimate:
+    prec = bits
+    while True:
+        m = ball(prec)
+        with m.working():
+            grads = {v: evaluate_symengine(e, point, dps, m) for v, e in d.items()}
+            value = evaluate_symengine(f, point, dps, m)
+        if prec >= CAP or all(narrow(b) for b in (value, *grads.values())):
+            break
+        prec = min(2 * prec, CAP)
+    mp = precise(dps)
+    return Estimate("symbolic", {v: midpoint(b, mp) for v, b in grads.items()}, value=midpoint(value, mp),
+                    error={v: mp.ctx.mpf(b.rad()._mpf_) for v, b in grads.items()},
+                    note=f"symengine, {prec}-bit balls")
 
 
 def hessian(out: Node, point: Mapping[str, float], dps: int = 50, ops: Mapping[str, Op] = BUILTIN

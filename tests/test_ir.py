@@ -135,9 +135,12 @@ def test_a_value_on_an_ops_edge_often_meets_that_op():
     from verifier.floor.ops import SCALAR_OPS
     hits: list[bool] = []
 
+    # the routing of edge values to their op, before the points no verdict is possible at
+    # are passed over (judgeable=False): a quarter of these are such points, where the
+    # adjoints sigmoid's tiny partial feeds leave the float range
     @seed(0)
     @settings(max_examples=3000, phases=(Phase.generate,), derandomize=False, database=None)
-    @given(cases(ops=tuple(SCALAR_OPS)))
+    @given(cases(ops=tuple(SCALAR_OPS), judgeable=False))
     def draw(case):
         with np.errstate(all="ignore"):
             values = evaluate(case.expr, case.point, F64)

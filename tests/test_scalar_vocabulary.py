@@ -162,7 +162,7 @@ def test_atan2_on_its_cut_is_undecided_and_beside_it_is_judged():
 def test_a_pole_within_rounding_reach_is_undecided():
     # the usual x/2·(1 + erf(x/√2)) is 0 at x = -10 (its value is -7.6e-23): 1/gelu may be inf
     ref = reference(Case(apply("reciprocal", apply("gelu", x)), {"x": -10.0}))
-    assert (ref.status, ref.cause) == ("undecided", "ill-conditioned"), ref.reason
+    assert (ref.status, ref.cause) == ("undecided", "near-pole"), ref.reason
     assert "pole" in ref.reason
     assert reference(Case(apply("reciprocal", apply("gelu", x)), {"x": -1.0})).status == "ok"
     # the pole of x/y is at y = 0: a numerator whose radius is larger than y is no matter
@@ -206,7 +206,7 @@ def test_the_builtin_engine_agrees_at_first_order(name, expr, point):
     e, out, leaves = _run(expr, point)
     v = judge(reference(Case(expr, point)), EngineRun("ok", tuple(e.gradients(out, leaves)), value=e.value(out)))
     # past float64's range, or (gelu's tails) where the usual forms keep no digit of the result
-    allowed = ("subnormal", "out-of-range") + (("ill-conditioned",) if name in ("gelu", "gelu_tanh") else ())
+    allowed = ("subnormal", "out-of-range") + (("ill-conditioned", "near-pole") if name in ("gelu", "gelu_tanh") else ())
     assert v.kind == "agree" or (v.kind == "undecided" and v.cause in allowed), v.reason
 
 

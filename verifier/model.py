@@ -18,7 +18,7 @@ from verifier.floor.ir import Node, show, show_steps, size
 from verifier.floor.serial import expr_to_json, point_to_json
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 
-__all__ = ["VERDICTS", "VERDICT_RANK", "DISCREPANCIES", "UNDECIDED_CAUSES", "NOTES", "MORE_EXAMPLES", "Case", "Reference", "Check", "Verdict", "worst_check", "EngineRun",
+__all__ = ["VERDICTS", "VERDICT_RANK", "DISCREPANCIES", "UNDECIDED_CAUSES", "NOTES", "MORE_EXAMPLES", "UNDECIDED_KEPT", "Case", "Reference", "Check", "Verdict", "worst_check", "EngineRun",
            "Finding", "make_finding", "CampaignResult", "Severities"]
 
 VERDICTS = ("agree", "kink", "undecided", "oracle-disagreement", "mismatch", "nonfinite",
@@ -26,12 +26,13 @@ VERDICTS = ("agree", "kink", "undecided", "oracle-disagreement", "mismatch", "no
 DISCREPANCIES = frozenset({"mismatch", "nonfinite", "inconsistent", "crash", "timeout"})
 VERDICT_RANK = {k: i for i, k in enumerate(VERDICTS)}   # the order a verdict of several checks takes the worst in
 # why no verdict: every undecided reference names one (counted in summaries and reports)
-UNDECIDED_CAUSES = ("outside-domain", "out-of-range", "ill-conditioned", "near-kink", "no-truth",
-                    "subnormal", "too-many-kinks")
+UNDECIDED_CAUSES = ("outside-domain", "out-of-range", "ill-conditioned", "near-pole", "near-kink", "no-enclosure",
+                    "no-truth", "subnormal", "too-many-kinks")
 # what a check may note besides its verdict, counted and never failing: two identical builds
 # differing within the bound, and an engine that printed something while checked
 NOTES = ("nondeterministic", "engine-output")
 MORE_EXAMPLES = 5      # discrepant cases a finding keeps besides its own (Finding.examples)
+UNDECIDED_KEPT = 3     # undecided examples a campaign keeps per cause (CampaignResult.undecided_examples)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ class Reference:
     # limiting gradients); the engine's whole vector must lie in their convex hull
     vertices: tuple[dict[str, float], ...] = ()
     cause: str = ""                              # undecided: one of UNDECIDED_CAUSES
+    # the certified truth (ball arithmetic, oracles.enclosure): per variable, [lo, hi] proven to
+    # hold the exact derivative at the exact point (at kinks, every one-sided choice's), floats
+    # rounded outward; empty where no enclosure was made. ``precision``: the bits it took
+    enclosure: dict[str, tuple[float, float]] = field(default_factory=dict)
+    precision: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,9 @@ class Check:
     low: float | None = None
     high: float | None = None
     mode: str = ""                 # "forward" or "reverse" when both modes are checked (--forward)
+    # the certified [lo, hi] of the exact value (Reference.enclosure): a mismatch is a proof
+    # when the engine's value is outside [lo - bound, hi + bound]
+    enclosure: tuple[float, float] | None = None
 
     @property
     def severity(self) -> float | None:
@@ -178,6 +187,10 @@ class Finding:
     # variable, expected, actual — the spread a maintainer fixes in one go
     examples: list[dict] = field(default_factory=list)
     output: str = ""                     # what the engine printed while failing (trimmed)
+    # the failing check's certified enclosure [lo, hi] of the exact value, and the bits of
+    # ball arithmetic it took (0: none was made)
+    enclosure: list[float] | None = None
+    precision_bits: int = 0
 
 
 def make_finding(case: Case, *, kind: str, signature: str, replay: str, tensor: bool = False,
@@ -187,10 +200,11 @@ def make_finding(case: Case, *, kind: str, signature: str, replay: str, tensor: 
                  message: str = "", checks: tuple[Check, ...] = (), kinks: tuple[str, ...] = (),
                  found_after: int = 0, found_at_s: float = 0.0, picture: Mapping[str, Any] | None = None,
                  picture_note: str = "", mode: Mapping[str, Any] = {}, examples: list[dict] = [],
-                 output: str = "") -> Finding:
+                 output: str = "", precision_bits: int = 0) -> Finding:
     """The one way a Finding is made, from its case and what was found out about it: the
     campaign gives everything; the rebuild of a killed campaign what a replay file kept.
     What is read off the case (its text, size, steps, IR, point, shapes) is read here."""
+    failing = next((c for c in checks if c.variable == variable and c.verdict == kind), None)
     return Finding(
         kind=kind, expression=show(case.expr),
         nodes=size(case.expr) - (2 if tensor else 0),   # not counting the reduction sum(out * W)
@@ -200,8 +214,11 @@ def make_finding(case: Case, *, kind: str, signature: str, replay: str, tensor: 
         culprit_op=culprit_op, culprit_node=culprit_node, blame=blame, message=message, replay=replay,
         signature=signature, steps=show_steps(case.expr), expr=expr_to_json(case.expr),
         checks=[{"variable": c.variable, "verdict": c.verdict, "expected": c.expected, "actual": c.actual,
-                 "bound": c.bound, "low": c.low, "high": c.high, **({"mode": c.mode} if c.mode else {})}
+                 "bound": c.bound, "low": c.low, "high": c.high, **({"mode": c.mode} if c.mode else {}),
+                 **({"enclosure": list(c.enclosure)} if c.enclosure else {})}
                 for c in checks],
+        enclosure=list(failing.enclosure) if failing is not None and failing.enclosure else None,
+        precision_bits=precision_bits,
         kinks=list(kinks), found_after=found_after, found_at_s=round(found_at_s, 3),
         picture_note=picture_note, mode=dict(mode), examples=list(examples), output=output, **(picture or {}))
 
@@ -240,6 +257,12 @@ class CampaignResult:
     # undecided examples counted by cause (UNDECIDED_CAUSES), and notes by kind (NOTES)
     undecided: dict[str, int] = field(default_factory=dict)
     notes: dict[str, int] = field(default_factory=dict)
+    # a few undecided examples per cause (at most UNDECIDED_KEPT each): cause, reason,
+    # expression, point — what the HTML report lists under "undecided"
+    undecided_examples: list[dict] = field(default_factory=list)
+    # drawn points the generator passed over because the reference could not decide there
+    # (verifier.truth.judge.foresee), by cause: not examples, and not counted in ``undecided``
+    screened: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:

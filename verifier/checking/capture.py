@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 import sysconfig
@@ -80,12 +81,21 @@ def _scratch():
     return _SCRATCH[0]
 
 
+@functools.cache
+def _c_fflush():
+    """C's ``fflush``, looked up once: ``ctypes.CDLL`` builds a class per call (10-25 µs, twice
+    per check in a worker). None where there is no C library to ask (not a POSIX system)."""
+    try:
+        return ctypes.CDLL(None).fflush
+    except (OSError, AttributeError):
+        return None
+
+
 def _flush_c() -> None:
     """Flush C's stdio buffers: a C extension's printf to a file is buffered until then."""
-    try:
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):   # no C library to ask (not a POSIX system)
-        pass
+    fflush = _c_fflush()
+    if fflush is not None:
+        fflush(None)
 
 
 def trim(text: str, limit: int = OUTPUT_LIMIT) -> str:
@@ -113,6 +123,8 @@ def _read(f) -> str:
     only the head and the tail are read."""
     raw = f.buffer
     size = os.fstat(f.fileno()).st_size
+    if not size:   # the usual check, which printed nothing: no seeking, reading, decoding
+        return ""
     raw.seek(0)
     if size <= 4 * OUTPUT_LIMIT:
         text = trim(raw.read().decode("utf-8", errors="replace"))

@@ -8,11 +8,13 @@ path-product oracle (high precision), the complex-step oracle and the builtin en
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Any
 
 import mpmath
 import numpy as np
 
-__all__ = ["F64", "C128", "Precise", "precise"]
+__all__ = ["F64", "C128", "Precise", "precise", "Ball", "ball", "midpoint"]
 
 
 class F64:
@@ -173,6 +175,173 @@ def precise(dps: int = 50) -> Precise:
     if dps not in _PRECISE:
         _PRECISE[dps] = Precise(dps)
     return _PRECISE[dps]
+
+
+class _BallContext:
+    """What the truth's code asks of mpmath's context (``m.ctx.fsum``, ``m.ctx.mpf``, ...), for
+    balls: so a local graph, its adjoints and SymEngine's derivative run on either."""
+
+    def __init__(self, arb, prec: int):
+        self.mpf, self.prec, self.dps = arb, prec, _digits(prec)
+        self.inf, self.nan = arb.pos_inf(), arb.nan()
+        self.e = arb.const_e()
+        self.pi = arb.pi()
+
+    def fsum(self, xs):
+        total = self.mpf(0)
+        for x in xs:
+            total += x
+        return total
+
+    def fprod(self, xs):
+        total = self.mpf(1)
+        for x in xs:
+            total *= x
+        return total
+
+    @staticmethod
+    def nstr(x, n: int = 3) -> str:
+        return x.mid().str(n, radius=False)
+
+    def log10(self, x):
+        return x.log() / self.mpf(10).log()
+
+    @staticmethod
+    def isfinite(x) -> bool:
+        return x.is_finite()
+
+    @staticmethod
+    def isnan(x) -> bool:
+        return x.is_nan()
+
+    @staticmethod
+    def sign(x):
+        return x.sgn()
+
+    @contextmanager
+    def workdps(self, dps: int):   # the precision is the ball namespace's, set by ``Ball.working``
+        yield
+
+
+def _digits(prec: int) -> int:
+    return int(prec * math.log10(2))
+
+
+class Ball:
+    """python-flint's arb balls at ``prec`` bits: every result is a ball [mid ± rad] that Arb
+    proves holds the exact real result of the exact inputs, so a derivative computed here
+    is an enclosure, not an estimate. Arb's precision is global to the process: arithmetic
+    on balls of this namespace happens inside ``with m.working():``.
+
+    Where a function has a kink or a branch, the ball answer covers every side the ball
+    reaches: ``step`` of a ball around 0 is [0, 1], ``maximum`` of overlapping balls is the
+    ball of their maximum. At an exact zero (a tie of exact inputs) ``step`` is 0, the same
+    convention as the other namespaces: the judge takes both sides of a kink anyway."""
+
+    rigorous = True
+
+    def __init__(self, prec: int):
+        from flint import arb
+        self.prec, self.dps, self.arb = prec, _digits(prec), arb
+        with self.working():
+            self.ctx = _BallContext(arb, prec)
+            self.pi = arb.pi()
+            self._half = arb(0.5, 0.5)    # [0, 1]
+        for name in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "atan", "log1p", "expm1", "cosh",
+                     "sinh", "asin", "acos", "asinh", "erf", "erfc"):
+            setattr(self, name, getattr(arb, name))
+            setattr(self.ctx, name, getattr(arb, name))
+        self.ctx.atan2, self.ctx.hypot, self.ctx.abs, self.ctx.power = self.atan2, self.hypot, abs, self.pow
+        self.ctx.sec = lambda x: 1 / x.cos()
+        self.ctx.csc = lambda x: 1 / x.sin()
+        self.ctx.cot = lambda x: x.cos() / x.sin()
+
+    @contextmanager
+    def working(self):
+        from flint import ctx
+        saved = ctx.prec
+        ctx.prec = self.prec
+        try:
+            yield self
+        finally:
+            ctx.prec = saved
+
+    def float(self, x):
+        return x if isinstance(x, self.arb) else self.arb(x)
+
+    @staticmethod
+    def abs(x):
+        return abs(x)
+
+    def atan2(self, y, x):
+        return self.arb.atan2(self.float(y), self.float(x))
+
+    def hypot(self, x, y):
+        x, y = self.float(x), self.float(y)
+        return (x * x + y * y).sqrt()
+
+    def pow(self, x, c):
+        x, c = self.float(x), self.float(c)
+        if c.is_exact() and c.is_integer():
+            k = int(c.unique_fmpz())
+            if x.is_zero() and k < 0:
+                return self.ctx.inf
+            return x ** k
+        if x < 0:
+            return self.ctx.nan   # the real branch only, as float64
+        return x ** c             # exp(c·log x): not finite where x's ball reaches 0
+
+    def sigmoid(self, x):
+        # Arb gives up on exp of a large argument at a low precision ([±inf] for e^(5e161)
+        # at 192 bits, a tiny ball for e^(-5e161)): the form that exponentiates -|x|
+        if x < 0:
+            e = x.exp()
+            return e / (1 + e)
+        return 1 / (1 + (-x).exp())
+
+    def softplus(self, x):
+        return x + (-x).exp().log1p() if x > 0 else x.exp().log1p()
+
+    def logaddexp(self, x, y):
+        hi, lo = (x, y) if x >= y else (y, x)
+        return hi + self.softplus(lo - hi)
+
+    @staticmethod
+    def sign(x):
+        return x.sgn()
+
+    def step(self, x):
+        if x > 0:
+            return self.arb(1)
+        if x < 0 or x.is_zero():
+            return self.arb(0)
+        return self._half
+
+    def maximum(self, x, y):
+        if x >= y:
+            return x
+        return y if y > x else x.max(y)
+
+    def minimum(self, x, y):
+        if x <= y:
+            return x
+        return y if y < x else x.min(y)
+
+
+def midpoint(b, m) -> Any:
+    """A narrow ball as a number of the mpmath namespace ``m``: its midpoint, or 0 for a ball
+    around 0 (sin(x) - sin(x): its midpoint may be 1e-2400)."""
+    return m.float(0) if 0 in b else m.ctx.mpf(b.mid()._mpf_)
+
+
+_BALLS: dict[int, Ball] = {}
+
+
+def ball(prec: int) -> Ball:
+    """A cached ball namespace of ``prec`` bits."""
+    if prec not in _BALLS:
+        _BALLS[prec] = Ball(prec)
+    return _BALLS[prec]
 
 
 def is_integer(c) -> bool:

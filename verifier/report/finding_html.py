@@ -10,7 +10,7 @@ from verifier.model import CampaignResult, Finding
 from verifier.report import graph as dag
 from verifier.report.kit import as_float, error, esc, number, value
 from verifier.report.mathml import formula
-from verifier.report.text import UNNAMED_ENGINE_NOTE, point_text, replay_command, shape_text, value_text
+from verifier.report.text import UNNAMED_ENGINE_NOTE, point_text, proof_text, replay_command, shape_text, value_text
 
 __all__ = ["article", "involved", "blamed", "composition_ops", "mode_text"]
 
@@ -132,8 +132,10 @@ def _oracle_table(f: Finding) -> str:
 def _checks_table(f: Finding) -> str:
     if not f.checks:
         return ""
-    # the interval column only when some check sits at a kink
+    # the interval column only when some check sits at a kink; the certified one when some
+    # check has an enclosure (ball arithmetic)
     kinked = any(c.get("low") is not None or c.get("high") is not None for c in f.checks)
+    certified = any(c.get("enclosure") for c in f.checks)
     rows = []
     for c in f.checks:
         var = c.get("variable")
@@ -144,6 +146,9 @@ def _checks_table(f: Finding) -> str:
         bound = as_float(c.get("bound"))
         ratio = abs(err) / bound if err is not None and bound else None
         interval = f"<td class=num>[{value(c.get('low'))}, {value(c.get('high'))}]</td>" if kinked else ""
+        if certified:
+            box = c.get("enclosure")
+            interval += f"<td class=num>[{value(box[0])}, {value(box[1])}]</td>" if box else "<td class=num>—</td>"
         failing = var == f.variable and c.get("verdict") == f.kind
         rows.append(f'<tr class="{"failing" if failing else ""}"><th>{name}</th>'
                     f'<td><span class="pill v-{esc(c.get("verdict"))}">{esc(c.get("verdict"))}</span></td>'
@@ -151,7 +156,9 @@ def _checks_table(f: Finding) -> str:
                     f"<td class=num>{error(c.get('bound'))}</td><td class=num>{error(ratio)}</td>{interval}</tr>")
     return ('<div class="wide"><table class="checks"><caption>Every check of this example</caption><thead><tr>'
             "<th>quantity</th><th>verdict</th><th>expected</th><th>engine</th><th>bound</th><th>|error| / bound</th>"
-            + ("<th>allowed at the kink</th>" if kinked else "") + "</tr></thead><tbody>" + "".join(rows)
+            + ("<th>allowed at the kink</th>" if kinked else "")
+            + ('<th title="proven to hold the exact value">certified enclosure</th>' if certified else "")
+            + "</tr></thead><tbody>" + "".join(rows)
             + "</tbody></table></div>")
 
 
@@ -245,6 +252,11 @@ def _output(f: Finding) -> str:
             f"line{'s' if len(f.output.splitlines()) != 1 else ''})</summary><pre>{esc(f.output)}</pre></details>")
 
 
+def _proof(f: Finding) -> str:
+    """What is proven: the exact value's certified enclosure, and the engine outside it."""
+    return f'<p class="proof"><b>Proven:</b> {esc(proof_text(f))}.</p>' if proof_text(f) else ""
+
+
 def article(i: int, f: Finding, r: CampaignResult) -> str:
     # a composition is named by its ops, and its blame is then said in words below the message
     where = f" <span>in {blamed(f, short=True)}</span>" if f.culprit_op else ""
@@ -263,7 +275,7 @@ def article(i: int, f: Finding, r: CampaignResult) -> str:
     mode = f" · found in {esc(mode_text(f))}" if f.mode else ""
     return f"""<article class="finding" id="f{i}">
 <h3><span class="idx">{i}</span> <span class="pill v-{esc(f.kind)}">{esc(f.kind)}</span>{where}{tag}</h3>
-<p class="message">{esc(f.message)}</p>
+<p class="message">{esc(f.message)}</p>{_proof(f)}
 {_blamed_note(f)}<div class="repro"><p class="label">Minimal reproducer · {esc(f.nodes)} op{'s' if f.nodes != 1 else ''} · at {point}</p>
 {_math(f)}<p class="text"><code>{esc(f.expression)}</code></p></div>
 {figure}<div class="numbers">{_oracle_table(f)}{_checks_table(f)}</div>

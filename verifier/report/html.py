@@ -14,7 +14,8 @@ from verifier.report.finding_html import article, blamed, composition_ops
 from verifier.report.kit import error, esc
 from verifier.report.plots import VERDICT_COLOURS, pair_legend, pair_matrix, severity_histogram, verdict_bars
 from verifier.report.style import CSS
-from verifier.report.text import lost_headline, output_line
+from verifier.report.text import (by_count, lost_headline, output_line, point_text, proof_text, screened_line,
+                                  undecided_meaning)
 
 __all__ = ["render"]
 
@@ -54,7 +55,8 @@ def _header(r: CampaignResult) -> str:
             + (f'<p class="options">options: {esc(options)}</p>' if options else "")
             + '<nav>' + ('<a href="#lost">Lost work</a>' if r.lost else "")
             + '<a href="#discrepancies">Discrepancies</a>'
-            + ('<a href="#counts">Undecided and notes</a>' if r.undecided or any(r.notes.values()) else "")
+            + ('<a href="#undecided">Undecided</a>' if r.undecided or r.screened else "")
+            + ('<a href="#notes">Notes</a>' if any(r.notes.values()) else "")
             + '<a href="#coverage">Coverage</a><a href="#severity">Error / bound</a></nav></header>')
 
 
@@ -87,27 +89,38 @@ def _regressions(r: CampaignResult) -> str:
             "</tbody></table></div></section>")
 
 
-def _counts(r: CampaignResult) -> str:
-    """Why examples were undecided, and what checks noted besides their verdicts."""
-    if not r.undecided and not any(r.notes.values()):
+def _undecided(r: CampaignResult) -> str:
+    """Why examples were undecided: each cause with what it means and its count, then the
+    few examples the campaign kept of each (expression, point, reason)."""
+    if not r.undecided and not r.screened:
         return ""
-    parts = []
-    if r.undecided:
-        total = sum(r.undecided.values())
-        rows = "".join(f"<tr><td>{esc(k)}</td><td class=num>{esc(v)}</td></tr>"
-                       for k, v in sorted(r.undecided.items(), key=lambda kv: (-kv[1], kv[0])))
-        parts.append(f"<div><h3>Undecided by cause ({esc(total)})</h3><table><thead><tr><th>cause</th>"
-                     f"<th>examples</th></tr></thead><tbody>{rows}</tbody></table></div>")
+    rows = "".join(f"<tr><th>{esc(k)}</th><td class=num>{esc(v)}</td><td>{esc(undecided_meaning(k))}</td></tr>"
+                   for k, v in by_count(r.undecided))
+    passed = f"<p>{esc(screened_line(r))}.</p>" if r.screened else ""
+    kept = "".join(f"<tr><td>{esc(x['cause'])}</td><td><code>{esc(x['expression'])}</code></td>"
+                   f"<td><code class=point>{esc(point_text(x['point']))}</code></td><td>{esc(x['reason'])}</td></tr>"
+                   for x in r.undecided_examples)
+    examples = ('<div class="wide"><table class="kept"><caption>Examples kept (the first few of each cause)</caption>'
+                "<thead><tr><th>cause</th><th>expression</th><th>point</th><th>why</th></tr></thead>"
+                f"<tbody>{kept}</tbody></table></div>") if kept else ""
+    return (f'<section id="undecided"><h2>Undecided ({esc(sum(r.undecided.values()))} examples)</h2>'
+            '<p class="lede">No verdict is given where none can be honest: the engine is neither passed nor '
+            "failed on these.</p><div class=\"wide\"><table><thead><tr><th>cause</th><th>examples</th><th>meaning</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table></div>{examples}{passed}</section>")
+
+
+def _notes(r: CampaignResult) -> str:
+    """What checks noted besides their verdicts."""
     notes = {k: v for k, v in r.notes.items() if v}
-    if notes:
-        rows = "".join(f"<tr><td>{esc(k)}</td><td class=num>{esc(v)}</td></tr>" for k, v in sorted(notes.items()))
-        line = output_line(r)
-        parts.append("<div><h3>Notes</h3><p class=\"note\">Not discrepancies: an engine whose two identical "
-                     "builds answered differently within the bound (nondeterministic), and checks during "
-                     "which the engine printed something (engine-output)"
-                     + (f"; {esc(line)}: with each finding it belongs to" if line else "") + ".</p>"
-                     f"<table><thead><tr><th>note</th><th>checks</th></tr></thead><tbody>{rows}</tbody></table></div>")
-    return f'<section id="counts"><h2>Undecided and notes</h2>{"".join(parts)}</section>'
+    if not notes:
+        return ""
+    rows = "".join(f"<tr><td>{esc(k)}</td><td class=num>{esc(v)}</td></tr>" for k, v in sorted(notes.items()))
+    line = output_line(r)
+    return ('<section id="notes"><h2>Notes</h2><p class="note">Not discrepancies: an engine whose two identical '
+            "builds answered differently within the bound (nondeterministic), and checks during "
+            "which the engine printed something (engine-output)"
+            + (f"; {esc(line)}: with each finding it belongs to" if line else "") + ".</p>"
+            f"<table><thead><tr><th>note</th><th>checks</th></tr></thead><tbody>{rows}</tbody></table></section>")
 
 
 def _groups(r: CampaignResult) -> list[tuple[str, list[tuple[int, Finding]]]]:
@@ -128,6 +141,12 @@ def _op_record(r: CampaignResult, f: Finding) -> str:
     total = sum(seen.values())
     bad = sum(v for k, v in seen.items() if k in _DISCREPANT)
     return f"<td class=num>{bad} of {total}</td>" if total else "<td class=num>—</td>"
+
+
+def _certified(f: Finding) -> str:
+    """In the overview: that the finding is proven (the sentence on hover, in full below)."""
+    return (f'<small title="{esc(proof_text(f))}">certified ({esc(f.precision_bits)}-bit)</small>'
+            if proof_text(f) else "")
 
 
 def _heading(sig: str, items: list[tuple[int, Finding]]) -> str:
@@ -164,7 +183,7 @@ def _discrepancies(r: CampaignResult) -> str:
         rows.append(f'<tr><td><span class="pill v-{esc(f.kind)}">{esc(f.kind)}</span> '
                     f'<a href="#f{i}"><code>{esc(sig)}</code></a>{more}</td>'
                     f"<td>{blamed(f)}{'' if f.blame == 'composition' else f'<small>{esc(f.blame)}</small>'}</td>"
-                    f"{_op_record(r, f)}<td class=num>{error(f.severity)}</td>"
+                    f"{_op_record(r, f)}<td class=num>{error(f.severity)}{_certified(f)}</td>"
                     f"<td><code>{esc(f.expression)}</code></td></tr>")
     table = ('<div class="wide"><table class="overview"><thead><tr><th>signature</th><th>blamed</th>'
              '<th title="nodes of the culprit op in examples that were discrepancies, of all its nodes generated">'
@@ -249,7 +268,8 @@ def render(result: CampaignResult) -> str:
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, '
             f'initial-scale=1"><title>{esc(title)}</title><style>{CSS}</style></head><body><main>'
-            f"{_header(result)}{_lost(result)}{_regressions(result)}{_discrepancies(result)}{_counts(result)}"
+            f"{_header(result)}{_lost(result)}{_regressions(result)}{_discrepancies(result)}{_undecided(result)}"
+            f"{_notes(result)}"
             f"{_coverage(result)}{_severity(result)}"
             '<footer>Rendered from summary.json by adverify; <code>adverify report DIR</code> renders it again, '
             "byte for byte.</footer></main></body></html>\n")

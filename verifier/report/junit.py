@@ -6,7 +6,7 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from verifier.model import CampaignResult, Finding
-from verifier.report.text import finding_text, lost_text, replay_command
+from verifier.report.text import finding_text, lost_text, proof_text, replay_command
 
 __all__ = ["render"]
 
@@ -16,8 +16,9 @@ def _case(suite: ET.Element, r: CampaignResult, name: str, findings: list[Findin
                        time=f"{seconds:.3f}")
     for f in findings:
         where = f" in {f.culprit_op}" if f.culprit_op else ""
+        proof = f"; {proof_text(f)}" if proof_text(f) else ""   # a proof, not only a bound crossed
         failure = ET.SubElement(tc, "failure", type=f.kind,
-                                message=f"{f.kind}{where}: {f.expression} — {f.message}"[:1000])
+                                message=f"{f.kind}{where}: {f.expression} — {f.message}{proof}"[:1000])
         failure.text = finding_text(1, f, replay_command(r, f.replay) if f.replay else None)
 
 

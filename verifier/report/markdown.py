@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from verifier.model import CampaignResult
 from verifier.report.kit import value
-from verifier.report.text import (UNNAMED_ENGINE_NOTE, counts_lines, example_text, lost_headline, output_line,
-                                  point_text, replay_command)
+from verifier.report.text import (UNNAMED_ENGINE_NOTE, by_count, example_text, lost_headline, notes_line, output_line,
+                                  point_text, proof_text, replay_command, screened_line, undecided_meaning)
 
 __all__ = ["render"]
 
@@ -18,6 +18,21 @@ def _code(s: str) -> str:
     return "`" + s.replace("`", "'").replace("|", "\\|") + "`"
 
 
+def _undecided(r: CampaignResult) -> list[str]:
+    """Why examples were undecided: each cause counted, with what it means, then the kept
+    examples, one line each."""
+    if not r.undecided and not r.screened:
+        return []
+    lines = ["", f"## Undecided ({sum(r.undecided.values())})", "", "| cause | examples | meaning |", "|---|---:|---|"]
+    lines += [f"| {_text(k)} | {v} | {_text(undecided_meaning(k))} |" for k, v in by_count(r.undecided)]
+    if r.undecided_examples:
+        lines += [""] + [f"- {_text(x['cause'])}: {_code(x['expression'])} at {_text(point_text(x['point']))} — "
+                         f"{_text(x['reason'])}" for x in r.undecided_examples]
+    if r.screened:
+        lines += ["", _text(screened_line(r)) + "."]
+    return lines
+
+
 def render(r: CampaignResult, links: bool = True) -> str:
     status = "❌ discrepancies found" if r.discrepancies else "✅ no discrepancy"
     lines = [f"# adverify — engine `{r.engine}`: {status}", "",
@@ -28,9 +43,10 @@ def render(r: CampaignResult, links: bool = True) -> str:
         lines += ["Full report: [index.html](index.html)", ""]
     lines += ["| verdict | count |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r.verdicts.items() if v]
-    counted = counts_lines(r) + ([output_line(r)] if output_line(r) else [])
+    counted = [x for x in (notes_line(r), output_line(r)) if x]
     if counted:
         lines += [""] + [f"- {_text(x)}" for x in counted]
+    lines += _undecided(r)
     if r.lost:
         lines += ["", "## Lost work", "", f"⚠️ {lost_headline(r)}. The discrepancies a lost chunk had found "
                   "are kept; re-run one alone with `adverify campaign --seed SEED --examples N` (N = its "
@@ -57,6 +73,8 @@ def render(r: CampaignResult, links: bool = True) -> str:
         lines.append("")
         for i, f in enumerate(r.discrepancies, 1):
             lines.append(f"{i}. {f.message}")
+            if proof_text(f):
+                lines += ["", f"   {_text(proof_text(f))}"]
             if f.replay:   # a command to paste: a block of its own, not squeezed into a cell
                 lines += ["", "   ```sh", f"   {replay_command(r, f.replay)}", "   ```"]
             if f.examples:

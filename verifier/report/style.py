@@ -68,6 +68,8 @@ padding:20px 24px;margin:0 0 18px}
 background:var(--ink);color:#fff;font-size:13px}
 .blame{color:var(--soft);font-weight:500;font-size:14px;border:1px solid var(--line);border-radius:6px;padding:0 7px}
 .message{margin:4px 0 14px;font-size:15.5px}
+.proof{margin:-8px 0 14px;font-size:14px;border-left:3px solid var(--red);padding:2px 0 2px 10px}
+table.kept code.point{white-space:nowrap}
 .repro{background:#fafbfc;border:1px solid var(--line);border-radius:10px;padding:12px 16px 6px;margin:0 0 16px}
 .formula{margin:8px 0 4px}
 .formula math{font-size:22px;font-family:"DejaVu Math TeX Gyre","STIX Two Math","Cambria Math",math}

@@ -1,6 +1,7 @@
 """Plain text for terminals and assertion messages: what is wrong, where, how to replay."""
 from __future__ import annotations
 
+import math
 import posixpath
 import shlex
 from pathlib import Path
@@ -8,8 +9,10 @@ from pathlib import Path
 from verifier.model import CampaignResult, Finding
 from verifier.report.kit import error, number, value
 
-__all__ = ["render", "finding_text", "headline", "counts_lines", "output_line", "example_text", "point_text", "shape_text", "value_text", "lost_text", "lost_headline",
-           "replay_command", "report_files", "UNNAMED_ENGINE", "UNNAMED_ENGINE_NOTE"]
+__all__ = ["render", "finding_text", "headline", "counts_lines", "undecided_line", "screened_line", "notes_line", "output_line",
+           "example_text", "point_text", "shape_text", "value_text", "lost_text", "lost_headline", "proof_text",
+           "undecided_meaning", "by_count", "replay_command", "report_files", "UNNAMED_ENGINE",
+           "UNNAMED_ENGINE_NOTE", "UNDECIDED_MEANINGS"]
 
 # the --engine word of a campaign whose engine was an object no spec could rebuild
 UNNAMED_ENGINE = "MODULE:ATTR"
@@ -54,16 +57,52 @@ def headline(r: CampaignResult) -> str:
             f"{r.elapsed_s:.1f} s{state}\n  verdicts: {counts or 'none'}")
 
 
-def counts_lines(r: CampaignResult) -> list[str]:
-    """Why examples were undecided, and what checks noted, one line each ('' parts left out)."""
-    lines = []
-    if r.undecided:
-        lines.append("undecided by cause: " + ", ".join(f"{k} {v}" for k, v in
-                                                        sorted(r.undecided.items(), key=lambda kv: (-kv[1], kv[0]))))
+# what each undecided cause (model.UNDECIDED_CAUSES) means, in one line for a reader
+UNDECIDED_MEANINGS = {
+    "outside-domain": "an argument lies outside its op's domain: there is no derivative to owe",
+    "out-of-range": "a value, partial or gradient leaves the dtype's normal range",
+    "ill-conditioned": "rounding alone may move the derivative by more than any bound could allow",
+    "near-pole": "rounding may carry an argument onto a pole of its op",
+    "near-kink": "rounding may carry an argument across a kink or cut of its op, where the derivative jumps",
+    "no-enclosure": "ball arithmetic could not decide within its precision cap",
+    "no-truth": "no oracle could compute the exact derivative here",
+    "subnormal": "an intermediate quantity is subnormal in the dtype, where rounding loses relative precision",
+    "too-many-kinks": "more ops sit at their kinks than are analysed (each doubles the one-sided choices)",
+}
+
+
+def undecided_meaning(cause: str) -> str:
+    return UNDECIDED_MEANINGS.get(cause, "a cause this version of adverify does not describe")
+
+
+def by_count(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """The largest count first, then by name: every renderer lists undecided causes so."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def undecided_line(r: CampaignResult) -> str:
+    """Why examples were undecided, counted by cause ('' when none was)."""
+    return "undecided by cause: " + ", ".join(f"{k} {v}" for k, v in by_count(r.undecided)) if r.undecided else ""
+
+
+def notes_line(r: CampaignResult) -> str:
+    """What checks noted besides their verdicts ('' when nothing)."""
     notes = {k: v for k, v in r.notes.items() if v}
-    if notes:
-        lines.append("notes (not discrepancies): " + ", ".join(f"{k} {v}" for k, v in sorted(notes.items())))
-    return lines
+    return "notes (not discrepancies): " + ", ".join(f"{k} {v}" for k, v in sorted(notes.items())) if notes else ""
+
+
+def screened_line(r: CampaignResult) -> str:
+    """The drawn points passed over, where no verdict was possible, by cause ('' if none)."""
+    if not r.screened:
+        return ""
+    return (f"passed over {sum(r.screened.values())} drawn points no float engine can be judged at "
+            f"(not examples): " + ", ".join(f"{k} {v}" for k, v in by_count(r.screened)))
+
+
+def counts_lines(r: CampaignResult) -> list[str]:
+    """Why examples were undecided, points passed over, and what checks noted, one line each
+    ('' parts left out)."""
+    return [line for line in (undecided_line(r), screened_line(r), notes_line(r)) if line]
 
 
 def output_line(r: CampaignResult) -> str:
@@ -79,6 +118,27 @@ def example_text(x: dict) -> str:
             f"expected {value(x.get('expected'))}")
 
 
+def _outside(actual: float | None, lo: float, hi: float, bound: float) -> bool:
+    """The engine's value surely outside [lo - bound, hi + bound] (its edges rounded outward):
+    only then is the sentence a proof. An inconsistent finding's value may lie inside."""
+    if actual is None:
+        return False
+    return math.isnan(actual) or actual < math.nextafter(lo - bound, -math.inf) \
+        or actual > math.nextafter(hi + bound, math.inf)
+
+
+def proof_text(f: Finding) -> str:
+    """What a finding with a certified enclosure proves, in one sentence ('' without one:
+    a crash, a timeout, a tensor row or an order-2 finding renders as before)."""
+    if not f.enclosure or f.precision_bits <= 0 or not _outside(f.actual, *f.enclosure, f.bound or 0.0):
+        return ""
+    lo, hi = (value(x) for x in f.enclosure)
+    what = "value" if f.variable is None else f"derivative d/d{f.variable}"
+    widened = f"[{lo} − {error(f.bound)}, {hi} + {error(f.bound)}]" if f.bound else f"[{lo}, {hi}]"
+    return (f"the exact {what} is in [{lo}, {hi}] (certified, {f.precision_bits}-bit ball arithmetic); "
+            f"the engine's value {value(f.actual)} is outside {widened}")
+
+
 def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
     where = f" in {f.culprit_op}" if f.culprit_op else ""
     lines = [f"{i}. {f.kind}{where} ({f.blame}): {f.message}",
@@ -87,6 +147,8 @@ def finding_text(i: int, f: Finding, replay_cmd: str | None = None) -> str:
     if f.expected is not None or f.actual is not None:
         what = "value" if f.variable is None else f"d/d{f.variable}"
         lines.append(f"   {what}: engine {value(f.actual)}, expected {value(f.expected)}, bound {error(f.bound)}")
+    if proof_text(f):
+        lines.append(f"   {proof_text(f)}")
     if f.oracles:
         lines.append("   oracles: " + ", ".join(f"{k} {value(v)}" for k, v in f.oracles.items()))
     if f.examples:

@@ -6,18 +6,27 @@ moment it is found, and ``summary.json`` is replaced atomically. An existing rep
 overwritten unless asked. The campaign speaks to this class (``search.campaign.Sink``) and
 never to a file: what a record holds and how it is versioned is decided here. Rendering the
 reports is the interfaces' part (``interfaces.output.Output`` overrides ``render``).
+
+The log's records, by ``event``: ``start`` (the campaign's options), ``progress`` (verdict,
+undecided and note counts every few seconds), ``finding`` (a finding whole, with the counts),
+``examples`` (more cases of a finding, at the end), ``oracle-disagreement`` (the case, the
+first DISAGREEMENTS_LOGGED), ``undecided`` (an undecided example: ``example`` holds its cause,
+reason, expression and point; the first UNDECIDED_KEPT of each cause) and ``end``; a merge's
+and a parallel campaign's add ``part``, ``lost``, ``parallel`` and ``worker``. A rebuild of a
+killed campaign reads them back (``results.rebuild``).
 """
 from __future__ import annotations
 
 import json
 import re
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from verifier.floor.serial import expr_to_json, point_to_json
-from verifier.model import CampaignResult, Case, Finding
+from verifier.model import UNDECIDED_KEPT, CampaignResult, Case, Finding
 from verifier.results.events import DISAGREEMENTS_LOGGED, EVENTS_FORMAT, EVENTS_VERSION
 from verifier.results.replay import replay_doc
 from verifier.results.schema import clean
@@ -59,6 +68,7 @@ class ReportFolder:
         # printed replay command names it
         self.engine_spec = dict(engine_spec or {})
         self._disagreements = 0
+        self._undecided: Counter[str] = Counter()
 
     def replay_path(self, index: int, signature: str) -> str:
         return f"replays/{index:03d}-{re.sub(r'[^A-Za-z0-9]+', '-', signature).strip('-')}.json"
@@ -94,6 +104,14 @@ class ReportFolder:
         if self._disagreements <= DISAGREEMENTS_LOGGED:
             self.event({"event": "oracle-disagreement", "reason": reason,
                         "expr": expr_to_json(case.expr), "point": point_to_json(case.point)})
+
+    def undecided(self, example: dict[str, Any]) -> None:
+        """An undecided example (cause, reason, expression, point), kept in the log when it is
+        among the first UNDECIDED_KEPT of its cause: a killed campaign's rebuild lists them."""
+        cause = str(example.get("cause", ""))
+        self._undecided[cause] += 1
+        if self._undecided[cause] <= UNDECIDED_KEPT:
+            self.event({"event": "undecided", "example": clean(dict(example))})
 
     def stamp(self, result: CampaignResult) -> CampaignResult:
         """``result`` with where its report is and how its engine is named again."""

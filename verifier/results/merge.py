@@ -3,7 +3,8 @@ several machines (``adverify merge DIR... --out DIR``).
 
 Every input is read through ``load_summary`` (schema-checked; nothing is unpickled) and
 every replay file through ``read_replay``. Counts are summed (verdicts, examples, shrink
-checks, coverage), severities pooled, and distinct discrepancies de-duplicated by signature
+checks, coverage), severities pooled, undecided examples pooled (the first UNDECIDED_KEPT of
+each cause, in chunk order), and distinct discrepancies de-duplicated by signature
 (kind + culprit op): when two parts found the same one, the smaller reproducer is kept
 (fewer nodes, then shorter text), the other's case joining its more examples (up to
 MORE_EXAMPLES), and the replay files are renumbered into the one report.
@@ -19,14 +20,15 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from verifier.floor.serial import FormatError
-from verifier.model import MORE_EXAMPLES, CampaignResult, Finding, Severities
+from verifier.model import MORE_EXAMPLES, UNDECIDED_KEPT, CampaignResult, Finding, Severities
 from verifier.results.events import DISAGREEMENTS_LOGGED, logged_disagreements
 from verifier.results.folder import ReportFolder
 from verifier.results.plan import Plan
 from verifier.results.replay import read_replay
 from verifier.results.summary import PARTIAL, load_summary
 
-__all__ = ["MergeError", "Part", "read_part", "salvage", "combine", "merge", "merge_dirs", "check_dirs"]
+__all__ = ["MergeError", "Part", "read_part", "salvage", "combine", "merge", "merge_dirs", "check_dirs",
+           "kept_undecided"]
 
 
 class MergeError(FormatError):
@@ -163,9 +165,11 @@ def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iter
             verdicts[k] = verdicts.get(k, 0) + v
     undecided: dict[str, int] = {}
     notes: dict[str, int] = {}
+    screened: dict[str, int] = {}
     for r in results:
         undecided = _add(undecided, r.undecided)
         notes = _add(notes, r.notes)
+        screened = _add(screened, r.screened)
     coverage: dict[str, Any] = {}
     for r in results:
         coverage = _add(coverage, r.coverage) if coverage else dict(r.coverage)
@@ -179,7 +183,8 @@ def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iter
         shrink_checks=sum(r.shrink_checks for r in results),
         regressions=[x for r in results for x in r.regressions], coverage=coverage,
         severities=_pooled(r.severities for r in results), lost=lost, engine_spec=first.engine_spec,
-        undecided=undecided, notes=notes)
+        undecided=undecided, notes=notes, screened=screened,
+        undecided_examples=kept_undecided(x for r in results for x in r.undecided_examples))
     return result, list(best.values())
 
 
@@ -245,6 +250,18 @@ def _examples(kept: Finding, same: list[Finding]) -> list[dict]:
             if key not in keys and len(out) < MORE_EXAMPLES:
                 keys.add(key)
                 out.append(x)
+    return out
+
+
+def kept_undecided(examples: Iterable[dict]) -> list[dict]:
+    """The undecided examples a result keeps: the first UNDECIDED_KEPT of each cause, in the
+    order given (a merge: chunk order, so the same merge keeps the same ones)."""
+    seen: dict[str, int] = {}
+    out = []
+    for x in examples:
+        seen[x["cause"]] = seen.get(x["cause"], 0) + 1
+        if seen[x["cause"]] <= UNDECIDED_KEPT:
+            out.append(x)
     return out
 
 

@@ -8,17 +8,18 @@ from pathlib import Path
 from verifier.floor.serial import FormatError, loads
 from verifier.model import CampaignResult, Finding, make_finding
 from verifier.results.events import EVENTS_FORMAT, EVENTS_VERSION, event_lines
-from verifier.results.merge import Part, combine
+from verifier.results.merge import Part, combine, kept_undecided
 from verifier.results.replay import read_replay
-from verifier.results.schema import (INT, OPT_INT, STR, check_chunk, check_counts, check_dict, check_list,
-                                     check_type, example_from_json, expect, finding_from_json, result_from_json)
+from verifier.results.schema import (INT, OPT_INT, STR, check_chunk, check_counts, check_dict, check_list, check_type,
+                                     example_from_json, expect, finding_from_json, result_from_json,
+                                     undecided_from_json)
 from verifier.results.summary import load_summary
 
 
 def load_events(folder: str | Path) -> CampaignResult:
     """The campaign in ``folder`` as far as it got: ``events.jsonl`` (a start record, verdict
-    counts every few seconds, every finding in full) plus any replay file whose finding
-    never reached the log. A last line cut short by the kill is ignored.
+    counts every few seconds, every finding in full, the undecided examples it kept) plus any
+    replay file whose finding never reached the log. A last line cut short by the kill is ignored.
 
     A parallel campaign's own log holds only its start and its plan: what its chunks had
     done is in their folders under ``parts/``, each read the same way (or from its
@@ -37,6 +38,7 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
     start, counts, end, plan, chunk = None, {}, None, None, None
     findings: list[Finding] = []
     more: dict[str, list[dict]] = {}   # replay file -> more cases of its signature (logged at the end)
+    undecided: list[dict] = []         # undecided examples, as logged (ReportFolder.undecided)
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -53,7 +55,7 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
             check_counts(rec.get("verdicts"), f"{where}.verdicts")
             for key in ("elapsed_s", "shrink_checks"):
                 check_type(rec.get(key, 0), (int, float), f"{where}.{key}")
-            for key in ("undecided", "notes"):   # newer: logs without them load
+            for key in ("undecided", "notes", "screened"):   # newer: logs without them load
                 check_counts(rec.get(key, {}), f"{where}.{key}")
             counts = rec
             if kind == "finding":
@@ -62,6 +64,8 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
             check_type(rec.get("replay"), STR, f"{where}.replay")
             more[rec["replay"]] = [example_from_json(x, f"{where}.examples[{k}]")
                                    for k, x in enumerate(check_list(rec.get("examples"), f"{where}.examples"))]
+        elif kind == "undecided":
+            undecided.append(undecided_from_json(rec.get("example"), f"{where}.example"))
         elif kind == "end":
             end = rec
         elif kind == "parallel" and plan is None:
@@ -86,9 +90,11 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
     doc.update(examples=counts.get("examples", 0), verdicts=counts.get("verdicts", {}),
                elapsed_s=counts.get("elapsed_s", 0.0), shrink_checks=counts.get("shrink_checks", 0),
                undecided=counts.get("undecided", {}), notes=counts.get("notes", {}),
+               screened=counts.get("screened", {}),
                stopped=end.get("stopped") if isinstance(end, dict) and isinstance(end.get("stopped"), str)
                else "killed", discrepancies=[])
-    result = replace(result_from_json(doc, "events.jsonl start record"), discrepancies=findings)
+    result = replace(result_from_json(doc, "events.jsonl start record"), discrepancies=findings,
+                     undecided_examples=kept_undecided(undecided))
     if chunk is not None and chunk.get("plan"):   # one chunk of a parallel campaign: its place in the plan
         entry = {k: chunk[k] for k in ("worker", "chunk", "seed", "examples")}
         result = replace(result, parallel={**chunk["plan"], "parts": [

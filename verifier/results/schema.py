@@ -11,7 +11,8 @@ from typing import Any
 from verifier.floor.serial import FormatError, array_from_json, expr_from_json, name_from_json, num, num_from_json
 from verifier.model import CampaignResult, Finding, Severities
 
-__all__ = ["result_from_json", "finding_from_json", "example_from_json", "severities_from_json", "clean", "expect", "check_type",
+__all__ = ["result_from_json", "finding_from_json", "example_from_json", "undecided_from_json", "severities_from_json",
+           "clean", "expect", "check_type",
            "check_dict", "check_list", "check_counts", "check_chunk", "short_key", "STR", "INT", "OPT_STR", "OPT_INT",
            "SCALAR"]
 
@@ -75,9 +76,7 @@ def finding_from_json(doc: Any, where: str) -> Finding:
         elif f.name == "oracles":
             v = {name_from_json(k, f"{at} key"): num_from_json(x, f"{at}.{k}") for k, x in check_dict(v, at).items()}
         elif f.name == "point":
-            # a tensor variable's value is a nested list: kept as the list, checked like a replay's
-            v = {name_from_json(k, f"{at} key"): array_from_json(x, f"{at}.{k}").tolist() if isinstance(x, list)
-                 else num_from_json(x, f"{at}.{k}") for k, x in check_dict(v, at).items()}
+            v = _point(v, at)
         elif f.name in ("graph", "paths"):
             _picture_check(f.name, v, at)
         elif f.name == "expr":
@@ -93,6 +92,8 @@ def finding_from_json(doc: Any, where: str) -> Finding:
                     raise FormatError(f"{at}.{short_key(k)} has the wrong type")
         elif f.name == "examples":
             v = [example_from_json(x, f"{at}[{i}]") for i, x in enumerate(check_list(v, at))]
+        elif f.name == "enclosure":
+            v = _enclosure(v, at)
         else:
             check_type(v, _FINDING_TYPES[f.name], at)
         kw[f.name] = v
@@ -122,7 +123,7 @@ STR, INT, OPT_STR, OPT_INT = (str,), "count", (str, type(None)), (int, type(None
 _FINDING_TYPES = {"kind": STR, "expression": STR, "nodes": INT, "variable": OPT_STR, "culprit_op": OPT_STR,
                   "culprit_node": OPT_INT, "blame": STR, "message": STR, "replay": STR, "signature": STR,
                   "steps": "strs", "kinks": "strs", "found_after": INT, "found_at_s": "seconds",
-                  "paths_total": INT, "picture_note": STR, "output": STR}
+                  "paths_total": INT, "picture_note": STR, "output": STR, "precision_bits": INT}
 SCALAR = (str, int, float, bool, type(None))
 
 
@@ -169,19 +170,50 @@ _EXAMPLE = {"kind": STR, "expression": STR, "variable": OPT_STR}
 
 def example_from_json(x: Any, where: str) -> dict:
     """One more discrepant case of a finding's signature (``Finding.examples``)."""
-    x = dict(check_dict(x, where))
-    extra = set(x) - set(_EXAMPLE) - {"point", "expected", "actual"}
-    if extra:
-        raise FormatError(f"{where} has unknown field {short_key(sorted(extra)[0])}")
-    for key, types in _EXAMPLE.items():
-        check_type(x.get(key), types, f"{where}.{key}")
+    x = _record(x, where, _EXAMPLE, ("expected", "actual"))
     for key in ("expected", "actual"):
         x[key] = None if x.get(key) is None else num_from_json(x[key], f"{where}.{key}")
-    x["point"] = {name_from_json(k, f"{where}.point key"):
-                  array_from_json(p, f"{where}.point.{k}").tolist() if isinstance(p, list)
-                  else num_from_json(p, f"{where}.point.{k}")
-                  for k, p in check_dict(x.get("point"), f"{where}.point").items()}
     return x
+
+
+_UNDECIDED = {"cause": STR, "reason": STR, "expression": STR}
+
+
+def undecided_from_json(x: Any, where: str) -> dict:
+    """One undecided example (``CampaignResult.undecided_examples``): cause, reason,
+    expression, point. A cause this version does not name still loads: it is only shown."""
+    return _record(x, where, _UNDECIDED)
+
+
+def _record(x: Any, where: str, types: dict, more: tuple[str, ...] = ()) -> dict:
+    """A case kept as an example: the plain fields of ``types``, a point, and ``more``."""
+    x = dict(check_dict(x, where))
+    extra = set(x) - set(types) - {"point", *more}
+    if extra:
+        raise FormatError(f"{where} has unknown field {short_key(sorted(extra)[0])}")
+    for key, t in types.items():
+        check_type(x.get(key), t, f"{where}.{key}")
+    x["point"] = _point(x.get("point"), f"{where}.point")
+    return x
+
+
+def _point(p: Any, where: str) -> dict:
+    """A case's point as a result keeps it: name -> a number (non-finite ones as their
+    text), or a tensor variable's nested list, kept as the list and checked like a replay's."""
+    return {name_from_json(k, f"{where} key"): array_from_json(v, f"{where}.{k}").tolist() if isinstance(v, list)
+            else num_from_json(v, f"{where}.{k}") for k, v in check_dict(p, where).items()}
+
+
+def _enclosure(v: Any, where: str) -> list[float] | None:
+    """A certified [lo, hi] (or nothing): the sentence of a proven mismatch states it."""
+    if v is None:
+        return None
+    if len(check_list(v, where)) != 2:
+        raise FormatError(f"{where} must be [lo, hi]")
+    lo, hi = (num_from_json(x, f"{where}[{i}]") for i, x in enumerate(v))
+    if not lo <= hi:
+        raise FormatError(f"{where} must be [lo, hi] with lo <= hi")
+    return [lo, hi]
 
 
 def _check_record(c: Any, where: str) -> dict:
@@ -192,6 +224,8 @@ def _check_record(c: Any, where: str) -> dict:
     for key, x in c.items():
         if key in ("expected", "actual", "bound", "low", "high"):
             c[key] = None if x is None else num_from_json(x, f"{where}.{key}")
+        elif key == "enclosure":
+            c[key] = _enclosure(x, f"{where}.{key}")
         elif not isinstance(x, SCALAR) and not (isinstance(x, list) and all(isinstance(i, int) for i in x)):
             raise FormatError(f"{where}.{short_key(key)} has the wrong type")
     return c
@@ -282,7 +316,7 @@ def result_from_json(doc: dict, where: str) -> CampaignResult:
     for k, x in check_dict(doc.get("options", {}), f"{where}.options").items():
         if not isinstance(x, SCALAR) and not (isinstance(x, list) and all(isinstance(i, SCALAR) for i in x)):
             raise FormatError(f"{where}.options.{short_key(k)} has the wrong type")
-    for key in ("undecided", "notes"):   # newer: summaries without them load
+    for key in ("undecided", "notes", "screened"):   # newer: summaries without them load
         check_counts(doc.get(key, {}), f"{where}.{key}")
     for k, x in check_dict(doc.get("coverage", {}), f"{where}.coverage").items():
         check_counts(x, f"{where}.coverage.{short_key(k)}", _COVERAGE.get(k, 1))
@@ -306,5 +340,7 @@ def result_from_json(doc: dict, where: str) -> CampaignResult:
         check_chunk(x, f"{where}.lost[{i}]", {"reason": STR, "findings": INT,
                                               **({"checked": INT} if isinstance(x, dict) and "checked" in x else {})})
     kw["discrepancies"] = [finding_from_json(d, f"{where}.discrepancies[{i}]") for i, d in enumerate(items)]
+    kw["undecided_examples"] = [undecided_from_json(x, f"{where}.undecided_examples[{i}]") for i, x in   # newer
+                                enumerate(check_list(doc.get("undecided_examples", []), f"{where}.undecided_examples"))]
     kw["severities"] = severities_from_json(doc.get("severities", []), f"{where}.severities")
     return CampaignResult(**kw)

@@ -35,8 +35,8 @@ from verifier.floor.ir import show, size, toposort
 from verifier.floor.serial import point_to_json
 from verifier.floor.tensor_ops import IR_NAMES
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
-from verifier.model import (DISCREPANCIES, MORE_EXAMPLES, VERDICTS, CampaignResult, Case, Finding, Severities, Verdict,
-                            make_finding)
+from verifier.model import (DISCREPANCIES, MORE_EXAMPLES, UNDECIDED_KEPT, VERDICTS, CampaignResult, Case, Finding,
+                            Severities, Verdict, make_finding)
 from verifier.search.blame import Blame, blame, signature
 from verifier.search.coverage import Coverage
 from verifier.search.errors import CampaignError
@@ -103,6 +103,7 @@ class Sink(Protocol):
     def event(self, record: dict[str, Any]) -> None: ...
     def found(self, f: Finding, case: Case, engine: str, counts: dict[str, Any]) -> None: ...
     def disagreement(self, case: Case, reason: str) -> None: ...
+    def undecided(self, example: dict[str, Any]) -> None: ...
     def examples(self, f: Finding) -> None: ...
     def finish(self, result: CampaignResult) -> CampaignResult: ...
 
@@ -140,6 +141,19 @@ def example_of(case: Case, verdict: Verdict) -> dict[str, Any]:
             "actual": bad.actual if bad else None}
 
 
+def _bits(ref: Any) -> int:
+    """The bits of ball arithmetic a reference's enclosures took (a tensor program's: its
+    lowered scalar reference's)."""
+    return getattr(ref, "scalar", ref).precision
+
+
+def undecided_example(case: Case, verdict: Verdict) -> dict[str, Any]:
+    """An undecided case as ``CampaignResult.undecided_examples`` keeps it."""
+    case = verdict.case or case
+    return {"cause": verdict.cause or "unknown", "reason": verdict.reason, "expression": show(case.expr),
+            "point": point_to_json(case.point)}
+
+
 def _oracles(ref: Any, checker: Checker) -> dict[str, dict[str, float]]:
     """The reference's oracles, and the float64 witnesses (truth.judge.witnesses), computed
     now that a finding shows them; a tensor program's on its lowered DAG, by element label."""
@@ -166,22 +180,27 @@ def finding_for(case: Case, verdict: Verdict, culprit: Blame, checker: Checker, 
         culprit_op=culprit.op, culprit_node=culprit.node, blame=culprit.how,
         message=verdict.reason + (f" — {culprit.detail}" if culprit.detail else ""),
         checks=verdict.checks, kinks=ref.kinks, found_after=found_after, found_at_s=found_at,
+        precision_bits=_bits(ref) if bad and bad.enclosure else 0,
         **({"picture": dict(graph=pic.graph, paths=pic.paths, paths_total=pic.paths_total), "picture_note": pic.note}
            if pic else {"picture_note": "a tensor program: its steps and element index tell where it departs"}))
 
 
 class _Tally:
-    def __init__(self, disagreement: Callable[[Case, Verdict], None] | None = None) -> None:
+    def __init__(self, disagreement: Callable[[Case, Verdict], None] | None = None,
+                 undecided: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.examples = 0
         self.shrink_checks = 0
         self.verdicts: Counter[str] = Counter({k: 0 for k in VERDICTS})
         self.coverage = Coverage()
         self.severities = Severities()
         self.undecided: Counter[str] = Counter()
+        self.undecided_examples: list[dict[str, Any]] = []   # at most UNDECIDED_KEPT per cause
         self.notes: Counter[str] = Counter()
+        self.screened: Counter[str] = Counter()   # points the generator passed over (truth.judge.foresee)
         # more discrepant cases of each known signature (at most MORE_EXAMPLES), in the order seen
         self.examples_seen: dict[str, list[dict[str, Any]]] = {}
         self._disagreement = disagreement
+        self._undecided = undecided   # kept examples go to the log as they are seen
 
     def more(self, sig: str, case: Case, verdict: Verdict) -> None:
         kept = self.examples_seen.setdefault(sig, [])
@@ -198,7 +217,12 @@ class _Tally:
             self._disagreement(case, verdict)
         self.coverage.add(case, verdict)
         if verdict.kind == "undecided":
-            self.undecided[verdict.cause or "unknown"] += 1
+            cause = verdict.cause or "unknown"
+            self.undecided[cause] += 1
+            if self.undecided[cause] <= UNDECIDED_KEPT:
+                self.undecided_examples.append(undecided_example(case, verdict))
+                if self._undecided:
+                    self._undecided(self.undecided_examples[-1])
         self.notes.update(verdict.notes)
         for c in verdict.checks:
             if c.severity is not None and math.isfinite(c.severity):
@@ -211,7 +235,7 @@ LOG_EVERY_S = 2.0   # seconds between verdict-count lines in events.jsonl
 def _counts(tally: _Tally, start: float) -> dict[str, Any]:
     return {"examples": tally.examples, "verdicts": dict(tally.verdicts), "shrink_checks": tally.shrink_checks,
             "elapsed_s": round(time.monotonic() - start, 3), "undecided": dict(sorted(tally.undecided.items())),
-            "notes": dict(sorted(tally.notes.items()))}
+            "notes": dict(sorted(tally.notes.items())), "screened": dict(sorted(tally.screened.items()))}
 
 
 @contextmanager
@@ -297,7 +321,8 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
     warn_unknown_ops(engine, options.vocabulary)
     start = time.monotonic()
     deadline = start + options.time_budget if options.time_budget else math.inf
-    tally = _Tally((lambda case, verdict: out.disagreement(case, verdict.reason)) if out else None)
+    tally = _Tally((lambda case, verdict: out.disagreement(case, verdict.reason)) if out else None,
+                   out.undecided if out else None)
     findings: list[Finding] = []
     regressions: list[dict] = []
     known: set[str] = set()
@@ -360,7 +385,7 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
                                         dtype=checker.dtype, vocabulary=options.vocabulary, capabilities=capabilities)
             else:
                 strategy = cases(ops=ops, max_nodes=options.max_nodes, n_vars=options.n_vars, dtype=checker.dtype,
-                                 vocabulary=options.vocabulary, capabilities=capabilities)
+                                 vocabulary=options.vocabulary, capabilities=capabilities, screened=tally.screened)
             phase = 0
             while tally.examples < options.examples and stopped == "completed":
                 STOP.check()   # swallowed since the last example (while a finding was recorded)
@@ -397,7 +422,8 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
         elapsed_s=round(time.monotonic() - start, 3), verdicts=dict(tally.verdicts), discrepancies=findings,
         ops=list(ops), options=options.to_json(), stopped=stopped, shrink_checks=tally.shrink_checks,
         regressions=regressions, coverage=tally.coverage.to_json(), severities=tally.severities.to_json(),
-        undecided=dict(sorted(tally.undecided.items())), notes=dict(sorted(tally.notes.items())))
+        undecided=dict(sorted(tally.undecided.items())), notes=dict(sorted(tally.notes.items())),
+        undecided_examples=list(tally.undecided_examples), screened=dict(sorted(tally.screened.items())))
     if out:
         result = out.finish(result)
     return result

@@ -22,6 +22,7 @@ cross-entropy loss, the composition where engines' rules meet.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
@@ -35,10 +36,15 @@ from verifier.floor.program import forward, iconst, params_of, reduce_with, tapp
 from verifier.floor.tensor_ops import ENGINE_NAMES, TensorOp
 from verifier.floor.vocabulary import BUILTIN, Vocabulary
 from verifier.model import Case
-from verifier.search.strategies import ELEMENT_REGIME, VAR_NAMES, composite, draw_value, sampled
+from verifier.search.strategies import (ELEMENT_REGIME, REGIMES, VAR_NAMES, composite, draw_value, ints, sampled, sizes,
+                                        value_in)
 
 __all__ = ["tensor_cases"]
 
+_BOOL = st.booleans()
+# an element after the first: a copy of an earlier one a quarter of the time, else of a regime.
+# One choice, not two (a draw costs the same whatever it decides), which shrinks toward no copy
+_ELEMENT = sampled(REGIMES * 3 + ("copy",) * len(REGIMES))
 _COTANGENT = (1.0, -1.0, 0.5, 1.25, -0.75, 2.0, -1.5, 0.625)
 _EXPONENTS = (2.0, 3.0, 0.5, -1.0)
 _MAX_SIZE = 12
@@ -61,7 +67,12 @@ _IR_NAMES = {called: name for name, called in ENGINE_NAMES.items()}
 # of order 1, never 0 nor tiny: a weight of 1e-200 makes products subnormal, and a weight of
 # 0 gradients that are exactly 0 by cancellation (a key shifted alike for every query), left
 # as residues of 1e-400 the oracles take for subnormal: either way, undecided
-_BLOCK_VALUE = st.floats(-1.0, 1.0, allow_nan=False, allow_subnormal=False).map(lambda x: x if abs(x) >= 0.01 else x + 0.01)
+_UNIT = st.floats(-1.0, 1.0, allow_nan=False, allow_subnormal=False)
+
+
+def _block_value(draw) -> float:
+    x = draw(_UNIT)   # moved off 0 here, not by a .map: a mapped strategy is one draw more
+    return x if abs(x) >= 0.01 else x + 0.01
 
 
 def _fits(a: np.ndarray, dtype: str) -> bool:
@@ -83,6 +94,7 @@ def _elementwise_ok(spec: TensorOp, xs: list[np.ndarray], dtype: str) -> np.ndar
     return ans
 
 
+@functools.lru_cache(maxsize=None)   # one strategy per arguments (see strategies.ints)
 @composite
 def _shape(draw, max_rank: int = 3) -> tuple:
     rank = draw(sampled(tuple(r for r in (1, 0, 2, 3) if r <= max_rank)))
@@ -94,11 +106,12 @@ def _shape(draw, max_rank: int = 3) -> tuple:
     return tuple(dims)
 
 
+@functools.lru_cache(maxsize=None)   # one strategy per arguments (see strategies.ints)
 @composite
 def _variant(draw, base: tuple) -> tuple:
     """A shape that broadcasts against ``base``: leading axes dropped, some axes set to 1."""
-    drop = draw(st.integers(0, len(base)))
-    return tuple(1 if draw(st.booleans()) and draw(st.booleans()) else d for d in base[drop:])
+    drop = draw(ints(0, len(base)))
+    return tuple(1 if draw(_BOOL) and draw(_BOOL) else d for d in base[drop:])
 
 
 def _point(draw, names, base: tuple, dtype: str, elementwise: tuple, vocabulary: Vocabulary,
@@ -112,11 +125,12 @@ def _point(draw, names, base: tuple, dtype: str, elementwise: tuple, vocabulary:
         a = np.empty(shape)
         for k, idx in enumerate(np.ndindex(shape)):
             # an element equal to an earlier one, often: ties inside a tensor are where
-            # max_reduce's conventions live (the last choice shrinks toward no tie)
-            if k and draw(st.integers(0, 3)) == 3:
-                a[idx] = a.flat[draw(st.integers(0, k - 1))]
+            # max_reduce's conventions live
+            regime = draw(_ELEMENT if k else ELEMENT_REGIME)
+            if regime == "copy":
+                a[idx] = a.flat[draw(ints(0, k - 1))]
             else:
-                a[idx] = draw_value(draw, dtype, drawn, elementwise, ELEMENT_REGIME, vocabulary, flush=caps.flush)
+                a[idx] = value_in(draw, regime, dtype, drawn, elementwise, vocabulary, flush=caps.flush)
             drawn.append(float(a[idx]))
         point[name] = a
     return point
@@ -144,12 +158,12 @@ def _indices(draw, shape: tuple, n: int, axis: int | None = None) -> np.ndarray:
     repeats an earlier one: an index used twice is where a backward that assigns instead of
     accumulating loses gradient, and drawn independently from 3 rows, 2 indices differ 2/3 of
     the time."""
-    a = np.array([draw(st.integers(0, n - 1)) for _ in range(math.prod(shape))], dtype=np.int64).reshape(shape)
+    a = np.array([draw(ints(0, n - 1)) for _ in range(math.prod(shape))], dtype=np.int64).reshape(shape)
     fibres = a.reshape(1, -1) if axis is None else np.moveaxis(a, axis, -1)   # views: writes reach a
     m = fibres.shape[-1]
-    if m >= 2 and n >= 2 and draw(st.booleans()):
-        k = draw(st.integers(1, m - 1))
-        fibres[..., k] = fibres[..., draw(st.integers(0, k - 1))]
+    if m >= 2 and n >= 2 and draw(_BOOL):
+        k = draw(ints(1, m - 1))
+        fibres[..., k] = fibres[..., draw(ints(0, k - 1))]
     return a
 
 
@@ -202,7 +216,7 @@ def tensor_cases(draw, ops: Sequence[str] | None = None, max_nodes: int = 6, n_v
     norms = [o for o in _NORMS if o in ops]
     # a campaign asked for small programs (--max-nodes below the default 6) gets no block
     if (blocks and norms and caps.max_rank >= 2 and max_nodes >= 6 and all(o in ops for o in _BLOCK)
-            and draw(st.integers(0, _BLOCK_SHARE - 1)) == _BLOCK_SHARE - 1):   # shrinks toward no block
+            and draw(ints(0, _BLOCK_SHARE - 1)) == _BLOCK_SHARE - 1):   # shrinks toward no block
         return draw(_block(dtype, vocabulary, tuple(norms)))
     elementwise = [o for o in ops if table[o].scalar is not None]
     structural = [o for o in ops if table[o].scalar is None and (caps.max_rank >= 2 or o not in _MATRIX)]
@@ -224,7 +238,7 @@ def tensor_cases(draw, ops: Sequence[str] | None = None, max_nodes: int = 6, n_v
         found = [p for p in pool if pred(p[1]) and (other is None or p[0] is not other[0])]
         if not found and other is not None:
             return other
-        return found[len(found) - 1 - draw(st.integers(0, len(found) - 1))] if found else None
+        return found[len(found) - 1 - draw(ints(0, len(found) - 1))] if found else None
 
     def admit(node: Node, value: np.ndarray) -> bool:
         if _fits(value, dtype) and value.ndim <= caps.max_rank and math.prod(value.shape) <= 4 * _MAX_SIZE:
@@ -237,16 +251,16 @@ def tensor_cases(draw, ops: Sequence[str] | None = None, max_nodes: int = 6, n_v
     usable = elementwise + structural
 
     def rotated(family: list[str]) -> str:
-        return family[(offset + draw(st.integers(0, len(family) - 1))) % len(family)]
+        return family[(offset + draw(ints(0, len(family) - 1))) % len(family)]
 
     def apply_elementwise(name: str) -> bool:
         """``name`` on the drawn node, or where it is not defined there (powv wants a
         positive base, log a positive argument), on the next node of the pool where it is:
         an op that is seldom defined is not seldom drawn."""
         spec = table[name]
-        first = len(pool) - 1 - draw(st.integers(0, len(pool) - 1))
+        first = len(pool) - 1 - draw(ints(0, len(pool) - 1))
         order = pool[first::-1] + pool[:first:-1]   # the drawn node, then the ones before it
-        twice = spec.arity == 2 and draw(st.integers(0, 3)) == 0
+        twice = spec.arity == 2 and draw(ints(0, 3)) == 0
         # the constant parameters (pow's exponent, leaky_relu's slope, clamp's bounds), in
         # increasing order: clamp's lo < hi
         cs = sorted(draw(sampled(_EXPONENTS)) for _ in spec.scalar.params)
@@ -257,7 +271,7 @@ def tensor_cases(draw, ops: Sequence[str] | None = None, max_nodes: int = 6, n_v
                 # another node, most often: two shapes that broadcast are where engines break
                 partners = [b for b in order if b[0] is not a[0] and fits(b[1].shape, a[1].shape)]
                 if partners and not twice:
-                    k = draw(st.integers(0, len(partners) - 1))
+                    k = draw(ints(0, len(partners) - 1))
                     partners = partners[k:] + partners[:k]
                 options = [[a, a]] if twice else [[a, b] for b in partners[:3]] + [[a, a]]
             else:
@@ -274,7 +288,7 @@ def tensor_cases(draw, ops: Sequence[str] | None = None, max_nodes: int = 6, n_v
         if table[name].scalar is not None:
             return apply_elementwise(name)
         # on the drawn node, or the next one it applies to (softmax needs a rank, transpose two)
-        first = len(pool) - 1 - draw(st.integers(0, len(pool) - 1))
+        first = len(pool) - 1 - draw(ints(0, len(pool) - 1))
         for a in pool[first::-1] + pool[:first:-1]:
             made = _structural(ctx, name, a)
             if made is None or any(x is None for x in made[1]):
@@ -311,7 +325,7 @@ def tensor_cases(draw, ops: Sequence[str] | None = None, max_nodes: int = 6, n_v
     # a step whose op applies to no node (log1p where every value is below -1, a layer norm
     # without a vector) draws another op, a few times: else the ops that apply anywhere (atan,
     # logsigmoid) take the places of those that seldom do
-    for _ in range(draw(st.sampled_from(range(1, max_nodes + 1)))):
+    for _ in range(draw(sizes(max_nodes))):
         any(step() for _ in range(RETRIES))
     out, value = pool[-1]
     if out.op == "var":
@@ -342,7 +356,7 @@ def _structural(ctx: _Draws, name: str, a):
             return None
         keep = caps.limit(name, "keepdims")
         params = {"axis": draw(sampled(axes)),
-                  "keepdims": draw(st.booleans()) if keep is None else draw(sampled(keep))}
+                  "keepdims": draw(_BOOL) if keep is None else draw(sampled(keep))}
         if name in ("variance", "std"):
             params["correction"] = draw(sampled((0, 1)))
         args = [a]
@@ -350,7 +364,7 @@ def _structural(ctx: _Draws, name: str, a):
         axes = _axis_options(caps, name, rank, tuple(range(rank)))
         if rank == 0 or not axes:
             return None
-        axis = draw(st.integers(0, rank - 1)) if caps.limit(name, "axis") is None else draw(sampled(axes))
+        axis = draw(ints(0, rank - 1)) if caps.limit(name, "axis") is None else draw(sampled(axes))
         params, args = {"axis": axis}, [a]
     elif name == "transpose":
         if rank < 2:
@@ -388,7 +402,7 @@ def _int_leaf(a: np.ndarray):
 def _cross_entropy(ctx: _Draws, a):
     # no matrix yet: logits of their own, not a vector reshaped into one as matmul does (four
     # ops that did made reshape the most common op of all)
-    logits = _matrix(a, ctx.pick) or ctx.fresh((ctx.draw(st.integers(1, 3)), ctx.draw(st.integers(2, 4))))
+    logits = _matrix(a, ctx.pick) or ctx.fresh((ctx.draw(ints(1, 3)), ctx.draw(ints(2, 4))))
     n, c = logits[1].shape
     targets = _int_leaf(_indices(ctx.draw, (n,), c))
     return "cross_entropy", [logits, targets], {"reduction": ctx.draw(sampled(_REDUCTIONS))}
@@ -401,16 +415,16 @@ def _gather(ctx: _Draws, a):
         return None
     axis = draw(sampled(axes))
     shape = list(x.shape)
-    shape[axis] = draw(st.integers(1, 3))   # the other axes as x's: torch.gather takes no broadcast
+    shape[axis] = draw(ints(1, 3))   # the other axes as x's: torch.gather takes no broadcast
     return "gather", [a, _int_leaf(_indices(draw, tuple(shape), x.shape[axis], axis))], {"axis": axis}
 
 
 def _embedding(ctx: _Draws, a):
     draw = ctx.draw
     # no matrix yet: a table of its own (a model's embedding table is a parameter anyway)
-    table = _matrix(a, ctx.pick) or ctx.fresh((draw(st.integers(2, 4)), draw(st.integers(1, 2))))
+    table = _matrix(a, ctx.pick) or ctx.fresh((draw(ints(2, 4)), draw(ints(1, 2))))
     # a batch of sequences (rank-2 indices) a quarter of the time, where the engine takes rank 3
-    shape = (2, 2) if ctx.caps.max_rank >= 3 and draw(st.integers(0, 3)) == 3 else (draw(st.integers(2, 4)),)
+    shape = (2, 2) if ctx.caps.max_rank >= 3 and draw(ints(0, 3)) == 3 else (draw(ints(2, 4)),)
     return "embedding", [table, _int_leaf(_indices(draw, shape, table[1].shape[0]))], {}
 
 
@@ -419,10 +433,10 @@ def _slice(ctx: _Draws, a):
     if x.ndim == 0:
         return None
     slices = []
-    for n in x.shape[:draw(st.integers(1, x.ndim))]:
-        start = draw(st.integers(0, n - 1))
-        stop = n - draw(st.integers(0, n - 1 - start))   # shrinks toward the whole axis
-        slices.append((start, stop, draw(st.integers(1, 2))))
+    for n in x.shape[:draw(ints(1, x.ndim))]:
+        start = draw(ints(0, n - 1))
+        stop = n - draw(ints(0, n - 1 - start))   # shrinks toward the whole axis
+        slices.append((start, stop, draw(ints(1, 2))))
     return "slice", [a], {"slices": tuple(slices)}
 
 
@@ -442,7 +456,7 @@ def _join(ctx: _Draws, a, name: str):
         if name == "stack":
             return v.shape == x.shape
         return v.ndim == x.ndim and v.shape[:k] + v.shape[k + 1:] == x.shape[:k] + x.shape[k + 1:]
-    b = a if draw(st.integers(0, 3)) == 0 else ctx.pick(joins, other=a)
+    b = a if draw(ints(0, 3)) == 0 else ctx.pick(joins, other=a)
     return name, [a, b], {"axis": axis}
 
 
@@ -455,7 +469,7 @@ def _norm_layer(ctx: _Draws, a, name: str):
     for _ in range(2 if name == "layer_norm" else 1):
         # a node of that shape half the time (values shared with the input's), else a new variable
         known = ctx.pick(lambda v: v.shape == d)
-        args.append(known if known is not None and ctx.draw(st.booleans()) else ctx.fresh(d))
+        args.append(known if known is not None and ctx.draw(_BOOL) else ctx.fresh(d))
     return name, args, {"eps": ctx.draw(sampled(_EPS))}
 
 
@@ -476,7 +490,7 @@ def _attention(ctx: _Draws, a):
         spread = np.ptp(q[1] @ k[1].T / math.sqrt(d), axis=1)
     if not np.all(spread <= _MAX_SPREAD):
         return None
-    causal = t == k[1].shape[0] and draw(st.booleans())
+    causal = t == k[1].shape[0] and draw(_BOOL)
     return "attention", [q, k, v], {"causal": causal}
 
 
@@ -491,7 +505,7 @@ def _matmul_args(draw, a, pick):
         v = pick()
         a = (tapply("reshape", v[0], shape=(v[1].size, 1)), v[1].reshape(v[1].size, 1))
     # matmul with its own transpose always fits, and shares a node between both sides
-    if draw(st.booleans()):
+    if draw(_BOOL):
         return [a, (tapply("transpose", a[0]), a[1].T)]
     return [a, pick(lambda v: v.ndim == 2 and v.shape[0] == a[1].shape[1])]
 
@@ -505,7 +519,7 @@ def _where_args(draw, a, pick, fits, ops, point, names, table):
         if not fits(c[1].shape, a[1].shape):
             return [None]
     guarded = [o for o in ("sqrt", "log") if o in ops]
-    if guarded and draw(st.booleans()):
+    if guarded and draw(_BOOL):
         # where(c, sqrt(c), b): NaN where c <= 0, and no gradient may come from there
         poisoned = tapply(draw(sampled(guarded)), c[0])
         with np.errstate(all="ignore"):
@@ -527,6 +541,7 @@ def _leaves(out: Node):
     return [n for n in toposort(out) if n.is_leaf]
 
 
+@functools.lru_cache(maxsize=None)   # one strategy per arguments (see strategies.ints)
 @composite
 def _block(draw, dtype: str, vocabulary: Vocabulary, norms: tuple[str, ...]) -> Case:
     """A small transformer block: tokens -> embedding -> norm -> causal attention of
@@ -542,7 +557,7 @@ def _block(draw, dtype: str, vocabulary: Vocabulary, norms: tuple[str, ...]) -> 
               "Wq": (d, d), "Wk": (d, d), "Wv": (d, d), "W1": (d, h), "W2": (h, d), "Wo": (d, v)}
     # values of order 1: the block is where rules compose, the regimes where one op breaks
     # are the other programs' business
-    values = {name: np.array([draw(_BLOCK_VALUE) for _ in range(math.prod(s))]).reshape(s)
+    values = {name: np.array([_block_value(draw) for _ in range(math.prod(s))]).reshape(s)
               for name, s in shapes.items()}
     if dtype == "float32":
         values = {k: a.astype(np.float32).astype(np.float64) for k, a in values.items()}
@@ -552,7 +567,7 @@ def _block(draw, dtype: str, vocabulary: Vocabulary, norms: tuple[str, ...]) -> 
     # every weight but the table frozen (a constant) half the time: a block's check costs in
     # proportion to its variables' elements, and a frozen weight's backward is still taken
     # through (shrinking thaws them: a variable is the simpler choice)
-    leaf = {name: var(name) if name == "E" or not draw(st.booleans()) else tconst(a) for name, a in values.items()}
+    leaf = {name: var(name) if name == "E" or not draw(_BOOL) else tconst(a) for name, a in values.items()}
 
     def op(name: str, *src: Node, **params) -> Node:
         return tapply(table[name], *src, **params)

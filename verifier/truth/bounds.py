@@ -18,15 +18,19 @@ relative still sits six orders of magnitude below float32-level error.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Any, Mapping
 
 import numpy as np
 
-from oracles.paths import Edge, LocalGraph, accumulate, adjoints, rule_derivatives, tangents
+from oracles.paths import (Edge, LocalGraph, accumulate, adjoints, as_numbers, largest_products, rule_derivatives,
+                           tangents)
 from verifier.floor.ir import Node
+from verifier.floor.mathns import midpoint, precise
 
-__all__ = ["Precision", "PRECISIONS", "forward_radius", "near_kinks", "near_second_kinks", "near_cuts", "near_poles",
+__all__ = ["Precision", "PRECISIONS", "to_float", "subnormal", "ranges", "forward_radius", "near_kinks", "near_second_kinks", "near_cuts", "near_poles",
            "node_sides",
            "side_partials", "kink_interval", "kink_vertices", "vertex_box",
            "rounding_sites",
@@ -55,6 +59,40 @@ class Precision:
 
 PRECISIONS = {k: Precision(k, float(np.finfo(k).eps) / 2, float(np.finfo(k).tiny), float(np.finfo(k).max))
               for k in ("float64", "float32")}
+
+
+def to_float(x) -> float:
+    try:
+        return float(x)
+    except (OverflowError, ValueError):
+        return math.inf if x > 0 else -math.inf
+
+
+def subnormal(x, prec) -> bool:
+    """Nonzero and below the normal range (``Precision.normal_min``)."""
+    return x != 0 and abs(x) < prec.normal_min
+
+
+def ranges(g: LocalGraph, prec: Precision) -> tuple[str, str] | None:
+    """Why a float engine cannot hold this computation — (reason, cause) — or None if it can.
+
+    Values, partials, adjoints: a float engine must hold each of them (an adjoint of 1e-409
+    on the way to a gradient of 1e-296 flushes to 0 in reverse mode). The ends — the
+    output's value, each leaf's adjoint (a variable's gradient; a constant's, which goes
+    nowhere) — may be below the normal range: there they are a zero to every engine, which
+    the bound's floor allows. And the chain rule's partial products, in the order path and
+    forward engines form them."""
+    adj = adjoints(g)
+    results = {id(g.values[g.out])} | {id(a) for n, a in adj.items() if n.is_leaf}
+    for x in chain(g.values.values(), g.partials.values(), adj.values()):
+        size = abs(to_float(x))   # as a float: the thresholds are far from where rounding matters
+        if size > prec.max / 4:
+            return f"an intermediate quantity leaves the normal {prec.name} range", "out-of-range"
+        if size < prec.normal_min and (size != 0 or x != 0) and id(x) not in results:
+            return f"an intermediate quantity is subnormal in {prec.name}", "subnormal"
+    if max(largest_products(g)) > prec.max / 4:
+        return f"a chain-rule product overflows {prec.name}", "out-of-range"
+    return None
 
 
 def forward_radius(g: LocalGraph, u: float) -> dict[Node, Any]:
@@ -113,7 +151,7 @@ def _near(g: LocalGraph, r: Mapping[Node, Any], where: str) -> list[Node]:
         if switch is None:
             continue
         s = switch(*(g.values[a] for a in n.src))
-        if abs(s) <= sum(r[a] for a in n.src):
+        if not abs(s) > sum(r[a] for a in n.src):   # (on balls: unless surely out of reach)
             hits.append(n)
     return hits
 
@@ -148,6 +186,8 @@ def near_poles(g: LocalGraph, r: Mapping[Node, Any]) -> list[Node]:
         args = [g.values[a] for a in n.src]
         try:
             q = pole(*args)
+            if q == math.inf:   # no pole where the op is (pow's c·x^(c-1) for c ≥ 1)
+                continue
             reach = 0
             for i, a in enumerate(n.src):
                 if r[a]:
@@ -158,7 +198,7 @@ def near_poles(g: LocalGraph, r: Mapping[Node, Any]) -> list[Node]:
             # cos(x) of an x whose radius passes the float range): any value is in reach
             hits.append(n)
             continue
-        if abs(q) <= reach:
+        if not abs(q) > reach:   # (on balls: unless surely out of reach)
             hits.append(n)
     return hits
 
@@ -169,7 +209,7 @@ def _value_rounding(g: LocalGraph, n: Node) -> Any:
     rounding = None if n.is_leaf else g.ops[n.op].value_rounding
     if rounding is None:
         return 0
-    return rounding(g.m, *(g.values[s] for s in n.src), g.values[n])
+    return _units(g, lambda m, values: rounding(m, *(values[s] for s in n.src), values[n]))
 
 
 def kink_vertices(g: LocalGraph, kinks: list[Node]) -> list[dict[str, Any]]:
@@ -223,8 +263,8 @@ def rounding_sites(g: LocalGraph, prec: Precision) -> list[Node]:
         rounding = g.ops[n.op].rounding   # the op's record: never, correct or inexact
         if rounding == "never":
             continue
-        if rounding == "inexact" or not (representable(g.values[n])
-                                         and all(representable(g.values[s]) for s in n.src)):
+        if rounding == "inexact" or n in g.inexact or not (representable(g.values[n])
+                                                           and all(representable(g.values[s]) for s in n.src)):
             # a transcendental result is never taken as exact: at 72 digits expm1(-660) *is*
             # -1, a float, while the engine's value is off by 1e-287
             sites.append(n)
@@ -232,7 +272,7 @@ def rounding_sites(g: LocalGraph, prec: Precision) -> list[Node]:
 
 
 def sensitivity(out: Node, point: Mapping[str, float], g: LocalGraph, prec: Precision,
-                kinks: list[Node]) -> dict[str, Any]:
+                kinks: list[Node], rules=None) -> dict[str, Any]:
     """Σ over rounding sites m of |∂ gradient / ∂ε_m|, ε_m a relative error injected at m.
 
     A rounding error at m moves every value downstream of m, and so every local partial
@@ -248,10 +288,14 @@ def sensitivity(out: Node, point: Mapping[str, float], g: LocalGraph, prec: Prec
     sites = rounding_sites(g, prec)
     kinked = set(kinks)
     if kinked:
-        g = LocalGraph(g.order, g.values, {**g.partials, **worst_sides(g, kinks)}, g.m, g.ops)
+        g = replace(g, partials={**g.partials, **worst_sides(g, kinks)})
     adj = adjoints(g)
-    H, A, Jp = rule_derivatives(g, None, kinked)
+    rules = rules or rule_derivatives(g, None, kinked)
     names = [n.arg for n in g.order if n.op == "var"]
+    fast = _vector_sensitivity(g, adj, rules, sites, kinked, names)
+    if fast is not None:
+        return {v: m.float(x) for v, x in zip(names, fast)}
+    H, A, Jp = as_numbers(rules, m)
     zero = m.float(0)
     total = {}
     for v in names:
@@ -291,14 +335,126 @@ def sensitivity(out: Node, point: Mapping[str, float], g: LocalGraph, prec: Prec
     return total
 
 
+# The same sum in float64, every variable at once (numpy vectors over the variables): one
+# pass over the graph where the loop above makes one per variable, which made the bound the
+# costliest part of a tensor program's reference. It must stay an upper bound of the exact
+# sum: each signed quantity is computed with its twin of absolute values (the same sums of
+# |terms|), and |exact − float| ≤ γ·twin for γ = depth·u (the classic bound for sums of
+# products), so |x| + γ·twin is used wherever the loop takes |x|. Inputs and every absolute
+# twin must stay within 10^±150 (nonzero), and every product is of two such numbers: none
+# can underflow or overflow. Where one would, or where the allowance is more than a
+# thousandth of the sum (cancellation took the float's digits: the exact sum is far
+# smaller), the exact loop above answers instead.
+_RANGE = (1e-150, 1e150)
+_SLACK = 1e-3
+
+
+def _vector_sensitivity(g: LocalGraph, adj, rules, sites, kinked, names) -> Any:
+    H, A, Jp = rules
+    lo, hi = _RANGE
+    V = len(names)
+
+    def num(x) -> float | None:
+        if x == 0 or (hasattr(x, "mid") and 0 in x):   # a ball around 0 is a zero (as_numbers)
+            return 0.0
+        f = float(x)      # 1e-400 is 0.0 here: out of the window, not a zero
+        return f if lo <= abs(f) <= hi else None
+
+    def fits(a: np.ndarray) -> bool:
+        a = np.abs(a)
+        return bool(np.all((a == 0) | ((a >= lo) & (a <= hi))))
+    try:
+        p = {e: num(d) for e, d in g.partials.items()}
+        p.update({e: num(d) for e, d in Jp.items() if e not in p})
+        a_ = {n: num(x) for n, x in adj.items()}
+        h = {n: {i: {j: num(x) for j, x in row.items()} for i, row in per.items()} for n, per in H.items()}
+        own_rules = {n: {i: (num(t), num(b)) for i, (t, b) in per.items()} for n, per in A.items()}
+        site = [(s, num(abs(g.values[s]) * (1 + _value_rounding(g, s)))) for s in sites]
+        inner_r = {(n, i): num(_inner_rounding(g, n, i)) for n in h for i in h[n]}
+    except (OverflowError, ValueError, TypeError):
+        return None
+    found = [*p.values(), *a_.values(), *(x for per in h.values() for row in per.values() for x in row.values()),
+             *(x for per in own_rules.values() for pair in per.values() for x in pair), *(c for _, c in site),
+             *inner_r.values()]
+    if any(x is None for x in found):
+        return None
+    gamma = 4 * (len(g.order) + 4) * float(np.finfo(np.float64).eps)
+    zero = np.zeros(V)
+    T: dict[Node, np.ndarray] = {}
+    Ta: dict[Node, np.ndarray] = {}
+    index = {v: k for k, v in enumerate(names)}
+    for n in g.order:
+        if n.is_leaf:
+            t = zero.copy()
+            if n.op == "var":
+                t[index[n.arg]] = 1.0
+            T[n], Ta[n] = t, t
+            continue
+        edges = [(p[(n, i)], s) for i, s in enumerate(n.src) if (n, i) in p]
+        T[n] = sum((d * T[s] for d, s in edges), zero)
+        Ta[n] = sum((abs(d) * Ta[s] for d, s in edges), zero)
+        if not fits(Ta[n]):
+            return None
+    seed: dict[Node, list] = {}
+    own: dict[Node, list] = {}
+    inner = zero.copy()
+    for n in g.order:
+        a = a_.get(n)
+        if n.is_leaf or not a or n in kinked:
+            continue
+        for i, s in enumerate(n.src):
+            if (n, i) not in g.partials:
+                continue
+            w, wa = a * T[s], abs(a) * Ta[s]
+            if not fits(wa):
+                return None
+            for j, x in h[n][i].items():
+                acc = seed.setdefault(n.src[j], [zero, zero])
+                acc[0], acc[1] = acc[0] + w * x, acc[1] + wa * abs(x)
+            table, textbook = own_rules[n][i]
+            o = own.setdefault(n, [zero, zero, zero])
+            o[0], o[1], o[2] = o[0] + w * table, o[1] + w * textbook, o[2] + wa * max(abs(table), abs(textbook))
+            wd = wa * abs(p[(n, i)])
+            if not fits(wd):
+                return None
+            inner = inner + (np.abs(w) * abs(p[(n, i)]) + gamma * wd) * inner_r[(n, i)]
+    if not all(fits(o[2]) for o in own.values()):
+        return None
+    swept = {n: list(v) for n, v in seed.items()}
+    for n in reversed(g.order):
+        z = swept.get(n)
+        if z is None or n.is_leaf:
+            continue
+        if not fits(z[1]):
+            return None
+        for j, s in enumerate(n.src):
+            d = p.get((n, j))
+            if d is not None:
+                acc = swept.setdefault(s, [zero, zero])
+                acc[0], acc[1] = acc[0] + z[0] * d, acc[1] + z[1] * abs(d)
+    total, plain = inner, inner
+    for s, c in site:
+        z, za = swept.get(s, [zero, zero])
+        if not fits(za):
+            return None
+        o = own.get(s)
+        outs = [(o[0], o[2]), (o[1], o[2])] if o else [(zero, zero)]
+        total = total + c * np.max([np.abs(z + x) + gamma * (za + xa) for x, xa in outs], axis=0)
+        plain = plain + c * np.max([np.abs(z + x) for x, _ in outs], axis=0)
+    total = total * (1 + gamma)
+    if not bool(np.all(np.isfinite(total))) or bool(np.any(total > (1 + _SLACK) * plain)):
+        return None
+    return total
+
+
 NONLINEAR = 0.1   # a partial that moves by 10% within its arguments' rounding radius
 
 
-def nonlinear(g: LocalGraph, r: Mapping[Node, Any], kinks: list[Node]) -> bool:
+def nonlinear(g: LocalGraph, r: Mapping[Node, Any], kinks: list[Node], rules=None) -> bool:
     """Whether rounding can move some local partial by more than NONLINEAR of itself: then
     the first-order bound describes nothing (float32's exp(14.83) carries an error of 0.125,
     and cos of it is anyone's guess), and a check that fails it is undecided."""
-    H, _, _ = rule_derivatives(g, None, set(kinks))
+    H, _, _ = rules or rule_derivatives(g, None, set(kinks))
     tiny = g.m.ctx.mpf(10) ** -300
     for n, per in H.items():
         for i, row in per.items():
@@ -315,7 +471,26 @@ def _inner_rounding(g: LocalGraph, n: Node, i: int) -> Any:
     rounding = g.ops[n.op].rule_rounding
     if rounding is None or rounding[i] is None:
         return 0
-    return rounding[i](g.m, *(g.values[s] for s in n.src))
+    return _units(g, lambda m, values: rounding[i](m, *(values[s] for s in n.src)))
+
+
+def _units(g: LocalGraph, f) -> Any:
+    """``f(m, values)``, a number of units a rounding model gives, as a number of ``g.m``:
+    on balls where the graph is or has them (mpmath's exp of a large argument at high
+    precision is slow, and these estimates need few digits). A model written for numbers
+    may give no finite ball (``x / d if d else 0`` where d's ball holds 0): then it is
+    evaluated in mpmath, on the balls' midpoints."""
+    balls = g.balls if g.balls is not None else g if getattr(g.m, "rigorous", False) else None
+    if balls is None:
+        return f(g.m, g.values)
+    with balls.m.working():
+        x = balls.m.float(f(balls.m, balls.values))
+    if x.is_finite():
+        return x if balls is g else midpoint(x, g.m)
+    if balls is not g:
+        return f(g.m, g.values)
+    mp = precise(30)
+    return g.m.float(f(mp, {n: midpoint(v, mp) for n, v in g.values.items()}))
 
 
 def _edges(g: LocalGraph, n: Node):

@@ -9,36 +9,32 @@ the same graph is built twice (state leaking between calls).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from oracles import paths as paths_oracle, symbolic
 from oracles.base import OracleError
+from oracles.enclosure import Enclosure, NoEnclosure, as_precise, enclose, hull, interval
 from oracles.numeric import analytic, complex_step, mpmath_diff, richardson
 from verifier.floor.ir import evaluate, size, toposort, variables
 from verifier.floor.mathns import F64
 from verifier.floor.numtext import exact, short
 from verifier.model import Case, Check, EngineRun, Reference, Verdict, worst_check
 from verifier.truth.bounds import (C1, C2, MAX_KINKS, PRECISIONS, RHO, forward_radius, kink_vertices, near_cuts,
-                                   near_kinks, near_poles, nonlinear, sensitivity, vertex_box, worst_sides)
+                                   near_kinks, near_poles, nonlinear, ranges, sensitivity, subnormal, to_float,
+                                   vertex_box, worst_sides)
 from verifier.truth.hull import outside
 
-__all__ = ["reference", "judge", "check_value", "to_float", "subnormal", "rule_constraint", "kink_sides",
+__all__ = ["reference", "premise", "foresee", "judge", "check_value", "to_float", "subnormal", "rule_constraint", "kink_sides",
            "joint_reason", "plain"]
 
 AGREE_DIGITS = 25      # symbolic and paths must agree to this many digits of the scale
 DEEP_DPS = 420         # enough for any cancellation that still matters above float64's tiny
+DEEP_BITS = 1400       # the same, in bits: where the enclosure starts for that second look
 UNSTABLE = 1e-2        # rounding moves the gradient by >1% of its scale: no honest verdict
-
-
-def to_float(x) -> float:
-    try:
-        return float(x)
-    except (OverflowError, ValueError):
-        return math.inf if x > 0 else -math.inf
 
 
 def _undecided(case: Case, dtype: str, reason: str, cause: str, **kw) -> Reference:
@@ -47,9 +43,21 @@ def _undecided(case: Case, dtype: str, reason: str, cause: str, **kw) -> Referen
 
 @dataclass(frozen=True)
 class _No:
-    """Why no verdict is possible: the reason in words, and its cause (UNDECIDED_CAUSES)."""
+    """Why no verdict is possible: the reason in words, and its cause (UNDECIDED_CAUSES);
+    ``valid`` False outside a domain (where no finding is possible either)."""
     reason: str
     cause: str
+    valid: bool = True
+
+
+@dataclass(frozen=True)
+class _Premise:
+    """What a verdict stands on, before any oracle is asked: the enclosure, its midpoints as
+    the bound's graph, the forward radius, the kinks within rounding reach."""
+    enclosure: Enclosure
+    g: Any
+    radius: dict
+    kinks: list
 
 
 @dataclass
@@ -63,33 +71,57 @@ class _Truth:
     radius: dict
     oracles: dict
     vertices: list
+    enclosure: dict          # variable -> (lo, hi): certified
+    bits: int                # of the balls
     disagreement: str = ""
 
 
-def subnormal(x, prec) -> bool:
-    """Nonzero and below the normal range (``Precision.normal_min``)."""
-    return x != 0 and abs(x) < prec.normal_min
-
-
 def _ranges(g, prec) -> _No | None:
-    """Why a float engine cannot hold this computation, or None if it can."""
-    # values, partials, adjoints: a float engine must hold each of them (an adjoint of 1e-409
-    # on the way to a gradient of 1e-296 flushes to 0 in reverse mode)
-    for x in chain(g.values.values(), g.partials.values(), paths_oracle.adjoints(g).values()):
-        if abs(x) > prec.max / 4:
-            return _No(f"an intermediate quantity leaves the normal {prec.name} range", "out-of-range")
-        if subnormal(x, prec):
-            return _No(f"an intermediate quantity is subnormal in {prec.name}", "subnormal")
-    # and the chain rule's partial products, in the order path and forward engines form them
-    if max(paths_oracle.largest_products(g)) > prec.max / 4:
-        return _No(f"a chain-rule product overflows {prec.name}", "out-of-range")
-    return None
+    """Why a float engine cannot hold this computation (``bounds.ranges``), or None."""
+    why = ranges(g, prec)
+    return _No(*why) if why else None
 
 
-def _truth(case: Case, g, prec) -> _Truth | _No:
-    """Paths' answer (vertices at kinks) checked against a second witness; a ``_No`` says
-    why no verdict is possible."""
-    out, point = case.expr, case.point
+def premise(case: Case, dtype: str = "float64") -> _Premise | _No:
+    """The enclosure and the facts about magnitudes that decide whether any verdict is
+    possible — outside a domain, outside the float range, an argument within rounding reach
+    of a pole or of a cut, too many kinks — or why none is (a ``_No``). The generator asks
+    it too (``foresee``), so it is kept for the last few cases: the reference then finds it."""
+    key = (case.expr, tuple(sorted(case.point.items())), case.ops, dtype)
+    found = _PREMISES.get(key)
+    if found is None:
+        found = _PREMISES[key] = _premise(case, PRECISIONS[dtype])
+        if len(_PREMISES) > 64:
+            _PREMISES.popitem(last=False)
+    return found
+
+
+_PREMISES: OrderedDict = OrderedDict()
+
+
+def foresee(case: Case, dtype: str = "float64") -> tuple[str, str] | None:
+    """(cause, reason) when no verdict is possible at ``case`` for a reason of magnitudes,
+    else None: what the generator passes over (verifier.search.strategies)."""
+    p = premise(case, dtype)
+    return (p.cause, p.reason) if isinstance(p, _No) else None
+
+
+def _premise(case: Case, prec) -> _Premise | _No:
+    try:
+        enc = enclose(case.expr, case.point, case.ops)
+    except NoEnclosure as e:
+        return _No(str(e), "no-enclosure")
+    except OracleError as e:
+        # outside a domain, an engine may raise or return nan: nothing to hold against it
+        domain = str(e).startswith("outside the domain")
+        return _No(str(e), "outside-domain" if domain else "out-of-range" if "float range" in str(e) else "no-truth",
+                   valid=not domain)
+    except ArithmeticError as e:
+        return _No(f"no high-precision value: {type(e).__name__}", "out-of-range")
+    g = as_precise(enc)
+    why = _ranges(g, prec)
+    if why:
+        return why
     r = forward_radius(g, prec.u)
     cuts = near_cuts(g, r)
     if cuts:
@@ -97,20 +129,31 @@ def _truth(case: Case, g, prec) -> _Truth | _No:
                    "near-kink")
     poles = near_poles(g, r)
     if poles:
-        return _No(f"ill-conditioned: rounding may carry the argument of {poles[0].op} onto its pole",
-                   "ill-conditioned")
+        return _No(f"near a pole: rounding may carry the argument of {poles[0].op} onto its pole",
+                   "near-pole")
     kinks = near_kinks(g, r)
     if len(kinks) > MAX_KINKS:
         return _No(f"{len(kinks)} kinks at this point (at most {MAX_KINKS} analysed)", "too-many-kinks")
+    return _Premise(enc, g, r, kinks)
+
+
+def _truth(case: Case, p: _Premise, prec) -> _Truth | _No:
+    """Paths' answer (vertices at kinks) checked against a second witness; a ``_No`` says
+    why no verdict is possible. The bound's analysis runs on ``p.g``, the enclosure's
+    midpoints."""
+    out, point = case.expr, case.point
+    e, g, r, kinks = p.enclosure, p.g, p.radius, p.kinks
     truth = paths_oracle.accumulate(g)
     vertices = kink_vertices(g, kinks) if kinks else [truth]
     lo, hi = vertex_box(vertices)
     scale = paths_oracle.accumulate(g, worst_sides(g, kinks), absolute=True)
     if max(scale.values(), default=0) > prec.max / 4:
         return _No(f"the gradient leaves the {prec.name} range", "out-of-range")
-    t = _Truth(g, truth, lo, hi, scale, kinks, r, {"paths": {v: to_float(x) for v, x in truth.items()}}, vertices)
+    balls = hull(e)
+    t = _Truth(g, truth, lo, hi, scale, kinks, r, {"paths": {v: to_float(x) for v, x in truth.items()}}, vertices,
+               {v: interval(b) for v, b in balls.items()}, e.prec)
     try:
-        witness = symbolic.gradient(out, point, dps=g.dps, ops=case.ops)
+        witness = symbolic.gradient(out, point, dps=g.dps, ops=case.ops, bits=e.prec)
         t.oracles["symbolic"] = {v: to_float(x) for v, x in witness.grad.items()}
     except (OracleError, ZeroDivisionError, ValueError):
         # no symbolic answer: a high-precision difference quotient is the second witness
@@ -131,6 +174,20 @@ def _truth(case: Case, g, prec) -> _Truth | _No:
     return t
 
 
+def _bound(case: Case, g, t: _Truth, prec) -> tuple[dict[str, Any], bool] | _No:
+    """The rounding term of the bound per variable (``sensitivity``), and whether rounding
+    can move a local partial past the first-order picture (``nonlinear``). Both read the
+    derivatives of every rule at the point (``rules``: on the balls the graph came from)."""
+    rules = paths_oracle.rule_derivatives(g, None, set(t.kinks), balls=True)
+    try:
+        size = sensitivity(case.expr, case.point, g, prec, t.kinks, rules)
+    except (OracleError, ArithmeticError) as e:  # an ε-sized rounding error already leaves a domain
+        return _No(f"ill-conditioned: rounding alone goes {e}", "ill-conditioned")
+    # the forward value's radius is first order too: log(tan(atan(1)))² rounds to 1.2e-32
+    # where its derivative 2·log(…) is 0, an error the radius cannot see
+    return {v: C2 * RHO * prec.u * s for v, s in size.items()}, nonlinear(g, t.radius, t.kinks, rules)
+
+
 def witnesses(case: Case) -> dict[str, dict[str, float]]:
     """The float64 numerical derivatives a user would compute by hand, for a finding's report:
     they inform, they never decide (a difference quotient is good to ~1e-8 at best), so they
@@ -149,24 +206,18 @@ def witnesses(case: Case) -> dict[str, dict[str, float]]:
 def reference(case: Case, dtype: str = "float64") -> Reference:
     prec = PRECISIONS[dtype]
     out, point = case.expr, case.point
-    try:
-        g = paths_oracle.stable_graph(out, point, case.ops)
-    except OracleError as e:
-        # outside a domain, an engine may raise or return nan: nothing to hold against it
-        domain = str(e).startswith("outside the domain")
-        cause = "outside-domain" if domain else "out-of-range" if "float range" in str(e) else "no-truth"
-        return _undecided(case, dtype, str(e), cause, valid=not domain)
-    except ArithmeticError as e:   # mpmath's exponent range too (exp(exp(1e308))): no truth here
-        return _undecided(case, dtype, f"no high-precision value: {type(e).__name__}", "out-of-range")
-    why = _ranges(g, prec)
-    if why:
-        return _undecided(case, dtype, why.reason, why.cause)
-    t = _truth(case, g, prec)
-    if isinstance(t, _Truth) and t.disagreement and g.dps < DEEP_DPS:
-        # two precision levels can agree on the same wrong answer (log of a tanh that is
-        # 1 - 1e-291 needs 291 digits): before blaming an oracle, both look again, deeper
+    p = premise(case, dtype)
+    if isinstance(p, _No):
+        return _undecided(case, dtype, p.reason, p.cause, valid=p.valid)
+    t = _truth(case, p, prec)
+    if isinstance(t, _Truth) and t.disagreement and p.enclosure.prec < DEEP_BITS:
+        # the witness may need more digits than the balls did (its own cancellation): before
+        # blaming an oracle, both look again, deeper
         try:
-            t = _truth(case, paths_oracle.local_graph(out, point, DEEP_DPS, ops=case.ops), prec)
+            deep = enclose(out, point, case.ops, start=DEEP_BITS)
+            g = as_precise(deep)
+            r = forward_radius(g, prec.u)
+            t = _truth(case, _Premise(deep, g, r, near_kinks(g, r)), prec)
         except (OracleError, ArithmeticError) as e:
             t = _No(f"no deeper look possible: {e}", "no-truth")
     if isinstance(t, _No):
@@ -180,17 +231,14 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
         return Reference(case, dtype, "oracle-disagreement", t.disagreement,
                          truth={k: to_float(x) for k, x in t.truth.items()}, oracles=t.oracles)
     g = t.g
-    try:
-        wobble = {v: C2 * RHO * prec.u * s for v, s in sensitivity(out, point, g, prec, t.kinks).items()}
-    except (OracleError, ArithmeticError) as e:  # an ε-sized rounding error already leaves a domain
-        return _undecided(case, dtype, f"ill-conditioned: rounding alone goes {e}", "ill-conditioned")
+    why = _bound(case, g, t, prec)
+    if isinstance(why, _No):
+        return _undecided(case, dtype, why.reason, why.cause)
+    wobble, value_unstable = why
     floor = 4 * prec.tiny
     L = max(size(out), 1)
     bound = {v: to_float(C1 * prec.u * L * t.scale[v] + wobble[v]) + floor for v in t.truth}
     unstable = {v: bool(wobble[v] > UNSTABLE * t.scale[v]) and wobble[v] > floor for v in t.truth}
-    # the forward value's radius is first order too: log(tan(atan(1)))² rounds to 1.2e-32
-    # where its derivative 2·log(…) is 0, an error the radius cannot see
-    value_unstable = nonlinear(g, t.radius, t.kinks)
     if value_unstable:
         unstable = {v: True for v in t.truth}
     value = g.values[out]
@@ -200,17 +248,24 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
         truth={v: to_float(x) for v, x in t.truth.items()}, low={v: to_float(x) for v, x in t.lo.items()},
         high={v: to_float(x) for v, x in t.hi.items()}, bound=bound, unstable=unstable,
         kinks=tuple(n.op for n in t.kinks), oracles=t.oracles, scale={v: to_float(x) for v, x in t.scale.items()},
-        vertices=tuple({v: to_float(x) for v, x in p.items()} for p in t.vertices) if len(t.vertices) > 1 else ())
+        vertices=tuple({v: to_float(x) for v, x in p.items()} for p in t.vertices) if len(t.vertices) > 1 else (),
+        enclosure=t.enclosure, precision=t.bits)
 
 
 def check_value(ref: Reference, v: str, actual: float) -> Check:
     t, lo, hi, b = ref.truth[v], ref.low[v], ref.high[v], ref.bound[v]
-    kw = dict(expected=t, actual=actual, bound=b, low=lo if lo != hi else None, high=hi if lo != hi else None)
+    enclosure, kinked = ref.enclosure.get(v), lo != hi
+    kw = dict(expected=t, actual=actual, bound=b, low=lo if kinked else None, high=hi if kinked else None,
+              enclosure=enclosure)
     if not math.isfinite(actual):
         return Check(v, "nonfinite", **kw)
+    if enclosure:
+        # missed against the certified interval too, so that a mismatch is a proof: the exact
+        # value is in [lo, hi] and the engine's is farther than the bound from all of it
+        lo, hi = min(lo, enclosure[0]), max(hi, enclosure[1])
     miss = max(lo - actual, actual - hi, 0.0)
     if miss <= b:
-        return Check(v, "kink" if lo != hi else "agree", **kw)
+        return Check(v, "kink" if kinked else "agree", **kw)
     return Check(v, "undecided" if ref.unstable[v] else "mismatch", **kw)
 
 

@@ -23,6 +23,7 @@ Every undecided reference names its cause (verifier.model.UNDECIDED_CAUSES).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import product
 from typing import Any, Mapping
 
@@ -358,7 +359,7 @@ def _first_order_scale(g: LocalGraph, override: Mapping[Edge, Any]) -> dict[tupl
     derivative graph handles on the way to a second derivative (σ'' near 0 is the small
     difference of terms of this size, whatever form the engine differentiates)."""
     partials = {e: abs(d) for e, d in {**g.partials, **override}.items()}
-    flow = LocalGraph(g.order, g.values, partials, g.m, g.ops)
+    flow = replace(g, partials=partials)
     adj = paths_oracle.adjoints(flow)
     names = _variables_of(g)
     tan = {v: paths_oracle.tangents(flow, v) for v in names}
