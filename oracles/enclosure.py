@@ -93,7 +93,12 @@ def enclose(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = BUILT
             partials = [b for (n, _), b in g.partials.items() if n not in ties]
             results = [b for p in _sides(g, ties, grad) for b in p.values()]
             decided = all(narrow(b) for b in (*g.values.values(), *partials, *results))
-            if decided and (known or prec >= cap):
+            # a ball around 0 that is not an exact 0 may be a value too small to tell from one
+            # at these bits — (1 - 7.5e-18)^1e58 is e^(-7.5e40 ± 10), a ball around 0 at 192
+            # bits: a float engine's 1 there is no fault of its own, and only the value tells
+            # (local_graph makes x - x an exact 0): more bits, and at the cap it is a zero
+            unsure = any(0 in b and not b.is_exact() for b in (*g.values.values(), *partials))
+            if decided and ((known and not unsure) or prec >= cap):
                 return Enclosure(g, grad, g.values[g.out], tuple(ties))
         if prec >= cap:   # (ties unknown at the cap were accepted above)
             raise NoEnclosure(f"no enclosure narrow enough within {cap} bits")

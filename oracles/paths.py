@@ -77,6 +77,8 @@ def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
             if not op.domain(*args):
                 raise OutsideDomain(n.op, tuple(args))
             values[n] = op.forward(m, *args)
+            if getattr(m, "rigorous", False):
+                values[n] = _centered(m, op, n, args, values[n])
             if not isinstance(values[n], float) and abs(values[n]) > _HUGE:   # (a float is bounded)
                 # no float engine holds this (the range checks would refuse it anyway), and
                 # mpmath would go on: cos of e^(1e300) wants π to 1e300 digits, forever
@@ -96,6 +98,21 @@ def local_graph(out: Node, point: Mapping[str, float], dps: int = 50,
                     if rule is not None:
                         partials[(n, i)] += m.float(rule(m, *args, ans)) - m.float(rule(m, *args, exact))
     return LocalGraph(order, values, partials, m, ops)
+
+
+def _centered(m, op: Op, n: Node, args: list, ball: Any) -> Any:
+    """A node whose differentiable arguments are one node (x - x, x / x, maximum(x, x)) on
+    balls: Arb takes the two balls as independent, and x - x of a ball is a ball around 0,
+    not 0. The mean value form knows they are one: f(x, x) lies in f(c, c) + g'·(x − c), c the
+    centre, g' the sum of the partials over the ball — exactly 0 for x - x, 1 for x / x."""
+    own = [i for i in range(len(n.src)) if i not in op.params]
+    if len(own) < 2 or len({n.src[i] for i in own}) > 1:
+        return ball
+    x = args[own[0]]
+    centre = m.float(x.mid())
+    at = [centre if i in own else a for i, a in enumerate(args)]
+    slope = sum((m.float(op.partials[i](m, *args, ball)) for i in own), m.float(0))
+    return ball.intersection(m.float(op.forward(m, *at)) + slope * (x - centre))
 
 
 # below any float's reach (the smallest subnormal is 5e-324): two values this small agree

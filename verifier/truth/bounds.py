@@ -19,6 +19,7 @@ relative still sits six orders of magnitude below float32-level error.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, Mapping
@@ -77,13 +78,14 @@ def ranges(g: LocalGraph, prec: Precision) -> tuple[str, str] | None:
     """Why a float engine cannot hold this computation — (reason, cause) — or None if it can.
 
     Values, partials, adjoints: a float engine must hold each of them (an adjoint of 1e-409
-    on the way to a gradient of 1e-296 flushes to 0 in reverse mode). The ends — the
-    output's value, each leaf's adjoint (a variable's gradient; a constant's, which goes
-    nowhere) — may be below the normal range: there they are a zero to every engine, which
-    the bound's floor allows. And the chain rule's partial products, in the order path and
-    forward engines form them."""
+    on the way to a gradient of 1e-296 flushes to 0 in reverse mode). Each leaf's adjoint —
+    a variable's gradient; a constant's, which goes nowhere — may be below the normal range:
+    there it is a zero to every engine, which the bound's floor allows. (Not the output's
+    value: (tanh(u)^x) at u = 20.09, x = 1e58 is e^(-7.5e40), but tanh(u) rounds to 1 and the
+    float value is 1 — an error no first-order radius sees.) And the chain rule's partial
+    products, in the order path and forward engines form them."""
     adj = adjoints(g)
-    results = {id(g.values[g.out])} | {id(a) for n, a in adj.items() if n.is_leaf}
+    results = {id(a) for n, a in adj.items() if n.is_leaf}
     for x in chain(g.values.values(), g.partials.values(), adj.values()):
         size = abs(to_float(x))   # as a float: the thresholds are far from where rounding matters
         if size > prec.max / 4:
@@ -461,6 +463,44 @@ def nonlinear(g: LocalGraph, r: Mapping[Node, Any], kinks: list[Node], rules=Non
             spread = sum(abs(h) * r[n.src[j]] for j, h in row.items())
             if spread > NONLINEAR * abs(g.partials[(n, i)]) + tiny:
                 return True
+    return _far_reach(g, r, set(kinks))
+
+
+FAR = 1e-3   # an argument radius past which a partial is evaluated where rounding may take it
+
+
+def _far_reach(g: LocalGraph, r: Mapping[Node, Any], kinked: set[Node]) -> bool:
+    """Whether a partial moves by more than NONLINEAR of itself at the ends of an argument's
+    radius, for radii past FAR. The derivative test above is first order, and blind where the
+    partial's own derivative vanishes: sin(atan2(y, 0)·y) at y = -5.7e161 has its argument at
+    an exact multiple of 2π, where cos is 1 and flat, while one rounding of π/2 moves it by
+    1e146 — any cos at all. The radius there is 2⁻⁵¹ of the argument, which keeps it a
+    multiple of 2π (and so would any float fraction of it): the partial is also looked at
+    1/π of the way.
+    Evaluated on the balls the graph came from where it has them."""
+    b = g.balls if g.balls is not None else g
+    with (b.m.working() if b is not g else nullcontext()):
+        m = b.m
+        for n in g.order:
+            if n.is_leaf or n in kinked:
+                continue
+            op = g.ops[n.op]
+            far = [j for j, s in enumerate(n.src) if j not in op.params and r[s] > FAR]
+            for j in far:
+                for step in (1, -1, 1 / m.pi, -1 / m.pi):
+                    args = [b.values[s] for s in n.src]
+                    args[j] = args[j] + step * m.float(r[n.src[j]])
+                    try:
+                        if not op.domain(*args):
+                            return True
+                        ans = op.forward(m, *args)
+                        moved = [abs(m.float(rule(m, *args, ans)) - b.partials[(n, i)])
+                                 for i, rule in enumerate(op.partials) if rule is not None]
+                    except (ValueError, ZeroDivisionError, OverflowError, ArithmeticError):
+                        return True
+                    if any(not x <= NONLINEAR * abs(b.partials[(n, i)]) for x, i in
+                           zip(moved, [i for i, rule in enumerate(op.partials) if rule is not None])):
+                        return True
     return False
 
 
