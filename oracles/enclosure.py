@@ -106,10 +106,13 @@ def enclose(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = BUILT
 
 
 def as_precise(e: Enclosure, dps: int = 50) -> LocalGraph:
-    """The enclosure's midpoints as an mpmath local graph (at least ``dps`` digits, as many
-    as the balls carry): what the bound's analysis (verifier.truth.bounds) computes on."""
-    m = precise(max(dps, e.graph.m.dps))
+    """The enclosure's midpoints as an mpmath local graph: what the bound's analysis
+    (verifier.truth.bounds) computes on. At least ``dps`` digits and 20 more than the values
+    span (x + y − x at x = 1e139 is y only with 139 digits more), at most as many as the balls
+    carry: bits taken to tell a zero from a tiny value (up to 8192) are not needed there, and
+    mpmath at 2466 digits made a tensor program's bound ten times slower."""
     g = e.graph
+    m = precise(min(g.m.dps, max(dps, 20 + _span(g.values.values()))))
     values = {n: midpoint(b, m) for n, b in g.values.items()}
     partials = {k: midpoint(b, m) for k, b in g.partials.items() if k[0] not in e.ties}
     for n in e.ties:
@@ -119,6 +122,13 @@ def as_precise(e: Enclosure, dps: int = 50) -> LocalGraph:
         partials.update({(n, i): m.float(rule(m, *args, values[n])) for i, rule in enumerate(op.partials) if rule})
     return LocalGraph(g.order, values, partials, m, g.ops,
                       frozenset(n for n, b in g.values.items() if not b.is_exact()), balls=g)
+
+
+def _span(balls) -> int:
+    """Decimal orders of magnitude between the largest and smallest nonzero midpoints."""
+    exps = [b.mid()._mpf_ for b in balls if not b.is_zero() and 0 not in b]
+    exps = [exp + bc for _, _, exp, bc in exps]
+    return int((max(exps) - min(exps)) * math.log10(2)) + 1 if exps else 0
 
 
 def hull(e: Enclosure) -> dict[str, Any]:

@@ -519,7 +519,8 @@ def _units(g: LocalGraph, f) -> Any:
     on balls where the graph is or has them (mpmath's exp of a large argument at high
     precision is slow, and these estimates need few digits). A model written for numbers
     may give no finite ball (``x / d if d else 0`` where d's ball holds 0): then it is
-    evaluated in mpmath, on the balls' midpoints."""
+    evaluated in mpmath at 30 digits, on the balls' midpoints (at the graph's own digits, up to
+    2466 of them, mpmath's exp of a large argument took seconds)."""
     balls = g.balls if g.balls is not None else g if getattr(g.m, "rigorous", False) else None
     if balls is None:
         return f(g.m, g.values)
@@ -527,10 +528,8 @@ def _units(g: LocalGraph, f) -> Any:
         x = balls.m.float(f(balls.m, balls.values))
     if x.is_finite():
         return x if balls is g else midpoint(x, g.m)
-    if balls is not g:
-        return f(g.m, g.values)
     mp = precise(30)
-    return g.m.float(f(mp, {n: midpoint(v, mp) for n, v in g.values.items()}))
+    return g.m.float(f(mp, {n: midpoint(v, mp) for n, v in balls.values.items()}))
 
 
 def _edges(g: LocalGraph, n: Node):
