@@ -25,20 +25,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(HERE))
+
+from benchmarks.drawing import drawn  # noqa: E402  (imports nothing of adverify)
+
 KINDS = {"scalar": 1000, "tensor": 333}   # cases drawn per run
-
-
-def _draw(strategy, n: int) -> list:
-    from hypothesis import HealthCheck, given, seed, settings
-    drawn: list = []
-
-    @seed(1)
-    @settings(max_examples=n, database=None, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(strategy)
-    def collect(case):
-        drawn.append(case)
-    collect()
-    return drawn
 
 
 def measure(tree: Path) -> dict[str, dict[str, float]]:
@@ -49,14 +40,14 @@ def measure(tree: Path) -> dict[str, dict[str, float]]:
     from verifier.search.tensor_strategies import tensor_cases
     strategies = {"scalar": cases(), "tensor": tensor_cases(max_nodes=6)}
     for strategy in strategies.values():
-        _draw(strategy, 20)
+        drawn(strategy, 20)
     out = {}
     for kind, n in KINDS.items():
         wall, cpu = time.perf_counter(), time.process_time()
-        drawn = _draw(strategies[kind], n)
+        cases_ = drawn(strategies[kind], n)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         out[kind] = {"wall": 1000 * wall / n, "cpu": 1000 * cpu / n,
-                     "distinct": len({(c.expr, repr(c.point)) for c in drawn})}
+                     "distinct": len({(c.expr, repr(c.point)) for c in cases_})}
     return out
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 
+from benchmarks.drawing import drawn  # noqa: E402
 from benchmarks.machine import describe  # noqa: E402
 from verifier.search.campaign import Options, run_campaign  # noqa: E402
 from verifier.engines import load_engine  # noqa: E402
@@ -33,25 +33,13 @@ from verifier.search.strategies import cases  # noqa: E402
 from verifier.search.tensor_strategies import tensor_cases  # noqa: E402
 
 
-def _cases(strategy, n: int, s: int) -> list:
-    drawn = []
-
-    @seed(s)
-    @settings(max_examples=n, database=None, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(strategy)
-    def collect(case):
-        drawn.append(case)
-    collect()
-    return drawn
-
-
-def _bare(engine, drawn) -> float:
+def _bare(engine, cases_) -> float:
     """Seconds per case for the engine's own forward + backward, nothing else."""
     t = time.perf_counter()
-    for c in drawn:
+    for c in cases_:
         out, leaves, _ = build_graph(engine, c.expr, c.point)
         engine.gradients(out, leaves)
-    return (time.perf_counter() - t) / len(drawn)
+    return (time.perf_counter() - t) / len(cases_)
 
 
 def _rates(tree: Path, examples: int) -> dict[tuple[str, str], float]:
@@ -92,7 +80,7 @@ def main() -> int:
         n = a.examples if not tensor else max(100, a.examples // 3)
         engine = load_engine("builtin", tensor=tensor)
         options = dict(examples=n, seed=1, tensor=tensor, max_nodes=6 if tensor else 12)
-        bare = _bare(engine, _cases(tensor_cases() if tensor else cases(), n, 1))
+        bare = _bare(engine, drawn(tensor_cases() if tensor else cases(), n, 1))
         # a short campaign first: one-time imports and caches are not the first row's to pay
         run_campaign(engine, Options(examples=20, seed=2, tensor=tensor, check_timeout=None))
         for timeout, where in ((5.0, "forked worker"), (None, "process")):

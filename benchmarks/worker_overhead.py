@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import describe  # noqa: E402
-from benchmarks.throughput import _cases  # noqa: E402
+from benchmarks.drawing import drawn as draw_cases  # noqa: E402
 from verifier.checking import checker, executor as ex  # noqa: E402
 from verifier.engines import load_engine  # noqa: E402
 from verifier.search.campaign import Options, run_campaign  # noqa: E402
@@ -153,7 +153,7 @@ def main() -> int:
     a = p.parse_args()
     print(describe())
     engine = load_engine("builtin", tensor=a.tensor)
-    drawn = _cases(tensor_cases() if a.tensor else cases(), a.examples, 1)
+    drawn = draw_cases(tensor_cases() if a.tensor else cases(), a.examples, 1)
     if a.profile:
         _profile(engine, drawn, a.profile)
         return 0

@@ -248,7 +248,7 @@ def reference(case: Case, dtype: str = "float64") -> Reference:
         truth={v: to_float(x) for v, x in t.truth.items()}, low={v: to_float(x) for v, x in t.lo.items()},
         high={v: to_float(x) for v, x in t.hi.items()}, bound=bound, unstable=unstable,
         kinks=tuple(n.op for n in t.kinks), oracles=t.oracles, scale={v: to_float(x) for v, x in t.scale.items()},
-        vertices=tuple({v: to_float(x) for v, x in p.items()} for p in t.vertices) if len(t.vertices) > 1 else (),
+        vertices=tuple({v: to_float(x) for v, x in vx.items()} for vx in t.vertices) if len(t.vertices) > 1 else (),
         enclosure=t.enclosure, precision=t.bits)
 
 

@@ -35,7 +35,7 @@ from verifier.floor.numtext import exact, short
 from verifier.model import Case, EngineRun, Reference, Verdict, worst_check
 from verifier.truth.bounds import (C2, PRECISIONS, RHO, Precision, forward_radius, near_kinks, near_second_kinks,
                                    node_sides, rounding_sites, side_partials, worst_sides)
-from verifier.truth.judge import AGREE_DIGITS, DEEP_DPS, UNSTABLE, check_value, judge, reference, to_float
+from verifier.truth.judge import AGREE_DIGITS, DEEP_DPS, UNSTABLE, check_value, judge, premise, reference, to_float
 
 __all__ = ["second_reference", "second_judge", "pair", "rounding_wobble", "kink_envelope", "rule_quotients"]
 
@@ -66,7 +66,7 @@ def second_reference(case: Case, dtype: str = "float64") -> Reference:
         # engine's values are not near the truth's, and the bound below is a linearization
         return _undecided(case, dtype, "ill-conditioned: rounding moves a local partial by more than 10%",
                           "ill-conditioned")
-    g = paths_oracle.stable_graph(case.expr, case.point, case.ops)   # it succeeded for `first`
+    g = premise(case, dtype).g   # the first-order truth's graph (the balls' midpoints): it succeeded for `first`
     kinks = near_kinks(g, forward_radius(g, prec.u))
     worst = worst_sides(g, kinks)
     refused = _refusal(g, kinks, worst, prec)
