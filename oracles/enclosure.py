@@ -47,6 +47,7 @@ class Enclosure:
     gradient: dict[str, Any]        # variable -> ball holding the exact derivative
     value: Any                      # ball holding the exact value
     ties: tuple[Node, ...] = ()     # kinked nodes whose switch ball holds 0: their partials are any side
+    sides: tuple[dict, ...] = ()    # the gradient each choice of sides at the ties gives (``_sides``)
 
     @property
     def prec(self) -> int:
@@ -91,7 +92,8 @@ def enclose(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = BUILT
             # a tie's partial is a ball over both sides by right: what must be narrow there
             # is the gradient each side gives (the judge takes their hull)
             partials = [b for (n, _), b in g.partials.items() if n not in ties]
-            results = [b for p in _sides(g, ties, grad) for b in p.values()]
+            sides = _sides(g, ties, grad)
+            results = [b for p in sides for b in p.values()]
             decided = all(narrow(b) for b in (*g.values.values(), *partials, *results))
             # a ball around 0 that is not an exact 0 may be a value too small to tell from one
             # at these bits — (1 - 7.5e-18)^1e58 is e^(-7.5e40 ± 10), a ball around 0 at 192
@@ -99,7 +101,7 @@ def enclose(out: Node, point: Mapping[str, float], ops: Mapping[str, Op] = BUILT
             # (local_graph makes x - x an exact 0): more bits, and at the cap it is a zero
             unsure = any(0 in b and not b.is_exact() for b in (*g.values.values(), *partials))
             if decided and ((known and not unsure) or prec >= cap):
-                return Enclosure(g, grad, g.values[g.out], tuple(ties))
+                return Enclosure(g, grad, g.values[g.out], tuple(ties), tuple(sides))
         if prec >= cap:   # (ties unknown at the cap were accepted above)
             raise NoEnclosure(f"no enclosure narrow enough within {cap} bits")
         prec = min(2 * prec, cap)
@@ -134,10 +136,8 @@ def _span(balls) -> int:
 def hull(e: Enclosure) -> dict[str, Any]:
     """Per variable, a ball holding the exact derivative — at ties, every gradient that a
     choice of one-sided partials gives (``truth.bounds.kink_vertices`` on the balls)."""
-    g = e.graph
-    with g.m.working():
-        vertices = _sides(g, list(e.ties), e.gradient)
-        return {v: _union([p[v] for p in vertices]) for v in vertices[0]}
+    with e.graph.m.working():
+        return {v: _union([p[v] for p in e.sides]) for v in e.sides[0]}
 
 
 def _ties(g: LocalGraph) -> tuple[list[Node], bool]:

@@ -80,14 +80,19 @@ class _Printf(BuiltinEngine):
         return super().gradients(output, variables)
 
 
-@pytest.mark.skipif(capture._c_fflush() is None or _c_stdout() is None, reason="not glibc")
-def test_c_output_reaches_its_own_check():
-    worker = Worker(_Printf(), timeout=10)
+def _twice(engine):
+    """The first case checked twice in one worker: the two runs."""
+    worker = Worker(engine, timeout=10)
     expr, point = CASES[0]
     try:
-        first, second = worker.run(expr, point), worker.run(expr, point)
+        return worker.run(expr, point), worker.run(expr, point)
     finally:
         worker.close()
+
+
+@pytest.mark.skipif(capture._c_fflush() is None or _c_stdout() is None, reason="not glibc")
+def test_c_output_reaches_its_own_check():
+    first, second = _twice(_Printf())
     # each check builds its graph twice (the determinism check): two calls each
     assert first.output == "from C, call 1\nfrom C, call 2\n"
     assert second.output == "from C, call 3\nfrom C, call 4\n"
@@ -102,10 +107,5 @@ def test_a_quiet_check_after_a_loud_one_has_no_output():
                 print("only the first build")
                 LoudOnce.loud = False
             return super().gradients(output, variables)
-    worker = Worker(LoudOnce(), timeout=10)
-    expr, point = CASES[0]
-    try:
-        first, second = worker.run(expr, point), worker.run(expr, point)
-    finally:
-        worker.close()
+    first, second = _twice(LoudOnce())
     assert first.output == "only the first build\n" and second.output == ""

@@ -31,7 +31,8 @@ from oracles.paths import (Edge, LocalGraph, accumulate, adjoints, as_numbers, l
 from verifier.floor.ir import Node
 from verifier.floor.mathns import midpoint, precise
 
-__all__ = ["Precision", "PRECISIONS", "to_float", "subnormal", "ranges", "forward_radius", "near_kinks", "near_second_kinks", "near_cuts", "near_poles",
+__all__ = ["Precision", "PRECISIONS", "to_float", "subnormal", "ranges", "forward_radius", "near_kinks",
+           "near_second_kinks", "near_cuts", "near_poles",
            "node_sides",
            "side_partials", "kink_interval", "kink_vertices", "vertex_box",
            "rounding_sites",
@@ -480,28 +481,31 @@ def _far_reach(g: LocalGraph, r: Mapping[Node, Any], kinked: set[Node]) -> bool:
     Evaluated on the balls the graph came from where it has them."""
     b = g.balls if g.balls is not None else g
     with (b.m.working() if b is not g else nullcontext()):
-        m = b.m
         for n in g.order:
             if n.is_leaf or n in kinked:
                 continue
-            op = g.ops[n.op]
-            far = [j for j, s in enumerate(n.src) if j not in op.params and r[s] > FAR]
-            for j in far:
-                for step in (1, -1, 1 / m.pi, -1 / m.pi):
-                    args = [b.values[s] for s in n.src]
-                    args[j] = args[j] + step * m.float(r[n.src[j]])
-                    try:
-                        if not op.domain(*args):
-                            return True
-                        ans = op.forward(m, *args)
-                        moved = [abs(m.float(rule(m, *args, ans)) - b.partials[(n, i)])
-                                 for i, rule in enumerate(op.partials) if rule is not None]
-                    except (ValueError, ZeroDivisionError, OverflowError, ArithmeticError):
-                        return True
-                    if any(not x <= NONLINEAR * abs(b.partials[(n, i)]) for x, i in
-                           zip(moved, [i for i, rule in enumerate(op.partials) if rule is not None])):
-                        return True
+            params = g.ops[n.op].params
+            for j, s in enumerate(n.src):
+                if j not in params and r[s] > FAR and any(
+                        _moves(b, n, j, step * b.m.float(r[s])) for step in (1, -1, 1 / b.m.pi, -1 / b.m.pi)):
+                    return True
     return False
+
+
+def _moves(g: LocalGraph, n: Node, j: int, shift: Any) -> bool:
+    """Whether a partial of ``n`` moves by more than NONLINEAR of itself when its argument
+    ``j`` moves by ``shift`` (or leaves the op's domain, where it has none)."""
+    op, m = g.ops[n.op], g.m
+    args = [g.values[s] for s in n.src]
+    args[j] = args[j] + shift
+    try:
+        if not op.domain(*args):
+            return True
+        ans = op.forward(m, *args)
+        return any(not abs(m.float(rule(m, *args, ans)) - g.partials[(n, i)]) <= NONLINEAR * abs(g.partials[(n, i)])
+                   for i, rule in enumerate(op.partials) if rule is not None)
+    except (ValueError, ZeroDivisionError, OverflowError, ArithmeticError):
+        return True
 
 
 def _inner_rounding(g: LocalGraph, n: Node, i: int) -> Any:
