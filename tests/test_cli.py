@@ -248,7 +248,7 @@ def test_engines_lists_builtins_adapters_mutants_and_own_engines(capsys, monkeyp
         line = next(x for x in out.splitlines() if x.startswith(f"  mutant:{name} "))
         assert m.description in line and (("[--tensor]" in line) == bool(m.options.get("tensor")))
     assert out.index("mutant:") > mutants
-    assert "module:attr" in out.splitlines()[-1] and "./file.py:Class" in out.splitlines()[-1]
+    assert all(form in out.splitlines()[-1] for form in ("module:attr", "./file.py:Class", "cmd:COMMAND"))
 
 
 def test_every_missing_adapter_names_an_extra_of_pyproject(monkeypatch):

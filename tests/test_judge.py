@@ -140,6 +140,11 @@ def test_the_complex_step_is_exact_at_tiny_arguments():
     assert d == pytest.approx(1 / (math.log1p(1e-12) * (1 + 1e-12)), rel=1e-14)
     d = complex_step(apply("log", apply("expm1", x)), {"x": 1e-12}).grad["x"]
     assert d == pytest.approx(math.exp(1e-12) / math.expm1(1e-12), rel=1e-14)
+    # hypot squared its complex arguments unscaled: z² underflowed at z = 1.2e-198 (and
+    # overflows past 1e154), and hypot(z, z)' came out 0
+    for z0 in (1.237536147495623e-198, 1e200, -3.0):
+        d = complex_step(apply("hypot", x, x), {"x": z0}).grad["x"]
+        assert d == pytest.approx(math.copysign(math.sqrt(2), z0), rel=1e-15)
     # c/(x + ih) with c = 8e-295: at h = 1e-30·x the imaginary part underflowed to 0 inside
     # numpy's complex division (it stays subnormal at 1e-20·x: 1e-10 off)
     c, x0 = 7.808227841123445e-295, 2.8164664734862657e-156

@@ -234,7 +234,10 @@ class CampaignResult:
     discrepancies: list[Finding]
     ops: list[str]
     options: dict[str, Any] = field(default_factory=dict)
-    stopped: str = "completed"           # completed | time-budget | interrupted
+    stopped: str = "completed"           # completed | time-budget | interrupted | protocol-error
+    # what stopped it, when that was an error: an engine program that broke the protocol
+    # (docs/protocol.md); its checks until then are all here
+    error: str = ""
     shrink_checks: int = 0
     regressions: list[dict] = field(default_factory=list)
     coverage: dict[str, Any] = field(default_factory=dict)

@@ -38,10 +38,11 @@ from typing import Any, Mapping
 from verifier.checking.capture import capture_descriptors
 from verifier.checking.runner import contain_interrupts, run_engine
 from verifier.engines import load_engine
+from verifier.engines.command import CommandEngine, how_it_ended
 from verifier.floor.ir import Node
 from verifier.model import EngineRun
 
-__all__ = ["InProcess", "Worker", "make_executor", "rebuild_recipe", "how_it_ended", "MEMORY_LIMIT"]
+__all__ = ["InProcess", "OwnProcess", "Worker", "make_executor", "rebuild_recipe", "how_it_ended", "MEMORY_LIMIT"]
 
 MEMORY_LIMIT = 4 << 30     # bytes a worker may allocate beyond its own start
 STARTUP_LIMIT = 120.0      # seconds a fresh worker may take to import and build the engine
@@ -58,6 +59,20 @@ class InProcess:
 
     def close(self) -> None:
         pass
+
+
+class OwnProcess(InProcess):
+    """Checks of an engine that is a process of its own (``cmd:``, engines.command): its
+    process is the fence, so they run from here, and the engine kills its process when a
+    request outlives the time limit."""
+
+    def __init__(self, engine: CommandEngine, timeout: float | None):
+        super().__init__(engine)
+        self.timeout = timeout
+
+    def run(self, expr: Node, point: Mapping[str, float], mode: str = "reverse") -> EngineRun:
+        with self.engine.time_limit(self.timeout):
+            return run_engine(self.engine, expr, point, mode=mode)
 
 
 def _memory_limit() -> int:
@@ -161,18 +176,6 @@ def _serve(engine: Any, conn, parent: int, recipe: bytes | None = None) -> None:
         except MemoryError:
             # the answer could not even be sent: go, and let the parent report the crash
             os._exit(75)
-
-
-def how_it_ended(code: int | None) -> str:
-    """A child process's exit status in words: ``signal SIGSEGV``, ``exit code 3``."""
-    if code is None:
-        return "it stopped answering"
-    if code < 0:
-        try:
-            return f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit code {code}"
 
 
 class Worker:
@@ -310,7 +313,10 @@ def rebuild_recipe(engine: Any) -> bytes | None:
 
 def make_executor(engine: Any, timeout: float | None):
     """A worker process where the platform has fork and a timeout is asked for; this process
-    if neither, or if JAX has run here and the engine cannot be rebuilt elsewhere."""
+    if neither, or if JAX has run here and the engine cannot be rebuilt elsewhere. An engine
+    program (``cmd:``) is fenced by its own process."""
+    if isinstance(engine, CommandEngine):
+        return OwnProcess(engine, timeout)
     if timeout and hasattr(os, "fork"):
         if not _xla_started():
             return Worker(engine, timeout)

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from verifier.checking.capture import Captured, crash_origin
+from verifier.engines.command import EngineFailure, ProtocolError
 from verifier.floor.ir import Node, show, toposort
 from verifier.floor.program import iconst_value, params_of, tconst_value
 from verifier.floor.tensor_ops import ENGINE_NAMES
@@ -70,8 +71,10 @@ def _call(where: str, fn: Callable, *args) -> Any:
     """Call into the engine; whatever it raises becomes a ``crash`` that names ``where``."""
     try:
         return fn(*args)
-    except _Failure:
+    except (_Failure, ProtocolError):   # a protocol error is not a finding: the campaign stops
         raise
+    except EngineFailure as e:          # an engine program that died, hung or answered an error
+        raise _Failure(e.status, e.message, where, e.origin) from None
     except KeyboardInterrupt as e:
         if not _CONTAINED:
             raise
@@ -198,19 +201,36 @@ def _answer(engine, output: Any, leaves: list[Any], method: str, value: bool = T
     return forward, _call(method, _call(method, getattr, engine, method), output, leaves)
 
 
+def _whole(engine, out: Node, point: Mapping[str, float], method: str, order: list[Node],
+           times: int) -> list[tuple[tuple[float, ...], float | None]]:
+    """An engine program's answers (engines.command): it takes the case whole, in one request
+    per build, and builds its graph itself from the case's JSON. The builds of one check are
+    asked in one call, so they travel together: one wake-up of the engine's process, not two."""
+    answers = _call(method, engine.answer_case, out, point, method, times)
+    return [_read(raw, answer, point, method, order) for raw, answer in answers]
+
+
+def _read(raw: Any, answer: Any, point: Mapping[str, float], method: str,
+          order: list[Node]) -> tuple[tuple[float, ...], float | None]:
+    """The forward value and the answer of one build, checked for form: one number per
+    variable (an array of the variable's shape in tensor programs, judged later)."""
+    value = None if raw is None else _scalar(raw, "the forward value")
+    names = _names(order)
+    grads = _gradient_list(answer, len(names), method)
+    result = tuple(_array(g, np.shape(point[v]), f"the gradient for {v}") if np.ndim(point[v])
+                   else _scalar(g, f"the gradient for {v}") for g, v in zip(grads, names))
+    return result, value
+
+
 def _once(engine, out: Node, point: Mapping[str, float], method: str,
           order: list[Node]) -> tuple[tuple[float, ...], float | None]:
     output, leaves, built = build_graph(engine, out, point, order)
     raw, answer = _answer(engine, output, leaves, method)
-    value = None if raw is None else _scalar(raw, "the forward value")
-    grads = _gradient_list(answer, len(leaves), method)
-    names = _names(order)
-    result = tuple(_array(g, np.shape(point[v]), f"the gradient for {v}") if np.ndim(point[v])
-                   else _scalar(g, f"the gradient for {v}") for g, v in zip(grads, names))
+    result = _read(raw, answer, point, method, order)
     value_of = getattr(engine, "value", None)
     if value_of is not None:
         _unchanged(engine, value_of, built, point)
-    return result, value
+    return result
 
 
 def _unchanged(engine, value_of: Callable, built: Mapping[Node, Any], point: Mapping[str, float]) -> None:
@@ -267,8 +287,11 @@ def run_second(engine: Any, out: Node, point: Mapping[str, float]) -> EngineRun:
     names = _names(order)
     try:
         with np.errstate(all="ignore"):
-            output, leaves, _ = build_graph(engine, out, point, order)
-            _, rows = _answer(engine, output, leaves, "second_derivatives", value=False)
+            if hasattr(engine, "answer_case"):
+                (_, rows), = _call("second_derivatives", engine.answer_case, out, point, "second_derivatives", 1)
+            else:
+                output, leaves, _ = build_graph(engine, out, point, order)
+                _, rows = _answer(engine, output, leaves, "second_derivatives", value=False)
             rows = _call("second_derivatives", lambda: [list(r) for r in rows])
             if len(rows) != len(names) or any(len(r) != len(names) for r in rows):
                 raise _Failure("malformed", f"second_derivatives returned a {len(rows)}-row matrix "
@@ -307,9 +330,11 @@ def _run(engine, out: Node, point: Mapping[str, float], repeat: bool, mode: str)
     try:
         with np.errstate(all="ignore"):
             order = toposort(out)
-            grads, value = _once(engine, out, point, method, order)
-            if repeat and mode == "reverse" and _build_again(engine, out, point):
-                again, value2 = _once(engine, out, point, method, order)
+            times = 2 if repeat and mode == "reverse" and _build_again(engine, out, point) else 1
+            whole = _whole(engine, out, point, method, order, times) if hasattr(engine, "answer_case") else None
+            grads, value = whole[0] if whole else _once(engine, out, point, method, order)
+            if times == 2:
+                again, value2 = whole[1] if whole else _once(engine, out, point, method, order)
                 differs = value is not None and value2 is not None and not _same((value,), (value2,))
                 if differs or not _same(grads, again):
                     return EngineRun("ok", grads, value, again=again, again_value=value2)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
+from verifier.engines.command import CommandEngine, ProtocolError  # engine programs: `--engine cmd:COMMAND`
 from verifier.engines.mutants import MUTANTS  # planted-bug engines: `--engine mutant:tanh-rule`
 from verifier.floor.custom import DefinitionError, compile_custom
 from verifier.floor.tensor_ops import IR_NAMES, STRUCTURAL
@@ -238,10 +239,16 @@ def _look_in_cwd() -> bool:
 
 
 def load_engine(spec: Any, tensor: bool = False) -> Any:
-    """A builtin name, ``mutant:NAME``, ``module:attr`` / ``file.py:attr``, or an engine
-    object or factory. What it was given stays on the engine as ``adverify_source``, so a
-    fresh process can build it again (``executor.rebuild_recipe``)."""
+    """A builtin name, ``mutant:NAME``, ``cmd:COMMAND`` (a program speaking docs/protocol.md,
+    started now), ``module:attr`` / ``file.py:attr``, or an engine object or factory. What it
+    was given stays on the engine as ``adverify_source``, so a fresh process can build it
+    again (``executor.rebuild_recipe``)."""
     obj = source = spec
+    if isinstance(spec, str) and spec.startswith("cmd:"):
+        try:
+            return _remember(CommandEngine(spec[len("cmd:"):].strip(), tensor), source, tensor)
+        except ProtocolError as e:
+            raise EngineError(str(e)) from None
     if tensor and isinstance(spec, str) and spec in TENSOR_ADAPTERS:
         spec = TENSOR_ADAPTERS[spec]
     if isinstance(spec, str) and spec.startswith("mutant:"):
@@ -254,7 +261,8 @@ def load_engine(spec: Any, tensor: bool = False) -> Any:
         if ":" not in target:
             known = ", ".join(sorted(ADAPTERS))
             raise EngineError(f"unknown engine {spec!r}: name one of {known}; a planted bug as "
-                              "mutant:NAME; your own as module:attr or ./file.py:Class "
+                              "mutant:NAME; your own as module:attr or ./file.py:Class, or a program "
+                              "speaking docs/protocol.md as cmd:COMMAND "
                               "(`adverify engines` lists them all)")
         module, _, attr = target.rpartition(":")
         try:

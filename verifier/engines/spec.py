@@ -37,6 +37,8 @@ def spec_of(source: Any) -> EngineSpec | None:
     if not isinstance(source, str):
         return None
     text = source
+    if text.startswith("cmd:"):   # a program: run again from the same folder, as the user typed it
+        return EngineSpec(text)
     module, _, _ = text.rpartition(":")
     if not module or module.endswith(".py") or module not in sys.modules:
         return EngineSpec(text)     # a name of ours, a file path, or a module not imported here

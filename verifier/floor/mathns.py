@@ -104,7 +104,13 @@ class C128(F64):
 
     @staticmethod
     def hypot(x, y):
-        return np.sqrt(x * x + y * y)
+        # scaled by the larger real part, as a real hypot is: x² of a tiny x underflows
+        # (hypot(z, z)' came out 0 at z = 1.2e-198) and of a huge one overflows
+        scale = max(abs(np.real(x)), abs(np.real(y)))
+        if not scale or not np.isfinite(scale):
+            return np.sqrt(x * x + y * y)
+        x, y = x / scale, y / scale
+        return scale * np.sqrt(x * x + y * y)
 
 
 class Precise:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Sequence
 
 from verifier.checking.checker import Checker
+from verifier.checking.serving import serve
 from verifier.engines import ADAPTERS, EngineError, describe_adapters, engine_vocabulary, has_forward_mode, load_engine
+from verifier.engines.command import ProtocolError
 from verifier.engines.mutants import MUTANTS
 from verifier.engines.spec import spec_of
 from verifier.floor.ops import UnknownOp
@@ -60,6 +62,7 @@ EXIT_STATUS = {
     "ops": "0",
     "merge": "0 no discrepancy, 1 discrepancies",
     "selftest": "0 every planted bug found, 1 one or more missed",
+    "serve": "0 when its input ends",
 }
 
 
@@ -104,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
 
     c = _command(sub, "campaign", "search for wrong derivatives")
     c.add_argument("--engine", default="builtin", help="builtin, builtin-paths, an adapter, mutant:NAME, "
-                   "module:attr or ./file.py:Class (`adverify engines` lists them)")
+                   "module:attr, ./file.py:Class, or cmd:COMMAND, a program in any language speaking "
+                   "docs/protocol.md (`adverify engines` lists them)")
     c.add_argument("--examples", type=_count(1), default=1000, help="examples to check")
     c.add_argument("--time-budget", type=_seconds,
                    help="stop after this many seconds, with a full report (default: no limit)")
@@ -171,6 +175,13 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, required=True, help="the merged report's folder")
     m.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
     m.add_argument("--junit", type=Path, help="also write JUnit XML here")
+
+    sv = _command(sub, "serve", "run a Python engine as a program speaking the engine protocol",
+                  "Answer engine-protocol requests (docs/protocol.md) on stdin/stdout for a Python engine,\n"
+                  "until stdin ends: `adverify campaign --engine 'cmd:adverify serve builtin'` checks\n"
+                  "the builtin engine through the protocol.")
+    sv.add_argument("engine", metavar="SPEC", help="the engine: any --engine spec but cmd:")
+    sv.add_argument("--tensor", action="store_true", help="serve the engine's tensor adapter (tensor programs)")
 
     st = _command(sub, "selftest", "the planted-bug suite: is every mutant found, shrunk and blamed?")
     st.add_argument("--examples", type=_count(1), default=500, help="examples per mutant at most")
@@ -260,6 +271,9 @@ def _campaign(args) -> int:
     if args.save_regressions:
         added = save_regressions(out_dir, args.save_regressions)
         print(f"regressions: {len(added)} new replay file{'' if len(added) == 1 else 's'} in {args.save_regressions}")
+    if result.error:   # an engine program broke the protocol: its checks until then are in the report
+        print(f"adverify: error: {result.error}", file=sys.stderr)
+        return 2
     return 1 if result.discrepancies else 0
 
 
@@ -406,7 +420,8 @@ def _engines(args) -> int:
                 _print_adapter(row)
         print()
     _print_mutants()
-    print("\nyour own engine: --engine module:attr (an importable module) or --engine ./file.py:Class")
+    print("\nyour own engine: --engine module:attr (an importable module), --engine ./file.py:Class, or, "
+          "in any language, --engine 'cmd:COMMAND' (a program speaking docs/protocol.md)")
     return 0
 
 
@@ -427,6 +442,13 @@ def _print_mutants() -> None:
         # a mutant that needs campaign options (a tensor bug, a Hessian bug) names their flags
         flags = " ".join(f"--{k}" if v is True else f"--{k} {v}" for k, v in m.options.items())
         print(f"  {'mutant:' + m.name:<{width}} {m.description}" + (f" [{flags}]" if flags else ""))
+
+
+def _serve(args) -> int:
+    if args.engine.startswith("cmd:"):
+        raise UsageError("adverify serve runs a Python engine; a cmd: engine speaks the protocol already")
+    engine = load_engine(args.engine, tensor=args.tensor)
+    return serve(engine, tensor=args.tensor)
 
 
 def _selftest(args) -> int:
@@ -468,8 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # KeyboardInterrupt they raise is swallowed by a library (verifier.search.stop)
         with stop_on_signals(), _warnings_as_lines():
             return {"campaign": _campaign, "replay": _replay, "report": _report, "engines": _engines,
-                    "selftest": _selftest, "merge": _merge, "ops": _ops_list}[args.command](args)
-    except (UsageError, EngineError, OutputError, UnknownOp, FormatError, CampaignError) as e:
+                    "selftest": _selftest, "merge": _merge, "ops": _ops_list, "serve": _serve}[args.command](args)
+    except (UsageError, EngineError, OutputError, UnknownOp, FormatError, CampaignError, ProtocolError) as e:
         print(f"adverify: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 
 from verifier.checking.checker import Checker
 from verifier.engines import ADAPTERS, EngineError, engine_name, engine_vocabulary, load_engine
+from verifier.engines.command import CommandEngine, ProtocolError
 from verifier.engines.mutants import MUTANTS
 from verifier.engines.spec import EngineSpec, spec_of
 from verifier.floor.serial import expr_to_json, point_to_json
@@ -82,7 +83,13 @@ def check_engine(engine: Any, *, examples: int = 300, seed: int = 0, ops: str | 
         raise ValueError(f"order must be 1 or 2, got {order}")
     out_dir = Path(out) if out is not None else default_out(Path(reports), engine_name(loaded))
     spec = spec_of(engine)
-    result = run_campaign(loaded, options, Output(out_dir, overwrite=overwrite, engine_spec=spec))
+    try:
+        result = run_campaign(loaded, options, Output(out_dir, overwrite=overwrite, engine_spec=spec))
+    finally:
+        if isinstance(loaded, CommandEngine) and loaded is not engine:   # a program started here ends here
+            loaded.close()
+    if result.error:   # an engine program broke the protocol: no verdict on its derivatives
+        raise ProtocolError(f"{result.error} (the checks until then: {result.report_dir})")
     if not result.discrepancies:
         return result
     if spec is None:

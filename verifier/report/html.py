@@ -44,6 +44,8 @@ def _header(r: CampaignResult) -> str:
               else '<p class="status good">No discrepancy found</p>')
     if r.lost:
         status += f'<p class="status warn"><a href="#lost">{esc(lost_headline(r))}</a></p>'
+    if r.error:
+        status += f'<p class="status bad">stopped by: {esc(r.error)}</p>'
     meta = [("dtype", r.dtype), ("seed", r.seed), ("examples", r.examples), ("time", f"{r.elapsed_s:.1f} s"),
             ("stopped", r.stopped), ("shrink checks", r.shrink_checks), ("ops", len(r.ops))]
     if r.lost:

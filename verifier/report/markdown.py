@@ -39,6 +39,8 @@ def render(r: CampaignResult, links: bool = True) -> str:
              f"{r.examples} examples · seed {r.seed} · {r.dtype} · {r.elapsed_s:.1f} s"
              + ("" if r.stopped == "completed" else f" · stopped: {r.stopped}")
              + (f" · ⚠️ {len(r.lost)} lost chunk{'s' if len(r.lost) != 1 else ''}" if r.lost else ""), ""]
+    if r.error:
+        lines += [f"**Stopped by:** {_text(r.error)}", ""]
     if links:
         lines += ["Full report: [index.html](index.html)", ""]
     lines += ["| verdict | count |", "|---|---:|"]

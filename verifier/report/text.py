@@ -53,8 +53,9 @@ def shape_text(shapes: dict | None, name: str) -> str:
 def headline(r: CampaignResult) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in r.verdicts.items() if v)
     state = "" if r.stopped == "completed" else f", stopped: {r.stopped}"
+    error = f"\n  stopped by: {r.error}" if r.error else ""
     return (f"adverify: engine {r.engine!r} ({r.dtype}), {r.examples} examples, seed {r.seed}, "
-            f"{r.elapsed_s:.1f} s{state}\n  verdicts: {counts or 'none'}")
+            f"{r.elapsed_s:.1f} s{state}{error}\n  verdicts: {counts or 'none'}")
 
 
 # what each undecided cause (model.UNDECIDED_CAUSES) means, in one line for a reader

@@ -124,5 +124,6 @@ class ReportFolder:
         result = self.stamp(result)
         dump_summary(result, self.path / "summary.json")
         self.render(result)
-        self.event({"event": "end", "stopped": result.stopped, "examples": result.examples})
+        self.event({"event": "end", "stopped": result.stopped, "examples": result.examples,
+                    **({"error": result.error} if result.error else {})})
         return result

@@ -157,7 +157,7 @@ def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iter
         seed = seeds.pop() if len(seeds) == 1 else None
         examples = sum(r.options.get("examples") or r.examples for r in results)
         info = {}   # independent campaigns: nothing to place them in
-    rank = ["completed", "time-budget", "interrupted", "killed"]
+    rank = ["completed", "time-budget", "interrupted", "killed", "protocol-error"]
     stops = [r.stopped for r in results if r.stopped != "running"] or ["completed"]
     verdicts: dict[str, int] = {}
     for r in results:
@@ -183,7 +183,7 @@ def combine(parts: Sequence[Part], *, elapsed_s: float | None = None, lost: Iter
         shrink_checks=sum(r.shrink_checks for r in results),
         regressions=[x for r in results for x in r.regressions], coverage=coverage,
         severities=_pooled(r.severities for r in results), lost=lost, engine_spec=first.engine_spec,
-        undecided=undecided, notes=notes, screened=screened,
+        undecided=undecided, notes=notes, screened=screened, error=next((r.error for r in results if r.error), ""),
         undecided_examples=kept_undecided(x for r in results for x in r.undecided_examples))
     return result, list(best.values())
 

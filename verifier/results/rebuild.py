@@ -93,6 +93,8 @@ def _read_events(folder: Path) -> tuple[CampaignResult, dict | None, dict | None
                screened=counts.get("screened", {}),
                stopped=end.get("stopped") if isinstance(end, dict) and isinstance(end.get("stopped"), str)
                else "killed", discrepancies=[])
+    if isinstance(end, dict) and isinstance(end.get("error"), str):
+        doc["error"] = end["error"]
     result = replace(result_from_json(doc, "events.jsonl start record"), discrepancies=findings,
                      undecided_examples=kept_undecided(undecided))
     if chunk is not None and chunk.get("plan"):   # one chunk of a parallel campaign: its place in the plan

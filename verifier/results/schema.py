@@ -304,7 +304,7 @@ def result_from_json(doc: dict, where: str) -> CampaignResult:
     check_type(doc.get("seed"), OPT_INT, f"{where}.seed")
     check_counts(doc["verdicts"], f"{where}.verdicts")
     check_type(doc["ops"], "strs", f"{where}.ops")
-    for key, types in (("stopped", STR), ("shrink_checks", INT), ("report_dir", STR)):
+    for key, types in (("stopped", STR), ("error", STR), ("shrink_checks", INT), ("report_dir", STR)):
         if key in doc:
             check_type(doc[key], types, f"{where}.{key}")
     spec = check_dict(doc.get("engine_spec", {}), f"{where}.engine_spec")

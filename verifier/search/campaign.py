@@ -31,6 +31,7 @@ from verifier.checking.capture import trim
 from verifier.checking.checker import Checker
 from verifier.checking.modes import mode_label, mode_suffix
 from verifier.engines import EngineError, engine_capabilities, engine_ops, engine_vocabulary, has_forward_mode
+from verifier.engines.command import ProtocolError
 from verifier.floor.ir import show, size, toposort
 from verifier.floor.serial import point_to_json
 from verifier.floor.tensor_ops import IR_NAMES
@@ -121,6 +122,15 @@ class _OutOfTime(BaseException):
     """Ends a phase at once: Hypothesis does not catch (or shrink) a BaseException."""
 
 
+class _Broken(BaseException):
+    """An engine program broke the protocol (engines.command.ProtocolError): the campaign
+    stops, with no shrinking of a failure that is not the engine's arithmetic."""
+
+    def __init__(self, error: ProtocolError):
+        super().__init__(str(error))
+        self.message = str(error)
+
+
 def finding_signature(verdict: Verdict, culprit: Blame, checker: Checker) -> str:
     """``search.blame.signature`` and the checker's mode: an order-2 or tensor fault is not
     the scalar first-order fault of the same op. Forward mode's ``:forward`` stays last, as
@@ -197,6 +207,7 @@ class _Tally:
         self.undecided_examples: list[dict[str, Any]] = []   # at most UNDECIDED_KEPT per cause
         self.notes: Counter[str] = Counter()
         self.screened: Counter[str] = Counter()   # points the generator passed over (truth.judge.foresee)
+        self.error = ""   # what stopped the campaign, when an engine program broke the protocol
         # more discrepant cases of each known signature (at most MORE_EXAMPLES), in the order seen
         self.examples_seen: dict[str, list[dict[str, Any]]] = {}
         self._disagreement = disagreement
@@ -407,6 +418,8 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
                     break   # the examples are spent (a guided run is cut short: go on to the next)
         except KeyboardInterrupt:
             stopped = "interrupted"
+        except ProtocolError as e:   # outside a phase: a regression, or simplifying a finding
+            stopped, tally.error = "protocol-error", str(e)
         finally:
             for other in others.values():
                 other.close()
@@ -423,7 +436,8 @@ def run_campaign(engine: Any, options: Options = Options(), out: Sink | None = N
         ops=list(ops), options=options.to_json(), stopped=stopped, shrink_checks=tally.shrink_checks,
         regressions=regressions, coverage=tally.coverage.to_json(), severities=tally.severities.to_json(),
         undecided=dict(sorted(tally.undecided.items())), notes=dict(sorted(tally.notes.items())),
-        undecided_examples=list(tally.undecided_examples), screened=dict(sorted(tally.screened.items())))
+        undecided_examples=list(tally.undecided_examples), screened=dict(sorted(tally.screened.items())),
+        error=tally.error)
     if out:
         result = out.finish(result)
     return result
@@ -483,16 +497,8 @@ def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tal
     phases = (*profile.phases, Phase.target) if options.guided else profile.phases
     left = max(1, options.examples - tally.examples)
 
-    @hseed(options.seed * 1_000_003 + phase)
-    @settings(profile, max_examples=min(left, GUIDED_RUN) if options.guided else left, phases=phases)
-    @given(strategy)
-    def prop(case: Case) -> None:
+    def _property(case: Case) -> None:
         nonlocal best, seen_at
-        # an interrupt that was swallowed (verifier.search.stop) ends the phase here, at the next
-        # example or shrink step: Hypothesis lets a KeyboardInterrupt from the test through
-        STOP.check()
-        if time.monotonic() > deadline:
-            raise _OutOfTime()
         verdict = checker.check(case)
         if best is not None:
             tally.shrink_checks += 1
@@ -518,6 +524,20 @@ def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tal
                     best = found
                 raise found
 
+    @hseed(options.seed * 1_000_003 + phase)
+    @settings(profile, max_examples=min(left, GUIDED_RUN) if options.guided else left, phases=phases)
+    @given(strategy)
+    def prop(case: Case) -> None:
+        # an interrupt that was swallowed (verifier.search.stop) ends the phase here, at the next
+        # example or shrink step: Hypothesis lets a KeyboardInterrupt from the test through
+        STOP.check()
+        if time.monotonic() > deadline:
+            raise _OutOfTime()
+        try:
+            _property(case)
+        except ProtocolError as e:
+            raise _Broken(e) from None
+
     def _with_time(found: _Found | None) -> _Found | None:
         if found is not None:
             found.seen_at = seen_at
@@ -534,6 +554,9 @@ def _phase(strategy, checker: Checker, options: Options, phase: int, tally: _Tal
         return _with_time(best), None
     except _OutOfTime:
         return _with_time(best), "time-budget"
+    except _Broken as broken:
+        tally.error = broken.message
+        return _with_time(best), "protocol-error"
     except KeyboardInterrupt:
         return _with_time(best), "interrupted"
     except Exception as e:
