@@ -397,6 +397,9 @@ class CommandEngine:
             sys.stderr.write(process.drain())
             self._drop()
             raise EngineFailure("timeout", f"no answer within {self._limit:g} s") from None
+        except KeyboardInterrupt:   # Ctrl-C mid-request: its answer would be read as the next one's
+            self._drop()
+            raise
         if line is None:
             sys.stderr.write(process.drain())
             ended = process.ended()
