@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 # In-process pytester runs drop the modules they imported when they end, and an extension
-# module (NumPy's) cannot be imported twice: import the verifier's heavy side here, once.
+# module (NumPy's) cannot be imported twice: import the verifier's heavy side here, once
+# (the extensions a campaign imports lazily: tests/conftest.py).
 import verifier.search.campaign, verifier.interfaces.gate, verifier.engines.mutants, verifier.report, verifier.results.replay  # noqa: E401,F401
 
 pytest_plugins = ["pytester"]
@@ -68,6 +69,16 @@ def test_a_correct_engine_passes_and_the_summary_counts_verdicts(pytester):
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*= adverify =*", "adverify[[]builtin[]]: passed — engine 'builtin', 30 examples, "
                                  "seed 0: agree *"])
+
+
+def test_an_engine_program_is_checked_and_a_broken_protocol_is_one_line(pytester):
+    program = f"cmd:{sys.executable} {ROOT / 'tests' / 'protocol_engine.py'}"
+    result = run(pytester, "--adverify-engine", program, "--adverify-examples", "30")
+    result.assert_outcomes(passed=1)
+    result = run(pytester, "--adverify-engine", program + " --misbehave count", "--adverify-examples", "30")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["adverify: error: protocol: engine 'protocol-engine' broke the protocol *"])
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_the_fixture_fails_a_test_with_the_report_and_passes_a_right_engine(pytester):
