@@ -33,7 +33,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from verifier.floor.ir import Node, show, toposort
+from verifier.floor.ir import Node, show, variables
 from verifier.floor.numtext import exact
 from verifier.floor.tensor_ops import IR_NAMES
 from verifier.floor.wire import METHODS, VERSION, WireError, answer_from, check_request, decode, encode, snippet
@@ -353,7 +353,7 @@ class CommandEngine:
         gives one, ``times`` times (the runner's hook for an engine that takes a case whole).
         The ``times`` requests are written together and answered in order: the builds of a
         check cost the engine's process one wake-up, not one each."""
-        names = sorted({n.arg for n in toposort(expr) if n.op == "var"})
+        names = variables(expr)
         if self._process is None:
             try:
                 self._greeted(self._start())
@@ -361,8 +361,9 @@ class CommandEngine:
                 raise EngineFailure("crash", f"the engine's process could not be started again: {e}") from None
         process = self._process
         value = self._value and method != "second_derivatives"
-        requests = [check_request(next(process.ids), method, expr, point, names, self.tensor, value)
-                    for _ in range(times)]
+        # the same request each time but for its id: the case is written to JSON once
+        request = check_request(next(process.ids), method, expr, point, names, self.tensor, value)
+        requests = [request, *({**request, "id": next(process.ids)} for _ in range(times - 1))]
         try:
             process.send_all(requests)
         except OSError:

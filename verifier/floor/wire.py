@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from verifier.floor.ir import Node
-from verifier.floor.serial import FormatError, expr_to_json, loads
+from verifier.floor.serial import MAX_ELEMENTS, FormatError, expr_to_json, loads
 
 __all__ = ["VERSION", "MAX_LINE", "METHODS", "WireError", "encode", "decode", "number", "number_from",
            "array", "array_from", "check_request", "answer_from", "snippet"]
@@ -29,7 +29,6 @@ METHODS = ("gradients", "forward_gradients", "second_derivatives")
 _HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+\Z")
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _MAX_SIZE = 64        # elements along one axis of an array the protocol carries
-_MAX_ELEMENTS = 4096
 
 
 class WireError(ValueError):
@@ -114,7 +113,7 @@ def array_from(v: Any, where: str) -> np.ndarray:
     if (not isinstance(shape, list) or len(shape) > 4
             or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= _MAX_SIZE for d in shape)):
         raise WireError(f"{where}.shape must list at most 4 sizes from 1 to {_MAX_SIZE}")
-    if not isinstance(values, list) or len(values) > _MAX_ELEMENTS:
+    if not isinstance(values, list) or len(values) > MAX_ELEMENTS:
         raise WireError(f"{where}.values must be a list of numbers")
     if len(values) != math.prod(shape):
         raise WireError(f"{where} has {len(values)} values for shape {shape} ({math.prod(shape)} elements)")
